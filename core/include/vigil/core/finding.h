@@ -1,0 +1,69 @@
+// Finding: what a detector reports. Unlike AuditEvent it owns its strings: it outlives the batch
+// that produced it and is what the store keeps and the API serves.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/core/status.h"
+
+namespace vigil {
+
+enum class Severity : uint8_t { kInfo = 0, kLow, kMedium, kHigh, kCritical };
+std::string_view SeverityName(Severity s);                     // "info" .. "critical"
+std::optional<Severity> ParseSeverity(std::string_view text);  // case-insensitive
+
+enum class FindingStatus : uint8_t { kOpen = 0, kAcknowledged, kSuppressed, kResolved };
+std::string_view FindingStatusName(FindingStatus s);  // "open" ...
+std::optional<FindingStatus> ParseFindingStatus(std::string_view text);
+
+struct FindingObject {
+  std::string api_group;
+  std::string resource;
+  std::string namespace_;
+  std::string name;
+  std::string subresource;
+};
+
+struct Finding {
+  static constexpr size_t kMaxEvidence = 32;  // evidence auditIDs kept per finding
+
+  std::string id;  // deterministic, see MakeFindingId
+  std::string rule_id;
+  std::string rule_name;
+  Severity severity = Severity::kInfo;
+  std::vector<std::string> attack_ids;  // MITRE ATT&CK technique ids
+  std::string cluster;
+  std::string user;
+  std::vector<std::string> groups;
+  std::string impersonated_user;
+  std::vector<std::string> source_ips;
+  std::string user_agent;
+  std::string verb;
+  FindingObject object;
+  int64_t first_seen_us = 0;  // event time
+  int64_t last_seen_us = 0;   // event time
+  uint64_t count = 1;
+  std::vector<std::string> evidence;  // auditIDs, at most kMaxEvidence
+  std::string message;
+  FindingStatus status = FindingStatus::kOpen;
+};
+
+// A finding's id is derived from what it is about (invariant 2): the same rule, cluster, key and
+// window always give the same id, so processing an event twice never makes two findings.
+// 32 lowercase hex characters.
+std::string MakeFindingId(std::string_view rule_id, std::string_view cluster, std::string_view key,
+                          int64_t window_start_us = 0);
+
+// JSON encoding used by the store (values) and the API (responses). Stable field names:
+// id, rule_id, rule_name, severity, attack_ids, cluster, user{username, groups, impersonated},
+// source_ips, user_agent, verb, object{api_group, resource, namespace, name, subresource},
+// first_seen, last_seen (RFC 3339), count, evidence, message, status.
+std::string FindingToJson(const Finding& f);
+void AppendFindingJson(const Finding& f, std::string* out);
+Result<Finding> FindingFromJson(std::string_view json);
+
+}  // namespace vigil
