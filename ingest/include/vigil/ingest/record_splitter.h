@@ -1,0 +1,78 @@
+// RecordSplitter: streaming framing of a byte stream into top-level JSON records, with bounded
+// memory. Detects JSON lines, a JSON array (elements are records, possibly pretty-printed) and
+// concatenated or pretty-printed objects by content.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "vigil/ingest/padded_buffer.h"
+
+namespace vigil::ingest {
+
+class RecordSplitter {
+ public:
+  enum class Framing : uint8_t { kUndecided, kJsonLines, kStructural };
+
+  // Receives records while Feed()/Finish() run. `data` stays valid (and readable up to
+  // data + capacity, capacity >= len + SIMDJSON_PADDING) only during the call.
+  class Sink {
+   public:
+    virtual ~Sink() = default;
+    virtual void OnRecord(const char* data, size_t len, size_t capacity, uint64_t line,
+                          uint64_t offset) = 0;
+    // A record larger than max_record_bytes was skipped (not buffered); `bytes` is its size.
+    virtual void OnOversize(uint64_t bytes, uint64_t line, uint64_t offset) = 0;
+  };
+
+  // Framing is chosen from the first bytes: '[' first -> array of records (structural); else if
+  // the first non-empty line is a complete JSON value -> JSON lines; else structural splitting
+  // (pretty-printed or concatenated values).
+  explicit RecordSplitter(size_t max_record_bytes);
+
+  void Reset();
+  // `data` must be readable up to data + capacity (capacity >= n + SIMDJSON_PADDING).
+  void Feed(const char* data, size_t n, size_t capacity, Sink& sink);
+  // End of input: delivers a last unterminated line or an incomplete record (which then fails
+  // to parse, so truncation is reported).
+  void Finish(Sink& sink);
+  // Drops whatever is buffered (after a read error) without delivering it.
+  void Abandon();
+
+  Framing framing() const { return framing_; }
+  uint64_t line() const { return line_; }      // 1-based line of the next byte
+  uint64_t offset() const { return offset_; }  // bytes consumed so far
+
+ private:
+  void Decide(bool at_eof, Sink& sink);
+  void FeedLines(const char* data, size_t n, size_t capacity, Sink& sink);
+  void FeedStructural(const char* data, size_t n, size_t capacity, Sink& sink);
+  void EmitLine(const char* data, size_t len, size_t capacity, Sink& sink);
+
+  size_t max_;
+  Framing framing_ = Framing::kUndecided;
+  uint64_t line_ = 1;
+  uint64_t offset_ = 0;
+  PaddedBuffer head_;        // bytes seen while undecided
+  size_t head_scanned_ = 0;  // head_ bytes already searched for the first newline
+
+  // JSON lines state.
+  PaddedBuffer pending_;
+  bool skipping_ = false;
+  uint64_t skip_bytes_ = 0;
+  uint64_t line_start_offset_ = 0;
+
+  // Structural state.
+  bool in_record_ = false;
+  bool in_array_ = false;
+  bool scalar_ = false;
+  bool in_string_ = false;
+  bool escape_ = false;
+  uint32_t depth_ = 0;
+  uint64_t rec_line_ = 0;
+  uint64_t rec_offset_ = 0;
+  uint64_t rec_bytes_ = 0;
+  PaddedBuffer record_;
+};
+
+}  // namespace vigil::ingest

@@ -1,0 +1,284 @@
+// Tests for FileSource and RecordSplitter: framings, gzip (good and corrupt), directories,
+// limits, and error positions.
+#include "vigil/ingest/file_source.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace vigil::ingest {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "/ingest_test_XXXXXX";
+    char* p = mkdtemp(tmpl.data());
+    EXPECT_NE(p, nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string Write(const std::string& name, const std::string& content) {
+    std::string p = path_ + "/" + name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  }
+  std::string WriteGz(const std::string& name, const std::string& content) {
+    std::string p = path_ + "/" + name;
+    gzFile gz = gzopen(p.c_str(), "wb");
+    EXPECT_NE(gz, nullptr);
+    EXPECT_EQ(gzwrite(gz, content.data(), static_cast<unsigned>(content.size())),
+              static_cast<int>(content.size()));
+    gzclose(gz);
+    return p;
+  }
+  static std::string Read(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string Event(std::string_view id) {
+  return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":")" + std::string(id) +
+         R"(","verb":"get","stageTimestamp":"2024-05-01T10:00:00Z"})";
+}
+
+struct RunResult {
+  std::vector<std::string> ids;
+  std::vector<SourcePosition> positions;
+  std::vector<std::string> position_files;
+  std::vector<IngestError> errors;
+  std::vector<std::string> messages;
+  FileSourceStats stats;
+  Status status;
+};
+
+RunResult Read(const std::vector<std::string>& paths, FileSourceOptions opts = {}) {
+  RunResult run;
+  run.status = ReadPaths(
+      paths, opts,
+      [&](const AuditEvent& e, const SourcePosition& pos) {
+        run.ids.emplace_back(e.audit_id);
+        run.positions.push_back(pos);
+        run.position_files.emplace_back(pos.file);
+      },
+      [&](const IngestError& err) {
+        run.errors.push_back(err);
+        run.messages.push_back(err.status.message());
+      },
+      &run.stats);
+  return run;
+}
+
+TEST(FileSourceTest, JsonLinesWithBadLineInTheMiddle) {
+  TempDir dir;
+  std::string p =
+      dir.Write("audit.log", Event("1") + "\n" + R"({"auditID":"2", broken)" + "\n" + Event("3") +
+                                 "\n\n" + Event("4") + "\r\n" + Event("5"));
+  RunResult run = Read({p});
+  ASSERT_TRUE(run.status.ok());
+  EXPECT_THAT(run.ids, ElementsAre("1", "3", "4", "5"));
+  ASSERT_EQ(run.errors.size(), 1u);
+  EXPECT_EQ(run.errors[0].kind, IngestErrorKind::kMalformed);
+  EXPECT_EQ(run.errors[0].position.line, 2u);
+  EXPECT_THAT(run.messages[0], HasSubstr("audit.log:2: invalid JSON"));
+  EXPECT_EQ(run.positions[0].line, 1u);
+  EXPECT_EQ(run.positions[0].byte_offset, 0u);
+  EXPECT_EQ(run.positions[1].line, 3u);
+  EXPECT_EQ(run.positions[2].line, 5u);
+  EXPECT_EQ(run.positions[3].line, 6u);
+  EXPECT_EQ(run.stats.records, 5u);
+  EXPECT_EQ(run.stats.events, 4u);
+  EXPECT_EQ(run.stats.malformed, 1u);
+  EXPECT_EQ(run.stats.bytes_read, TempDir::Read(p).size());
+  EXPECT_EQ(run.position_files[0], p);
+}
+
+TEST(FileSourceTest, PrettyPrintedArray) {
+  TempDir dir;
+  std::string p = dir.Write("a.json",
+                            "[\n  {\n    \"kind\": \"Event\",\n    \"auditID\": \"a\",\n"
+                            "    \"stageTimestamp\": \"2024-05-01T10:00:00Z\",\n"
+                            "    \"userAgent\": \"x]},[\"\n  },\n  {\n"
+                            "    \"auditID\": \"b\",\n"
+                            "    \"stageTimestamp\": \"2024-05-01T10:00:00Z\"\n  },\n"
+                            "  \"junk\"\n]\n");
+  RunResult run = Read({p});
+  EXPECT_THAT(run.ids, ElementsAre("a", "b"));
+  ASSERT_EQ(run.positions.size(), 2u);
+  EXPECT_EQ(run.positions[0].line, 2u);
+  EXPECT_EQ(run.positions[1].line, 8u);
+  ASSERT_EQ(run.errors.size(), 1u);
+  EXPECT_EQ(run.errors[0].position.line, 12u);
+  EXPECT_THAT(run.messages[0], HasSubstr("not an object"));
+}
+
+TEST(FileSourceTest, PrettyPrintedEventListAndConcatenatedObjects) {
+  TempDir dir;
+  std::string list = "{\n \"kind\": \"EventList\",\n \"items\": [\n  " + Event("a") + ",\n  " +
+                     Event("b") + "\n ]\n}\n";
+  std::string p = dir.Write("list.json", list +
+                                             "{\n \"auditID\": \"c\",\n"
+                                             " \"stageTimestamp\": \"2024-05-01T10:00:00Z\"\n}" +
+                                             Event("d"));
+  RunResult run = Read({p});
+  EXPECT_THAT(run.ids, ElementsAre("a", "b", "c", "d"));
+  EXPECT_EQ(run.positions[0].line, 1u);
+  EXPECT_EQ(run.positions[2].line, 8u);
+  EXPECT_EQ(run.positions[3].line, 11u);
+  EXPECT_TRUE(run.errors.empty());
+}
+
+TEST(FileSourceTest, EmptyFileIsReportedNotFatal) {
+  TempDir dir;
+  std::string empty = dir.Write("empty.log", "");
+  std::string good = dir.Write("good.log", Event("g") + "\n");
+  RunResult run = Read({empty, good});
+  ASSERT_TRUE(run.status.ok());
+  EXPECT_THAT(run.ids, ElementsAre("g"));
+  ASSERT_EQ(run.errors.size(), 1u);
+  EXPECT_EQ(run.errors[0].kind, IngestErrorKind::kFile);
+  EXPECT_THAT(run.messages[0], HasSubstr("empty file"));
+  EXPECT_EQ(run.stats.file_errors, 1u);
+}
+
+TEST(FileSourceTest, MissingPathIsFatal) {
+  TempDir dir;
+  RunResult run = Read({dir.path() + "/nope.log"});
+  EXPECT_EQ(run.status.code(), StatusCode::kNotFound);
+}
+
+TEST(FileSourceTest, GoodGzip) {
+  TempDir dir;
+  std::string content;
+  for (int i = 0; i < 2000; ++i) content += Event(std::to_string(i)) + "\n";
+  std::string p = dir.WriteGz("audit.log.gz", content);
+  FileSourceOptions opts;
+  opts.read_chunk_bytes = 4096;  // records cross chunk boundaries
+  RunResult run = Read({p}, opts);
+  ASSERT_EQ(run.ids.size(), 2000u);
+  EXPECT_EQ(run.ids[1999], "1999");
+  EXPECT_EQ(run.positions[1999].line, 2000u);
+  EXPECT_TRUE(run.errors.empty());
+  EXPECT_EQ(run.stats.bytes_read, content.size());
+}
+
+TEST(FileSourceTest, CorruptGzipKeepsEarlierEventsAndNextFiles) {
+  TempDir dir;
+  std::string content;
+  for (int i = 0; i < 5000; ++i) {
+    content += R"({"auditID":")" + std::to_string(i) +
+               R"(","stageTimestamp":"2024-05-01T10:00:00Z","n":)" +
+               std::to_string(i * 7919 % 100003) + "}\n";
+  }
+  std::string good = dir.WriteGz("a.gz", content);
+  std::string bytes = TempDir::Read(good);
+  ASSERT_GT(bytes.size(), 1000u);
+
+  std::string flipped = bytes;
+  for (size_t i = flipped.size() / 2; i < flipped.size() / 2 + 16; ++i) flipped[i] ^= 0x5a;
+  std::string p1 = dir.Write("flipped.gz", flipped);
+  std::string p2 = dir.Write("truncated.gz", bytes.substr(0, bytes.size() / 2));
+  std::string p3 = dir.Write("zz_next.log", Event("next") + "\n");
+
+  FileSourceOptions opts;
+  opts.read_chunk_bytes = 4096;
+  RunResult run = Read({p1, p2, p3}, opts);
+  ASSERT_TRUE(run.status.ok());
+  size_t corrupt = 0;
+  for (size_t i = 0; i < run.errors.size(); ++i) {
+    if (run.errors[i].kind == IngestErrorKind::kFile) {
+      ++corrupt;
+      EXPECT_THAT(run.messages[i], HasSubstr("gzip"));
+      EXPECT_GT(run.errors[i].position.line, 1u);
+    }
+  }
+  EXPECT_EQ(corrupt, 2u);
+  // Events before the corruption were delivered, in order, and the next file was read.
+  ASSERT_GT(run.ids.size(), 100u);
+  EXPECT_EQ(run.ids[0], "0");
+  EXPECT_EQ(run.ids.back(), "next");
+  EXPECT_LT(run.ids.size(), 10001u);
+}
+
+TEST(FileSourceTest, DirectoryInNameOrderSkippingDotfiles) {
+  TempDir dir;
+  dir.Write("b.log", Event("b") + "\n");
+  dir.Write("a.log", Event("a") + "\n");
+  dir.WriteGz("c.log.gz", Event("c") + "\n");
+  dir.Write(".hidden", Event("hidden") + "\n");
+  std::filesystem::create_directory(dir.path() + "/sub");
+  dir.Write("sub/d.log", Event("d") + "\n");
+  RunResult run = Read({dir.path()});
+  ASSERT_TRUE(run.status.ok());
+  EXPECT_THAT(run.ids, ElementsAre("a", "b", "c"));
+  EXPECT_EQ(run.stats.files, 3u);
+}
+
+TEST(FileSourceTest, OversizeRecordsAreSkippedAndReportedOnce) {
+  TempDir dir;
+  std::string big = R"({"auditID":"big","stageTimestamp":"2024-05-01T10:00:00Z","x":")" +
+                    std::string(5000, 'y') + "\"}";
+  FileSourceOptions opts;
+  opts.envelope.max_record_bytes = 1000;
+  opts.read_chunk_bytes = 512;
+  std::string lines = dir.Write("l.log", Event("1") + "\n" + big + "\n" + Event("3") + "\n");
+  RunResult run = Read({lines}, opts);
+  EXPECT_THAT(run.ids, ElementsAre("1", "3"));
+  ASSERT_EQ(run.errors.size(), 1u);
+  EXPECT_EQ(run.errors[0].kind, IngestErrorKind::kOversize);
+  EXPECT_EQ(run.errors[0].position.line, 2u);
+  EXPECT_THAT(run.messages[0],
+              HasSubstr("record of " + std::to_string(big.size()) + " bytes exceeds limit"));
+
+  std::string pretty = dir.Write("p.json",
+                                 "{\n\"auditID\": \"0\", \"stageTimestamp\": "
+                                 "\"2024-05-01T10:00:00Z\"\n}\n" +
+                                     big + "\n" + Event("3"));
+  run = Read({pretty}, opts);
+  EXPECT_THAT(run.ids, ElementsAre("0", "3"));
+  ASSERT_EQ(run.errors.size(), 1u);
+  EXPECT_EQ(run.errors[0].position.line, 4u);
+  EXPECT_THAT(run.messages[0],
+              HasSubstr("record of " + std::to_string(big.size()) + " bytes exceeds limit"));
+
+  // Per-event limit inside a record that fits max_record_bytes.
+  FileSourceOptions ev_opts;
+  ev_opts.envelope.parser.max_event_bytes = 1000;
+  run = Read({lines}, ev_opts);
+  EXPECT_THAT(run.ids, ElementsAre("1", "3"));
+  ASSERT_EQ(run.errors.size(), 1u);
+  EXPECT_EQ(run.errors[0].kind, IngestErrorKind::kMalformed);
+  EXPECT_THAT(run.messages[0], HasSubstr("exceeds the limit of 1000 bytes"));
+}
+
+TEST(FileSourceTest, TruncatedLastRecordIsReported) {
+  TempDir dir;
+  std::string p = dir.Write("t.json",
+                            "{\n\"auditID\": \"a\",\n\"stageTimestamp\": "
+                            "\"2024-05-01T10:00:00Z\"\n}\n{\n\"auditID\": \"b\",\n");
+  RunResult run = Read({p});
+  EXPECT_THAT(run.ids, ElementsAre("a"));
+  ASSERT_EQ(run.errors.size(), 1u);
+  EXPECT_EQ(run.errors[0].position.line, 5u);
+  EXPECT_THAT(run.messages[0], HasSubstr("invalid JSON"));
+}
+
+}  // namespace
+}  // namespace vigil::ingest
