@@ -1,0 +1,45 @@
+// Detector: the interface between the pipeline and detection logic. The foundation ships one
+// implementation, the built-in single-event rules (MakeBuiltinDetector); the rule engine that
+// replaces it later implements the same interface.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vigil/core/audit_event.h"
+#include "vigil/core/finding.h"
+
+namespace vigil::detect {
+
+// What a rule is, for listing (API, CLI). Copied into every Finding the rule produces.
+struct RuleInfo {
+  std::string id;  // stable, dotted: "k8s.exec_into_pod"
+  std::string name;
+  Severity severity = Severity::kInfo;
+  std::vector<std::string> attack_ids;  // MITRE ATT&CK technique ids
+  std::string description;
+};
+
+// A Detector evaluates audit events one at a time and reports findings.
+// Not thread-safe: each worker owns its own Detector (it keeps reusable parse buffers).
+class Detector {
+ public:
+  virtual ~Detector() = default;
+
+  // Evaluates one event (a view, valid only during the call) and appends zero or more findings
+  // to *out; findings own their data. Never throws and never fails: event content that is
+  // missing, malformed or of an unexpected type simply does not match.
+  virtual void Evaluate(const AuditEvent& event, std::vector<Finding>* out) = 0;
+
+  // The rules this detector runs, in a stable order. Valid as long as the detector.
+  virtual const std::vector<RuleInfo>& rules() const = 0;
+};
+using DetectorPtr = std::unique_ptr<Detector>;
+
+// The built-in single-event rules (see detect/README.md). A finding's id is
+// MakeFindingId(rule_id, event.cluster, event.audit_id), so all stages of one request and any
+// redelivery of it give the same id.
+DetectorPtr MakeBuiltinDetector();
+
+}  // namespace vigil::detect
