@@ -1,0 +1,36 @@
+// Prometheus rendering of the HTTP server's own counters.
+#include "vigil/api/http_counters.h"
+
+namespace vigil::api {
+
+void HttpCounters::CountResponse(unsigned status) {
+  if (status < 100 || status >= 600) return;
+  responses_by_class[status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string HttpCounters::Render() const {
+  std::string out;
+  out.append("# HELP vigil_http_responses_total HTTP responses sent, by status class.\n");
+  out.append("# TYPE vigil_http_responses_total counter\n");
+  for (size_t i = 0; i < responses_by_class.size(); ++i) {
+    out.append("vigil_http_responses_total{code=\"")
+        .append(std::to_string(i + 1))
+        .append("xx\"} ")
+        .append(std::to_string(responses_by_class[i].load(std::memory_order_relaxed)))
+        .append("\n");
+  }
+  out.append("# HELP vigil_http_connections_accepted_total HTTP connections accepted.\n");
+  out.append("# TYPE vigil_http_connections_accepted_total counter\n");
+  out.append("vigil_http_connections_accepted_total ")
+      .append(std::to_string(connections_accepted.load(std::memory_order_relaxed)))
+      .append("\n");
+  out.append(
+      "# HELP vigil_http_connections_rejected_total HTTP connections refused over the cap.\n");
+  out.append("# TYPE vigil_http_connections_rejected_total counter\n");
+  out.append("vigil_http_connections_rejected_total ")
+      .append(std::to_string(connections_rejected.load(std::memory_order_relaxed)))
+      .append("\n");
+  return out;
+}
+
+}  // namespace vigil::api

@@ -1,0 +1,84 @@
+// Query-string decoding and bearer token comparison.
+#include "vigil/api/http_util.h"
+
+#include <cctype>
+
+namespace vigil::api {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+Result<std::string> UrlDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) {
+        return Status::InvalidArgument("truncated percent escape");
+      }
+      int hi = HexValue(in[i + 1]);
+      int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return Status::InvalidArgument("bad percent escape");
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ParseQueryString(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (piece.empty()) continue;
+    size_t eq = piece.find('=');
+    std::string_view raw_name = piece.substr(0, eq);
+    std::string_view raw_value =
+        eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1);
+    ASSIGN_OR_RETURN(std::string name, UrlDecode(raw_name));
+    ASSIGN_OR_RETURN(std::string value, UrlDecode(raw_value));
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view presented, std::string_view expected) {
+  if (expected.empty()) return presented.empty();
+  unsigned char diff = presented.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < presented.size(); ++i) {
+    diff |= static_cast<unsigned char>(presented[i]) ^
+            static_cast<unsigned char>(expected[i % expected.size()]);
+  }
+  return diff == 0;
+}
+
+bool BearerTokenMatches(std::string_view authorization, std::string_view expected) {
+  if (expected.empty()) return false;
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return false;
+  }
+  std::string_view rest = authorization.substr(kScheme.size());
+  if (rest.front() != ' ' && rest.front() != '\t') return false;
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+  while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
+  if (rest.empty()) return false;
+  return ConstantTimeEquals(rest, expected);
+}
+
+}  // namespace vigil::api

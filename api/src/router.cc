@@ -1,0 +1,138 @@
+// Router: pattern matching of request paths, 404/405 answers, and the shared JSON error helper.
+#include "vigil/api/router.h"
+
+#include <algorithm>
+#include <set>
+
+#include "vigil/core/json_writer.h"
+
+namespace vigil::api {
+namespace {
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  while (true) {
+    size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+bool IsParam(std::string_view segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+}  // namespace
+
+std::string_view Request::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return v;
+  }
+  return {};
+}
+
+std::string_view Request::PathParam(std::string_view name) const {
+  auto it = path_params.find(name);
+  return it == path_params.end() ? std::string_view() : std::string_view(it->second);
+}
+
+Response Response::Json(unsigned status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::Text(unsigned status, std::string content_type, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
+  return r;
+}
+
+Response JsonError(unsigned status, std::string_view message) {
+  std::string body = "{\"error\":{\"code\":";
+  body.append(std::to_string(status)).append(",\"message\":");
+  AppendJsonString(message, &body);
+  body.append("}}");
+  return Response::Json(status, std::move(body));
+}
+
+void Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
+  for (Route& route : routes_) {
+    if (route.pattern == pattern) {
+      route.by_method[std::string(method)] = std::move(handler);
+      return;
+    }
+  }
+  Route route;
+  route.pattern = std::string(pattern);
+  for (std::string_view s : SplitPath(pattern)) route.segments.emplace_back(s);
+  route.by_method[std::string(method)] = std::move(handler);
+  routes_.push_back(std::move(route));
+}
+
+bool Router::Match(const Route& route, const std::vector<std::string_view>& path, Request* req) {
+  if (route.segments.size() != path.size()) return false;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string& seg = route.segments[i];
+    if (IsParam(seg)) {
+      if (path[i].empty()) return false;
+    } else if (seg != path[i]) {
+      return false;
+    }
+  }
+  if (req != nullptr) {
+    req->path_params.clear();
+    for (size_t i = 0; i < path.size(); ++i) {
+      const std::string& seg = route.segments[i];
+      if (IsParam(seg)) req->path_params[seg.substr(1, seg.size() - 2)] = std::string(path[i]);
+    }
+  }
+  return true;
+}
+
+Response Router::Dispatch(Request& req) const {
+  const std::vector<std::string_view> path = SplitPath(req.path);
+  // Among matching routes, a literal segment wins over a {param}: "/a/stats" beats "/a/{id}".
+  const Route* best = nullptr;
+  size_t best_params = 0;
+  std::set<std::string> allowed;
+  for (const Route& route : routes_) {
+    if (!Match(route, path, nullptr)) continue;
+    for (const auto& [method, handler] : route.by_method) allowed.insert(method);
+    if (route.by_method.find(req.method) == route.by_method.end()) continue;
+    size_t params = std::count_if(route.segments.begin(), route.segments.end(),
+                                  [](const std::string& s) { return IsParam(s); });
+    if (best == nullptr || params < best_params) {
+      best = &route;
+      best_params = params;
+    }
+  }
+  if (best != nullptr) {
+    Match(*best, path, &req);
+    return best->by_method.find(req.method)->second(req);
+  }
+  if (allowed.empty()) return JsonError(404, "no such endpoint: " + req.path);
+  std::string allow;
+  for (const std::string& m : allowed) {
+    if (!allow.empty()) allow.append(", ");
+    allow.append(m);
+  }
+  Response r = JsonError(405, "method " + req.method + " not allowed; allowed: " + allow);
+  r.headers.emplace_back("Allow", std::move(allow));
+  return r;
+}
+
+}  // namespace vigil::api

@@ -1,0 +1,60 @@
+// State shared by the HttpServer and its sessions (private to the api room): options, routes,
+// counters, readiness and the registry of live connections used by Stop().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "vigil/api/http_counters.h"
+#include "vigil/api/http_server.h"
+#include "vigil/api/router.h"
+
+namespace vigil::api {
+
+class Session;
+
+class ServerState {
+ public:
+  explicit ServerState(ServerOptions opts) : opts_(std::move(opts)) {}
+
+  const ServerOptions& options() const { return opts_; }
+  Router& router() { return router_; }
+  HttpCounters& counters() { return counters_; }
+  std::atomic<bool>& ready() { return ready_; }
+
+  // Authentication, then routing. Everything except the open endpoints (/healthz, /readyz,
+  // /metrics) needs the bearer token when one is configured. Exceptions from handlers
+  // propagate (the session turns them into 500).
+  Response Dispatch(Request& req) const;
+
+  // Admission control for a new connection. kRefuse: close without an answer (far over the cap
+  // or stopping); kReject: answer 503; kServe: normal.
+  enum class Admission { kServe, kReject, kRefuse };
+  Admission Admit();
+
+  void Register(const std::shared_ptr<Session>& s);
+  void Unregister(Session* s);  // from ~Session
+
+  // Marks the server as stopping and returns the live sessions (so Stop() can close them).
+  std::vector<std::shared_ptr<Session>> BeginStop();
+  // Waits until no session is alive or the deadline passes; true when none is left.
+  bool WaitForNoSessions(std::chrono::steady_clock::time_point deadline);
+
+ private:
+  const ServerOptions opts_;
+  Router router_;  // filled before Start(), read-only afterwards
+  HttpCounters counters_;
+  std::atomic<bool> ready_{false};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // guarded by mu_
+  bool stopping_ = false;                                          // guarded by mu_
+};
+
+}  // namespace vigil::api
