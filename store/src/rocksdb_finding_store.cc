@@ -1,0 +1,339 @@
+// RocksDbFindingStore: findings and their indexes in RocksDB column families.
+#include "vigil/store/rocksdb_finding_store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <limits>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+namespace vigil::store {
+namespace {
+
+constexpr char kFindingsCf[] = "findings";
+constexpr const char* kIndexCfNames[] = {"by_time", "by_rule", "by_cluster", "by_user"};
+constexpr char kSchemaKey[] = "schema_version";
+
+Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(context) + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
+  if (s.IsNoSpace()) return Status::ResourceExhausted(std::move(msg));
+  if (s.IsIOError()) return Status::IoError(std::move(msg));
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Status::Unavailable(std::move(msg));
+  return Status::Internal(std::move(msg));
+}
+
+rocksdb::CompressionType PickCompression() {
+  const auto supported = rocksdb::GetSupportedCompressions();
+  for (auto preferred : {rocksdb::kLZ4Compression, rocksdb::kZSTD, rocksdb::kSnappyCompression}) {
+    if (std::find(supported.begin(), supported.end(), preferred) != supported.end()) {
+      return preferred;
+    }
+  }
+  return rocksdb::kNoCompression;
+}
+
+// The value each index is keyed by, in IndexKind order; kTime has none.
+std::string_view IndexedValue(const Finding& f, size_t index) {
+  switch (static_cast<IndexKind>(index)) {
+    case IndexKind::kTime:
+      return {};
+    case IndexKind::kRule:
+      return f.rule_id;
+    case IndexKind::kCluster:
+      return f.cluster;
+    case IndexKind::kUser:
+      return f.user;
+  }
+  return {};
+}
+
+std::array<std::string, 4> IndexKeysFor(const Finding& f) {
+  std::array<std::string, 4> keys;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    keys[i] = MakeIndexKey(IndexPrefix(static_cast<IndexKind>(i), IndexedValue(f, i)),
+                           f.first_seen_us, f.id);
+  }
+  return keys;
+}
+
+bool Matches(const Finding& f, const FindingFilter& q) {
+  if (q.cluster && f.cluster != *q.cluster) return false;
+  if (q.rule_id && f.rule_id != *q.rule_id) return false;
+  if (q.user && f.user != *q.user) return false;
+  if (q.min_severity && f.severity < *q.min_severity) return false;
+  if (q.since_us && f.first_seen_us < *q.since_us) return false;
+  if (q.until_us && f.first_seen_us >= *q.until_us) return false;
+  return true;
+}
+
+class SnapshotGuard {
+ public:
+  explicit SnapshotGuard(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
+  ~SnapshotGuard() { db_->ReleaseSnapshot(snap_); }
+  SnapshotGuard(const SnapshotGuard&) = delete;
+  SnapshotGuard& operator=(const SnapshotGuard&) = delete;
+  const rocksdb::Snapshot* get() const { return snap_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snap_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std::string& dir,
+                                                                       const StoreOptions& opts) {
+  if (dir.empty()) return Status::InvalidArgument("open: empty store directory");
+  if (opts.max_scan_per_query == 0) {
+    return Status::InvalidArgument("open " + dir + ": max_scan_per_query must be > 0");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("open " + dir + ": cannot create directory: " + ec.message());
+
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.max_open_files = opts.max_open_files;
+  db_opts.keep_log_file_num = 5;
+
+  auto cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
+  rocksdb::ColumnFamilyOptions index_opts;
+  index_opts.compression = PickCompression();
+  rocksdb::BlockBasedTableOptions index_table;
+  index_table.block_cache = cache;
+  index_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(index_table));
+
+  // Findings are read by point lookup (Get, and once per index entry in Query): bloom filter.
+  rocksdb::ColumnFamilyOptions findings_opts = index_opts;
+  rocksdb::BlockBasedTableOptions findings_table = index_table;
+  findings_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  findings_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(findings_table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, index_opts);
+  cfs.emplace_back(kFindingsCf, findings_opts);
+  for (const char* name : kIndexCfNames) cfs.emplace_back(name, index_opts);
+
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::Open(db_opts, dir, cfs, &handles, &db);
+  if (!s.ok()) return FromRocks(s, "open " + dir);
+
+  std::unique_ptr<RocksDbFindingStore> store(new RocksDbFindingStore(db, std::move(handles), opts));
+  RETURN_IF_ERROR(store->CheckSchemaVersion().WithContext("open " + dir));
+  return store;
+}
+
+RocksDbFindingStore::RocksDbFindingStore(rocksdb::DB* db,
+                                         std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                                         const StoreOptions& opts)
+    : db_(db), handles_(std::move(handles)), opts_(opts) {
+  // Handles come back in the order of the descriptors passed to DB::Open.
+  default_cf_ = handles_[0];
+  findings_cf_ = handles_[1];
+  for (size_t i = 0; i < kNumIndexes; ++i) index_cf_[i] = handles_[2 + i];
+}
+
+RocksDbFindingStore::~RocksDbFindingStore() {
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db_->Close().PermitUncheckedError();
+  delete db_;
+}
+
+Status RocksDbFindingStore::CheckSchemaVersion() {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), default_cf_, kSchemaKey, &value);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = opts_.sync_writes;
+    return FromRocks(db_->Put(wo, default_cf_, kSchemaKey, std::to_string(kSchemaVersion)),
+                     "write schema version");
+  }
+  if (!s.ok()) return FromRocks(s, "read schema version");
+  if (value != std::to_string(kSchemaVersion)) {
+    return Status::FailedPrecondition("store schema version '" + value +
+                                      "' is not supported by this build (supports " +
+                                      std::to_string(kSchemaVersion) + ")");
+  }
+  return Status::Ok();
+}
+
+Status RocksDbFindingStore::Put(const std::vector<Finding>& findings) {
+  if (findings.empty()) return Status::Ok();
+  std::unordered_map<std::string_view, size_t> last_of_id;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    if (findings[i].id.empty()) {
+      return Status::InvalidArgument("put: finding with empty id (rule " + findings[i].rule_id +
+                                     ")");
+    }
+    last_of_id[findings[i].id] = i;
+  }
+
+  std::lock_guard<std::mutex> lock(put_mu_);
+  rocksdb::WriteBatch batch;
+  std::string old_value;
+  for (size_t i = 0; i < findings.size(); ++i) {
+    const Finding& f = findings[i];
+    if (last_of_id[f.id] != i) continue;  // a later finding in this batch replaces it
+    const auto new_keys = IndexKeysFor(f);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), findings_cf_, f.id, &old_value);
+    if (s.ok()) {
+      // Retract the old value's index entries that the new value does not have. If the old value
+      // is undecodable its entries cannot be derived; Query verifies every index entry against
+      // the value it points to, so such leftovers are never served.
+      auto old = FindingFromJson(old_value);
+      if (old.ok()) {
+        const auto old_keys = IndexKeysFor(*old);
+        for (size_t k = 0; k < kNumIndexes; ++k) {
+          if (old_keys[k] != new_keys[k]) {
+            RETURN_IF_ERROR(FromRocks(batch.Delete(index_cf_[k], old_keys[k]), "put"));
+          }
+        }
+      }
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "put: read previous value of " + f.id);
+    }
+    RETURN_IF_ERROR(FromRocks(batch.Put(findings_cf_, f.id, FindingToJson(f)), "put"));
+    for (size_t k = 0; k < kNumIndexes; ++k) {
+      RETURN_IF_ERROR(FromRocks(batch.Put(index_cf_[k], new_keys[k], rocksdb::Slice()), "put"));
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync_writes;
+  return FromRocks(db_->Write(wo, &batch), "put");
+}
+
+Result<Finding> RocksDbFindingStore::Get(const std::string& id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), findings_cf_, id, &value);
+  if (s.IsNotFound()) return Status::NotFound("finding " + id + " not found");
+  if (!s.ok()) return FromRocks(s, "get " + id);
+  auto f = FindingFromJson(value);
+  if (!f.ok()) {
+    return Status::Corruption("stored finding " + id +
+                              " cannot be decoded: " + f.status().message());
+  }
+  return f;
+}
+
+Result<FindingPage> RocksDbFindingStore::Query(const FindingFilter& filter) const {
+  if (filter.limit < 1 || filter.limit > kMaxLimit) {
+    return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxLimit) + ", got " +
+                                   std::to_string(filter.limit));
+  }
+  // The most selective index the filter allows.
+  IndexKind kind = IndexKind::kTime;
+  std::string_view value;
+  if (filter.rule_id) {
+    kind = IndexKind::kRule;
+    value = *filter.rule_id;
+  } else if (filter.user) {
+    kind = IndexKind::kUser;
+    value = *filter.user;
+  } else if (filter.cluster) {
+    kind = IndexKind::kCluster;
+    value = *filter.cluster;
+  }
+  const std::string prefix = IndexPrefix(kind, value);
+
+  // Validate the cursor before anything else so that a bad one is always reported.
+  std::string resume_after;
+  if (!filter.cursor.empty()) {
+    auto cursor = DecodeCursor(filter.cursor);
+    if (!cursor || cursor->kind != kind || !ParseIndexKey(cursor->key, prefix)) {
+      return Status::InvalidArgument("invalid cursor");
+    }
+    resume_after = std::move(cursor->key);
+  }
+
+  FindingPage page;
+  // first_seen < until  <=>  first_seen <= until - 1: the newest admissible key comes first.
+  std::string start = prefix;
+  if (filter.until_us) {
+    if (*filter.until_us == std::numeric_limits<int64_t>::min()) return page;
+    AppendInvertedTime(*filter.until_us - 1, &start);
+  }
+  if (filter.since_us && filter.until_us && *filter.since_us >= *filter.until_us) return page;
+  bool skip_resume_key = false;
+  if (!resume_after.empty() && std::string_view(resume_after) >= std::string_view(start)) {
+    start = resume_after;
+    skip_resume_key = true;
+  }
+
+  SnapshotGuard snapshot(db_);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.get();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_cf_[static_cast<size_t>(kind)]));
+
+  size_t scanned = 0;
+  bool more = false;
+  std::string last_key;  // last entry looked at: where the next page resumes
+  std::string value_bytes;
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (!key.starts_with(prefix)) break;
+    if (skip_resume_key) {
+      skip_resume_key = false;
+      if (key == resume_after) continue;
+    }
+    auto parsed = ParseIndexKey(key, prefix);
+    if (!parsed) continue;  // cannot be written by Put; never resumable, so not a cursor
+    if (filter.since_us && parsed->first_seen_us < *filter.since_us) break;
+    if (page.findings.size() == filter.limit || scanned == opts_.max_scan_per_query) {
+      more = true;
+      break;
+    }
+    ++scanned;
+    last_key.assign(key);
+
+    rocksdb::Status s = db_->Get(
+        ro, findings_cf_, rocksdb::Slice(parsed->id.data(), parsed->id.size()), &value_bytes);
+    if (s.IsNotFound()) continue;  // dangling entry; cannot be written by Put
+    if (!s.ok()) return FromRocks(s, "query: read finding");
+    auto f = FindingFromJson(value_bytes);
+    if (!f.ok()) {
+      corrupt_skipped_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    // Serve an entry only if it is the current index entry of the value it points to.
+    if (f->id != parsed->id || f->first_seen_us != parsed->first_seen_us ||
+        IndexedValue(*f, static_cast<size_t>(kind)) != value) {
+      continue;
+    }
+    if (!Matches(*f, filter)) continue;
+    page.findings.push_back(std::move(f).value());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "query: scan index");
+  if (more) page.next_cursor = EncodeCursor(Cursor{kind, std::move(last_key)});
+  return page;
+}
+
+Status RocksDbFindingStore::Flush() {
+  return FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_), "flush");
+}
+
+Result<uint64_t> RocksDbFindingStore::CountApprox() const {
+  uint64_t n = 0;
+  if (!db_->GetIntProperty(findings_cf_, "rocksdb.estimate-num-keys", &n)) {
+    return Status::Internal("count: rocksdb.estimate-num-keys unavailable");
+  }
+  return n;
+}
+
+}  // namespace vigil::store
