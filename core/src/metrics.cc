@@ -23,7 +23,7 @@ std::string RenderPrometheus(const PipelineMetrics& m) {
           m.events_skipped, &out);
   Counter("vigil_bytes_read_total", "Raw bytes read by ingest (after decompression).",
           m.bytes_read, &out);
-  Counter("vigil_findings_total", "Findings emitted by detectors.", m.findings, &out);
+  Counter("vigil_findings_total", "Distinct findings raised (repeats of a finding update it).", m.findings, &out);
   Counter("vigil_fields_dropped_total", "Fields of the wrong type ignored in good events.",
           m.fields_dropped, &out);
   return out;

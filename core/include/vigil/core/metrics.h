@@ -14,7 +14,7 @@ struct PipelineMetrics {
   std::atomic<uint64_t> events_malformed{0};  // rejected: bad JSON, bad shape, over size ...
   std::atomic<uint64_t> events_skipped{0};    // well-formed but not audit events (other logs)
   std::atomic<uint64_t> bytes_read{0};        // raw bytes consumed (after decompression)
-  std::atomic<uint64_t> findings{0};          // findings emitted by detectors
+  std::atomic<uint64_t> findings{0};          // distinct findings (new ids) raised
   std::atomic<uint64_t> fields_dropped{0};    // fields of the wrong type ignored in good events
 
   static void Inc(std::atomic<uint64_t>& c, uint64_t n = 1) {

@@ -1,0 +1,34 @@
+// Vigil's configuration: every option has a default that works with no config file. A YAML file
+// (--config) overrides the defaults, and command-line flags override the file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "vigil/core/status.h"
+
+namespace vigil::app {
+
+struct Config {
+  std::string db_dir = "./vigil-data";
+  std::string cluster = "default";     // cluster name for events read from files
+  std::string listen = "127.0.0.1:8080";
+  std::string log_level = "info";      // trace, debug, info, warn, error, off
+  bool log_json = false;
+  size_t max_event_bytes = 1 << 20;    // 1 MiB
+  size_t max_record_bytes = 64 << 20;  // one EventList document
+  int api_threads = 2;
+  size_t api_max_body_bytes = 1 << 20;
+  std::string api_token;               // empty: the findings API is open (bind to loopback!)
+  size_t max_errors_printed = 20;      // replay: bad records printed before "... and N more"
+};
+
+// Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the
+// key, so a typo never silently falls back to a default.
+Status LoadConfigFile(const std::string& path, Config* config);
+
+// Splits "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080", ":8080"). InvalidArgument on a bad form.
+Status ParseListen(const std::string& listen, std::string* address, uint16_t* port);
+
+}  // namespace vigil::app

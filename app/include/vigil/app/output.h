@@ -1,0 +1,19 @@
+// Rendering findings for a terminal (table) or for other programs (json, jsonl).
+#pragma once
+
+#include <ostream>
+#include <string_view>
+#include <vector>
+
+#include "vigil/core/finding.h"
+
+namespace vigil::app {
+
+enum class OutputFormat { kTable, kJson, kJsonl };
+
+// Parses "table" | "json" | "jsonl".
+bool ParseOutputFormat(std::string_view text, OutputFormat* out);
+
+void PrintFindings(const std::vector<Finding>& findings, OutputFormat format, std::ostream& os);
+
+}  // namespace vigil::app

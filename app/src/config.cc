@@ -1,0 +1,125 @@
+// YAML config loading (yaml-cpp). Exceptions from yaml-cpp are caught here and turned into
+// a Status that names the file, line and key.
+#include "vigil/app/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <set>
+
+namespace vigil::app {
+namespace {
+
+std::string Where(const std::string& path, const YAML::Node& n) {
+  return path + ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
+}
+
+template <typename T>
+Status Read(const std::string& path, const YAML::Node& node, const std::string& key, T* out) {
+  try {
+    *out = node.as<T>();
+  } catch (const YAML::Exception&) {
+    return Status::InvalidArgument(Where(path, node) + ": '" + key + "' has the wrong type");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LoadConfigFile(const std::string& path, Config* c) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Status::IoError("cannot read config file " + path);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) return Status::Ok();  // empty file: all defaults
+  if (!root.IsMap()) return Status::InvalidArgument(path + ": top level must be a mapping");
+
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node& v = kv.second;
+    if (key == "db") {
+      RETURN_IF_ERROR(Read(path, v, key, &c->db_dir));
+    } else if (key == "cluster") {
+      RETURN_IF_ERROR(Read(path, v, key, &c->cluster));
+    } else if (key == "listen") {
+      RETURN_IF_ERROR(Read(path, v, key, &c->listen));
+    } else if (key == "log") {
+      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'log' must be a mapping");
+      for (const auto& l : v) {
+        const std::string k = l.first.as<std::string>();
+        if (k == "level") {
+          RETURN_IF_ERROR(Read(path, l.second, "log.level", &c->log_level));
+        } else if (k == "json") {
+          RETURN_IF_ERROR(Read(path, l.second, "log.json", &c->log_json));
+        } else {
+          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'log." + k + "'");
+        }
+      }
+    } else if (key == "limits") {
+      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'limits' must be a mapping");
+      for (const auto& l : v) {
+        const std::string k = l.first.as<std::string>();
+        if (k == "max_event_bytes") {
+          RETURN_IF_ERROR(Read(path, l.second, "limits.max_event_bytes", &c->max_event_bytes));
+        } else if (k == "max_record_bytes") {
+          RETURN_IF_ERROR(Read(path, l.second, "limits.max_record_bytes", &c->max_record_bytes));
+        } else {
+          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'limits." + k + "'");
+        }
+      }
+    } else if (key == "api") {
+      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'api' must be a mapping");
+      for (const auto& l : v) {
+        const std::string k = l.first.as<std::string>();
+        if (k == "threads") {
+          RETURN_IF_ERROR(Read(path, l.second, "api.threads", &c->api_threads));
+        } else if (k == "max_body_bytes") {
+          RETURN_IF_ERROR(Read(path, l.second, "api.max_body_bytes", &c->api_max_body_bytes));
+        } else if (k == "token") {
+          RETURN_IF_ERROR(Read(path, l.second, "api.token", &c->api_token));
+        } else {
+          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'api." + k + "'");
+        }
+      }
+    } else {
+      return Status::InvalidArgument(Where(path, kv.first) + ": unknown key '" + key + "'");
+    }
+  }
+  if (c->max_event_bytes == 0 || c->max_event_bytes > c->max_record_bytes) {
+    return Status::InvalidArgument(path + ": limits.max_event_bytes must be in 1..max_record_bytes");
+  }
+  if (c->api_threads < 1 || c->api_threads > 64) {
+    return Status::InvalidArgument(path + ": api.threads must be in 1..64");
+  }
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (!kLevels.count(c->log_level)) {
+    return Status::InvalidArgument(path + ": log.level must be one of trace, debug, info, warn, error, off");
+  }
+  return Status::Ok();
+}
+
+Status ParseListen(const std::string& listen, std::string* address, uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return Status::InvalidArgument("listen address '" + listen + "' must be ADDR:PORT");
+  }
+  std::string addr = listen.substr(0, colon);
+  if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+  if (addr.empty()) addr = "0.0.0.0";
+  const std::string p = listen.substr(colon + 1);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || value > 65535) {
+    return Status::InvalidArgument("listen port '" + p + "' must be a number in 0..65535");
+  }
+  *address = addr;
+  *port = static_cast<uint16_t>(value);
+  return Status::Ok();
+}
+
+}  // namespace vigil::app

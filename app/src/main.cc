@@ -1,0 +1,187 @@
+// The `vigil` binary: CLI (CLI11) over the pipeline, the store and the API server.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "vigil/api/http_server.h"
+#include "vigil/app/config.h"
+#include "vigil/app/logging.h"
+#include "vigil/app/output.h"
+#include "vigil/app/pipeline.h"
+#include "vigil/detect/detector.h"
+#include "vigil/store/rocksdb_finding_store.h"
+
+namespace vigil::app {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(const Status& s) {
+  std::cerr << "vigil: " << s.message() << '\n';
+  return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+int RunReplay(const Config& config, const std::vector<std::string>& paths, bool use_db,
+              OutputFormat format) {
+  std::unique_ptr<store::RocksDbFindingStore> db;
+  if (use_db) {
+    auto opened = store::RocksDbFindingStore::Open(config.db_dir);
+    if (!opened.ok()) return Fail(opened.status());
+    db = std::move(opened).value();
+  }
+  PipelineMetrics metrics;
+  ReplayPipeline pipeline(config, detect::MakeBuiltinDetector(), db.get(), &metrics);
+  auto report = pipeline.Run(paths);
+  if (!report.ok()) return Fail(report.status());
+
+  for (const std::string& e : report->errors) std::cerr << "vigil: skipped " << e << '\n';
+  if (report->errors_total > report->errors.size()) {
+    std::cerr << "vigil: ... and " << report->errors_total - report->errors.size()
+              << " more bad records\n";
+  }
+  PrintFindings(report->findings, format, std::cout);
+  std::cout.flush();
+
+  const double secs = report->seconds > 0 ? report->seconds : 1e-9;
+  std::fprintf(stderr,
+               "vigil: read %llu records (%.1f MB): %llu events parsed, %llu malformed, %llu "
+               "skipped (not audit events), %llu fields dropped; %zu findings; %.3f s, %.0f "
+               "events/s, %.1f MB/s%s\n",
+               static_cast<unsigned long long>(report->records), report->bytes / 1e6,
+               static_cast<unsigned long long>(report->events),
+               static_cast<unsigned long long>(report->malformed),
+               static_cast<unsigned long long>(report->skipped),
+               static_cast<unsigned long long>(report->fields_dropped), report->findings.size(),
+               report->seconds, report->events / secs, report->bytes / 1e6 / secs,
+               use_db ? (" -> " + config.db_dir).c_str() : "");
+  return kExitOk;
+}
+
+int RunServe(const Config& config) {
+  std::string address;
+  uint16_t port = 0;
+  if (Status s = ParseListen(config.listen, &address, &port); !s.ok()) return Fail(s);
+
+  auto opened = store::RocksDbFindingStore::Open(config.db_dir);
+  if (!opened.ok()) return Fail(opened.status());
+  std::unique_ptr<store::RocksDbFindingStore> db = std::move(opened).value();
+
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  PipelineMetrics metrics;
+  api::ServerOptions opts;
+  opts.address = address;
+  opts.port = port;
+  opts.threads = config.api_threads;
+  opts.max_body_bytes = config.api_max_body_bytes;
+  opts.bearer_token = config.api_token;
+  api::HttpServer server(opts, db.get(), &metrics);
+  if (Status s = server.Start(); !s.ok()) return Fail(s);
+  server.SetReady(true);
+  spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
+               server.port());
+  std::printf("listening on %s:%u\n", address.c_str(), static_cast<unsigned>(server.port()));
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {} received, shutting down", sig);
+  server.SetReady(false);
+  server.Stop();
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App cli{
+      "Vigil: a hardened stream processor for Kubernetes API-server audit logs.\n"
+      "Parses audit events (files, .gz, EventList, JSON lines, EKS/AKS/GKE envelopes), runs\n"
+      "detections, stores findings in RocksDB and serves them over a REST API.",
+      "vigil"};
+  cli.require_subcommand(1);
+  cli.set_version_flag("--version", "vigil 0.1.0");
+
+  Config config;
+  std::string config_file;
+  std::string log_level;
+  bool log_json = false;
+  cli.add_option("--config", config_file, "YAML config file (every option has a default)")
+      ->check(CLI::ExistingFile);
+  cli.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  cli.add_flag("--log-json", log_json, "log one JSON object per line");
+
+  // replay
+  auto* replay = cli.add_subcommand(
+      "replay", "Process audit log files (plain, .gz, or directories) and print the findings");
+  std::vector<std::string> paths;
+  std::string db_dir, cluster, format_text = "table", listen;
+  replay->add_option("PATH", paths, "files or directories, read in order")
+      ->required()
+      ->check(CLI::ExistingPath);
+  replay->add_option("--db", db_dir, "also store findings in this RocksDB directory");
+  replay->add_option("--cluster", cluster, "cluster the events belong to (default 'default')");
+  replay->add_option("--format", format_text, "table | json | jsonl (default table)")
+      ->check(CLI::IsMember({"table", "json", "jsonl"}));
+  replay->footer(
+      "Exit status: 0 on success (bad records are reported and skipped), 1 on a runtime error,\n"
+      "2 on bad usage.\n\nExample:\n  vigil replay /var/log/kube-audit/ --cluster prod-eu --db "
+      "./vigil-data");
+
+  // serve
+  auto* serve = cli.add_subcommand("serve", "Serve findings over HTTP from the RocksDB store");
+  serve->add_option("--db", db_dir, "RocksDB directory (default ./vigil-data)");
+  serve->add_option("--listen", listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
+  serve->footer(
+      "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /healthz, GET /readyz,\n"
+      "GET /metrics.\n\nExample:\n  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
+      "  curl -s 'http://127.0.0.1:8080/v1/findings?severity=high&limit=20'");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = cli.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (!config_file.empty()) {
+    if (Status s = LoadConfigFile(config_file, &config); !s.ok()) {
+      std::cerr << "vigil: " << s.message() << '\n';
+      return kExitUsage;
+    }
+  }
+  if (!log_level.empty()) config.log_level = log_level;
+  if (log_json) config.log_json = true;
+  if (!db_dir.empty()) config.db_dir = db_dir;
+  if (!cluster.empty()) config.cluster = cluster;
+  if (!listen.empty()) config.listen = listen;
+  if (Status s = SetupLogging(config.log_level, config.log_json); !s.ok()) return Fail(s);
+
+  if (*replay) {
+    OutputFormat format = OutputFormat::kTable;
+    ParseOutputFormat(format_text, &format);
+    return RunReplay(config, paths, !db_dir.empty(), format);
+  }
+  return RunServe(config);
+}
+
+}  // namespace
+}  // namespace vigil::app
+
+int main(int argc, char** argv) {
+  try {
+    return vigil::app::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "vigil: fatal: " << e.what() << '\n';
+    return 1;
+  }
+}

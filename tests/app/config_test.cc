@@ -1,0 +1,83 @@
+#include "vigil/app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace vigil::app {
+namespace {
+
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::path(::testing::TempDir()) / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(ConfigTest, DefaultsNeedNoFile) {
+  Config c;
+  EXPECT_EQ(c.db_dir, "./vigil-data");
+  EXPECT_EQ(c.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.max_event_bytes, 1u << 20);
+}
+
+TEST(ConfigTest, FileOverridesDefaults) {
+  Config c;
+  auto path = WriteTemp("ok.yaml",
+                        "db: /tmp/x\ncluster: prod-eu\nlog: {level: debug, json: true}\n"
+                        "limits: {max_event_bytes: 4096}\napi: {threads: 4, token: s3cret}\n");
+  ASSERT_TRUE(LoadConfigFile(path, &c).ok());
+  EXPECT_EQ(c.db_dir, "/tmp/x");
+  EXPECT_EQ(c.cluster, "prod-eu");
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_TRUE(c.log_json);
+  EXPECT_EQ(c.max_event_bytes, 4096u);
+  EXPECT_EQ(c.api_threads, 4);
+  EXPECT_EQ(c.api_token, "s3cret");
+}
+
+TEST(ConfigTest, EmptyFileKeepsDefaults) {
+  Config c;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("empty.yaml", ""), &c).ok());
+  EXPECT_EQ(c.cluster, "default");
+}
+
+TEST(ConfigTest, ErrorsNameTheKeyAndLine) {
+  Config c;
+  Status s = LoadConfigFile(WriteTemp("typo.yaml", "db: /x\nclustr: a\n"), &c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("typo.yaml:2:1"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("clustr"), std::string::npos);
+
+  s = LoadConfigFile(WriteTemp("type.yaml", "api: {threads: many}\n"), &c);
+  EXPECT_NE(s.message().find("api.threads"), std::string::npos) << s.message();
+
+  s = LoadConfigFile(WriteTemp("bad.yaml", "db: [unclosed\n"), &c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("bad.yaml:"), std::string::npos) << s.message();
+
+  s = LoadConfigFile(WriteTemp("lvl.yaml", "log: {level: loud}\n"), &c);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+
+  s = LoadConfigFile("/nonexistent/vigil.yaml", &c);
+  EXPECT_EQ(s.code(), StatusCode::kIoError);
+}
+
+TEST(ConfigTest, ParseListen) {
+  std::string a;
+  uint16_t p = 0;
+  ASSERT_TRUE(ParseListen("127.0.0.1:8080", &a, &p).ok());
+  EXPECT_EQ(a, "127.0.0.1");
+  EXPECT_EQ(p, 8080);
+  ASSERT_TRUE(ParseListen("[::1]:0", &a, &p).ok());
+  EXPECT_EQ(a, "::1");
+  EXPECT_EQ(p, 0);
+  ASSERT_TRUE(ParseListen(":9000", &a, &p).ok());
+  EXPECT_EQ(a, "0.0.0.0");
+  EXPECT_FALSE(ParseListen("localhost", &a, &p).ok());
+  EXPECT_FALSE(ParseListen("1.2.3.4:99999", &a, &p).ok());
+  EXPECT_FALSE(ParseListen("1.2.3.4:80x", &a, &p).ok());
+}
+
+}  // namespace
+}  // namespace vigil::app

@@ -1,0 +1,164 @@
+// End to end: the real `vigil` binary replays a generated log with labelled attacks into
+// RocksDB, then `vigil serve` answers over loopback HTTP with the same findings.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "subprocess.h"
+
+namespace vigil {
+namespace {
+
+namespace fs = std::filesystem;
+using vigil::testing::HttpGet;
+using vigil::testing::Subprocess;
+using namespace std::chrono_literals;
+
+class EndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vigil-e2e-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs bench/vigil-gen; returns the labels (auditID -> rule id).
+  std::map<std::string, std::string> Generate(const std::string& out, int events) {
+    Subprocess gen({"/usr/bin/python3", std::string(VIGIL_SOURCE_DIR) + "/bench/vigil-gen",
+                    "--events", std::to_string(events), "--stages", "both", "--seed", "3",
+                    "--out", out, "--labels", dir_ + "/labels.jsonl"});
+    EXPECT_EQ(gen.Wait(120s), 0) << gen.err();
+    std::map<std::string, std::string> labels;
+    simdjson::dom::parser parser;
+    std::ifstream in(dir_ + "/labels.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      simdjson::dom::element e = parser.parse(line);
+      labels[std::string(e["auditID"].get_string().value())] =
+          std::string(e["rule_id"].get_string().value());
+    }
+    return labels;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(EndToEndTest, ReplayThenServeFindings) {
+  const std::string log = dir_ + "/audit.log";
+  auto labels = Generate(log, 3000);
+  ASSERT_EQ(labels.size(), 5u);
+  // A truncated line in the middle of the file must be reported and skipped, nothing else lost.
+  {
+    std::ofstream(log, std::ios::app) << "{\"kind\":\"Event\",\"auditID\":\"trunc\n";
+  }
+  Subprocess gen2({"/usr/bin/python3", std::string(VIGIL_SOURCE_DIR) + "/bench/vigil-gen",
+                   "--events", "10", "--seed", "9", "--attacks", "0", "--out",
+                   dir_ + "/tail.log"});
+  ASSERT_EQ(gen2.Wait(60s), 0);
+  {
+    std::ifstream tail(dir_ + "/tail.log");
+    std::ofstream(log, std::ios::app) << tail.rdbuf();
+  }
+
+  const std::string db = dir_ + "/db";
+  Subprocess replay({VIGIL_BINARY, "replay", log, "--db", db, "--cluster", "e2e", "--format",
+                     "jsonl"});
+  ASSERT_EQ(replay.Wait(300s), 0) << replay.err();
+  EXPECT_NE(replay.err().find("6010 events parsed, 1 malformed"), std::string::npos)
+      << replay.err();
+  EXPECT_NE(replay.err().find("audit.log:6001"), std::string::npos) << replay.err();
+
+  // Every labelled attack is in the printed findings.
+  std::set<std::string> found_rules;
+  {
+    simdjson::dom::parser parser;
+    std::istringstream in(replay.out());
+    std::string line;
+    std::set<std::string> evidence;
+    while (std::getline(in, line)) {
+      simdjson::dom::element f = parser.parse(line);
+      EXPECT_EQ(std::string(f["cluster"].get_string().value()), "e2e");
+      for (auto e : f["evidence"].get_array()) evidence.insert(std::string(e.get_string().value()));
+      found_rules.insert(std::string(f["rule_id"].get_string().value()));
+    }
+    for (const auto& [audit_id, rule] : labels) {
+      EXPECT_TRUE(evidence.count(audit_id)) << rule << " missed " << audit_id;
+      EXPECT_TRUE(found_rules.count(rule)) << rule;
+    }
+  }
+
+  // Replaying the same file again is idempotent: the store keeps one finding per id.
+  Subprocess again({VIGIL_BINARY, "replay", log, "--db", db, "--cluster", "e2e", "--format",
+                    "jsonl"});
+  ASSERT_EQ(again.Wait(300s), 0) << again.err();
+
+  Subprocess serve({VIGIL_BINARY, "serve", "--db", db, "--listen", "127.0.0.1:0"});
+  std::string out = serve.ReadStdoutUntil("\n", 60s);
+  size_t at = out.find("listening on 127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << out << serve.err();
+  uint16_t port = static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
+
+  auto health = HttpGet(port, "/healthz");
+  EXPECT_EQ(health.status, 200);
+  auto list = HttpGet(port, "/v1/findings?limit=1000&cluster=e2e");
+  ASSERT_EQ(list.status, 200) << list.body;
+  simdjson::dom::parser parser;
+  simdjson::dom::element page = parser.parse(list.body);
+  std::set<std::string> ids, rules;
+  for (auto f : page["findings"].get_array()) {
+    ids.insert(std::string(f["id"].get_string().value()));
+    rules.insert(std::string(f["rule_id"].get_string().value()));
+  }
+  EXPECT_EQ(rules, found_rules);
+  size_t count = page["findings"].get_array().size();
+  EXPECT_EQ(ids.size(), count) << "duplicate findings after a second replay";
+
+  std::string first = *ids.begin();
+  auto one = HttpGet(port, "/v1/findings/" + first);
+  EXPECT_EQ(one.status, 200);
+  EXPECT_NE(one.body.find(first), std::string::npos);
+  EXPECT_EQ(HttpGet(port, "/v1/findings?severity=bogus").status, 400);
+  auto by_rule = HttpGet(port, "/v1/findings?rule=k8s.exec_into_pod");
+  EXPECT_EQ(by_rule.status, 200);
+  EXPECT_NE(by_rule.body.find("k8s.exec_into_pod"), std::string::npos);
+  EXPECT_EQ(by_rule.body.find("k8s.privileged_pod"), std::string::npos);
+  EXPECT_EQ(HttpGet(port, "/metrics").status, 200);
+
+  serve.Signal(SIGTERM);
+  EXPECT_EQ(serve.Wait(60s), 0) << serve.err();
+}
+
+TEST_F(EndToEndTest, BadUsageExitsTwo) {
+  Subprocess no_args({VIGIL_BINARY, "replay"});
+  EXPECT_EQ(no_args.Wait(30s), 2);
+  Subprocess bad_flag({VIGIL_BINARY, "replay", "--no-such-flag", "x"});
+  EXPECT_EQ(bad_flag.Wait(30s), 2);
+  Subprocess missing({VIGIL_BINARY, "replay", dir_ + "/does-not-exist.log"});
+  EXPECT_EQ(missing.Wait(30s), 2);
+  Subprocess bad_format({VIGIL_BINARY, "replay", "--format", "xml", dir_});
+  EXPECT_EQ(bad_format.Wait(30s), 2);
+  Subprocess help({VIGIL_BINARY, "--help"});
+  EXPECT_EQ(help.Wait(30s), 0);
+  EXPECT_NE(help.out().find("replay"), std::string::npos);
+  EXPECT_NE(help.out().find("serve"), std::string::npos);
+}
+
+TEST_F(EndToEndTest, EmptyAndCorruptGzipAreReportedNotFatal) {
+  std::ofstream(dir_ + "/a-empty.log").close();
+  std::ofstream(dir_ + "/b-corrupt.log.gz") << "\x1f\x8b\x08\x00garbage-not-deflate";
+  Generate(dir_ + "/c-good.log", 50);
+  fs::remove(dir_ + "/labels.jsonl");
+  Subprocess replay({VIGIL_BINARY, "replay", dir_, "--format", "json"});
+  ASSERT_EQ(replay.Wait(120s), 0) << replay.err();
+  EXPECT_NE(replay.err().find("a-empty.log"), std::string::npos) << replay.err();
+  EXPECT_NE(replay.err().find("b-corrupt.log.gz"), std::string::npos) << replay.err();
+  EXPECT_NE(replay.err().find("100 events parsed"), std::string::npos) << replay.err();
+}
+
+}  // namespace
+}  // namespace vigil

@@ -1,0 +1,59 @@
+#include "vigil/app/output.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace vigil::app {
+namespace {
+
+Finding Make(const std::string& rule, const std::string& user) {
+  Finding f;
+  f.rule_id = rule;
+  f.cluster = "prod";
+  f.id = MakeFindingId(rule, "prod", user);
+  f.user = user;
+  f.verb = "create";
+  f.severity = Severity::kHigh;
+  f.object = {"", "pods", "default", "web-0", "exec"};
+  f.first_seen_us = f.last_seen_us = 1741069338819232;
+  f.message = "line one\nline two";
+  return f;
+}
+
+TEST(OutputTest, TableHasHeaderRowsAndCount) {
+  std::ostringstream os;
+  PrintFindings({Make("k8s.exec_into_pod", "alice"), Make("k8s.privileged_pod", "bob")},
+                OutputFormat::kTable, os);
+  std::string s = os.str();
+  EXPECT_EQ(s.rfind("FIRST SEEN (UTC)", 0), 0u);
+  EXPECT_NE(s.find("2025-03-04 06:22:18"), std::string::npos);
+  EXPECT_NE(s.find("k8s.privileged_pod"), std::string::npos);
+  EXPECT_NE(s.find("pods/exec default/web-0"), std::string::npos);
+  EXPECT_NE(s.find("2 findings"), std::string::npos);
+}
+
+TEST(OutputTest, JsonlIsOneDecodableFindingPerLine) {
+  std::ostringstream os;
+  PrintFindings({Make("a", "u1"), Make("b", "u2")}, OutputFormat::kJsonl, os);
+  std::istringstream in(os.str());
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    auto f = FindingFromJson(line);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_EQ(f->message, "line one\nline two");
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+}
+
+TEST(OutputTest, FormatNames) {
+  OutputFormat f;
+  EXPECT_TRUE(ParseOutputFormat("json", &f));
+  EXPECT_EQ(f, OutputFormat::kJson);
+  EXPECT_FALSE(ParseOutputFormat("xml", &f));
+}
+
+}  // namespace
+}  // namespace vigil::app
