@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "vigil/api/http_server.h"
 #include "vigil/app/config.h"
@@ -62,7 +63,7 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths, bool 
   return kExitOk;
 }
 
-int RunServe(const Config& config) {
+int RunServe(const Config& config, const std::vector<std::string>& paths) {
   std::string address;
   uint16_t port = 0;
   if (Status s = ParseListen(config.listen, &address, &port); !s.ok()) return Fail(s);
@@ -87,16 +88,38 @@ int RunServe(const Config& config) {
   opts.bearer_token = config.api_token;
   api::HttpServer server(opts, db.get(), &metrics);
   if (Status s = server.Start(); !s.ok()) return Fail(s);
-  server.SetReady(true);
   spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
                server.port());
   std::printf("listening on %s:%u\n", address.c_str(), static_cast<unsigned>(server.port()));
   std::fflush(stdout);
 
+  // Files named on the command line are ingested while the API is up; /readyz turns 200 when
+  // they are all in the store. A stop signal cancels the replay at its next chunk.
+  std::atomic<bool> stop{false};
+  std::thread ingest;
+  if (paths.empty()) {
+    server.SetReady(true);
+  } else {
+    ingest = std::thread([&] {
+      ReplayPipeline pipeline(config, detect::MakeBuiltinDetector(), db.get(), &metrics);
+      auto report = pipeline.Run(paths, &stop);
+      if (!report.ok()) {
+        spdlog::error("ingest failed: {}", report.status().message());
+        return;
+      }
+      for (const std::string& e : report->errors) spdlog::warn("skipped {}", e);
+      spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings", report->events,
+                   report->malformed, report->skipped, report->findings.size());
+      server.SetReady(true);
+    });
+  }
+
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {} received, shutting down", sig);
   server.SetReady(false);
+  stop = true;
+  if (ingest.joinable()) ingest.join();
   server.Stop();
   return kExitOk;
 }
@@ -139,7 +162,12 @@ int Main(int argc, char** argv) {
 
   // serve
   auto* serve = cli.add_subcommand("serve", "Serve findings over HTTP from the RocksDB store");
+  std::vector<std::string> serve_paths;
+  serve->add_option("PATH", serve_paths,
+                    "optional files or directories to ingest into the store at start")
+      ->check(CLI::ExistingPath);
   serve->add_option("--db", db_dir, "RocksDB directory (default ./vigil-data)");
+  serve->add_option("--cluster", cluster, "cluster of the ingested files (default 'default')");
   serve->add_option("--listen", listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
   serve->footer(
       "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /healthz, GET /readyz,\n"
@@ -171,7 +199,7 @@ int Main(int argc, char** argv) {
     ParseOutputFormat(format_text, &format);
     return RunReplay(config, paths, !db_dir.empty(), format);
   }
-  return RunServe(config);
+  return RunServe(config, serve_paths);
 }
 
 }  // namespace

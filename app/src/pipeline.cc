@@ -39,12 +39,14 @@ Status ReplayPipeline::Flush(std::vector<Finding>* pending) {
   return s.WithContext("writing findings");
 }
 
-Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths) {
+Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
+                                         const std::atomic<bool>* cancel) {
   const auto start = std::chrono::steady_clock::now();
   ReplayReport report;
 
   ingest::FileSourceOptions options;
   options.envelope.cluster = config_.cluster;
+  options.cancel = cancel;
   options.envelope.parser.max_event_bytes = config_.max_event_bytes;
   options.envelope.max_record_bytes = config_.max_record_bytes;
   ingest::FileSource source(options);

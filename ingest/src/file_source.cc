@@ -86,6 +86,7 @@ Status FileSource::ReadFile(const std::string& path, FileEventFn on_event, FileE
   uint64_t file_bytes = 0;
   bool failed = false;
   for (;;) {
+    if (Cancelled()) break;
     chunk_.Reserve(options_.read_chunk_bytes);
     int got = gzread(gz, chunk_.data(), static_cast<unsigned>(options_.read_chunk_bytes));
     int errnum = Z_OK;
@@ -108,6 +109,10 @@ Status FileSource::ReadFile(const std::string& path, FileEventFn on_event, FileE
     if (got == 0) break;
   }
   gzclose(gz);
+  if (Cancelled()) {
+    splitter_.Abandon();
+    return Status::Unavailable("reading " + path + " cancelled");
+  }
   if (!failed) {
     splitter_.Finish(sink);
     if (file_bytes == 0) file_error(Status::InvalidArgument("empty file"));
@@ -132,10 +137,14 @@ Status FileSource::ReadPaths(const std::vector<std::string>& paths, FileEventFn 
       }
       if (ec) return Status::IoError("cannot list " + path + ": " + ec.message());
       std::sort(files.begin(), files.end());
-      for (const std::string& f : files) ReadFile(f, on_event, on_error).IgnoreError();
+      for (const std::string& f : files) {
+        ReadFile(f, on_event, on_error).IgnoreError();
+        if (Cancelled()) return Status::Unavailable("reading cancelled");
+      }
     } else {
       // Open failures were reported through on_error; keep going with the next path.
       ReadFile(path, on_event, on_error).IgnoreError();
+      if (Cancelled()) return Status::Unavailable("reading cancelled");
     }
   }
   return Status::Ok();

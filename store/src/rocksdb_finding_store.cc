@@ -192,16 +192,20 @@ Status RocksDbFindingStore::Put(const std::vector<Finding>& findings) {
     const Finding& f = findings[i];
     if (last_of_id[f.id] != i) continue;  // a later finding in this batch replaces it
     const auto new_keys = IndexKeysFor(f);
+    std::array<bool, kNumIndexes> already_indexed{};
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), findings_cf_, f.id, &old_value);
     if (s.ok()) {
-      // Retract the old value's index entries that the new value does not have. If the old value
-      // is undecodable its entries cannot be derived; Query verifies every index entry against
-      // the value it points to, so such leftovers are never served.
+      // Retract the old value's index entries that the new value does not have; keep (and do not
+      // rewrite) the ones it shares, which is every one for the common count/last_seen update.
+      // If the old value is undecodable its entries cannot be derived; Query verifies every
+      // index entry against the value it points to, so such leftovers are never served.
       auto old = FindingFromJson(old_value);
       if (old.ok()) {
         const auto old_keys = IndexKeysFor(*old);
         for (size_t k = 0; k < kNumIndexes; ++k) {
-          if (old_keys[k] != new_keys[k]) {
+          if (old_keys[k] == new_keys[k]) {
+            already_indexed[k] = true;
+          } else {
             RETURN_IF_ERROR(FromRocks(batch.Delete(index_cf_[k], old_keys[k]), "put"));
           }
         }
@@ -211,6 +215,7 @@ Status RocksDbFindingStore::Put(const std::vector<Finding>& findings) {
     }
     RETURN_IF_ERROR(FromRocks(batch.Put(findings_cf_, f.id, FindingToJson(f)), "put"));
     for (size_t k = 0; k < kNumIndexes; ++k) {
+      if (already_indexed[k]) continue;
       RETURN_IF_ERROR(FromRocks(batch.Put(index_cf_[k], new_keys[k], rocksdb::Slice()), "put"));
     }
   }

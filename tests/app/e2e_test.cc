@@ -133,6 +133,45 @@ TEST_F(EndToEndTest, ReplayThenServeFindings) {
   EXPECT_EQ(serve.Wait(60s), 0) << serve.err();
 }
 
+// `vigil serve PATH` ingests while serving: /readyz turns 200 once the files are in the store,
+// /metrics counts what was read, and --log-json makes every log line a JSON object.
+TEST_F(EndToEndTest, ServeIngestsFilesAndCountsThem) {
+  const std::string log = dir_ + "/audit.log";
+  Generate(log, 400);
+  { std::ofstream(log, std::ios::app) << "{\"kind\":\"Event\",\"auditID\":\"x\"}\n{\"kind\":\"Event\"\n"; }
+  Subprocess serve({VIGIL_BINARY, "--log-json", "serve", log, "--db", dir_ + "/db", "--listen",
+                    "127.0.0.1:0", "--cluster", "c7"});
+  std::string out = serve.ReadStdoutUntil("\n", 60s);
+  size_t at = out.find("listening on 127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << out << serve.err();
+  uint16_t port = static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
+  std::string err = serve.ReadStderrUntil("ingested", 120s);
+  ASSERT_NE(err.find("ingested 800 events (2 malformed"), std::string::npos) << err;
+  EXPECT_EQ(HttpGet(port, "/readyz").status, 200);
+  auto metrics = HttpGet(port, "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("vigil_events_parsed_total 800\n"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("vigil_events_malformed_total 2\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("vigil_findings_total 5\n"), std::string::npos);
+  auto list = HttpGet(port, "/v1/findings?cluster=c7");
+  EXPECT_NE(list.body.find("k8s.privileged_pod"), std::string::npos) << list.body;
+  serve.Signal(SIGINT);
+  EXPECT_EQ(serve.Wait(60s), 0);
+  // Every stderr line is one JSON object, even the ones quoting hostile input.
+  simdjson::dom::parser parser;
+  std::istringstream lines(serve.err());
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    simdjson::dom::element e;
+    ASSERT_EQ(parser.parse(line).get(e), simdjson::SUCCESS) << line;
+    EXPECT_TRUE(e["msg"].is_string()) << line;
+    ++n;
+  }
+  EXPECT_GE(n, 3);
+}
+
 TEST_F(EndToEndTest, BadUsageExitsTwo) {
   Subprocess no_args({VIGIL_BINARY, "replay"});
   EXPECT_EQ(no_args.Wait(30s), 2);

@@ -50,13 +50,10 @@ class Subprocess {
 
   // Reads stdout until it contains `needle` or the deadline passes. Returns what was read.
   std::string ReadStdoutUntil(const std::string& needle, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (out_.find(needle) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || !ReadSome(out_fd_, &out_, static_cast<int>(left.count()))) break;
-    }
-    return out_;
+    return ReadUntil(out_fd_, &out_, needle, timeout);
+  }
+  std::string ReadStderrUntil(const std::string& needle, std::chrono::milliseconds timeout) {
+    return ReadUntil(err_fd_, &err_, needle, timeout);
   }
 
   // Waits for exit, draining both pipes. Returns the exit code, or -1 on timeout / signal.
@@ -91,6 +88,17 @@ class Subprocess {
   const std::string& err() const { return err_; }
 
  private:
+  static std::string ReadUntil(int fd, std::string* buf, const std::string& needle,
+                               std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buf->find(needle) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !ReadSome(fd, buf, static_cast<int>(left.count()))) break;
+    }
+    return *buf;
+  }
+
   static bool ReadSome(int fd, std::string* into, int timeout_ms) {
     pollfd p{fd, POLLIN, 0};
     if (timeout_ms > 0 && poll(&p, 1, timeout_ms) <= 0) return true;

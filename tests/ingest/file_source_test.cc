@@ -282,3 +282,47 @@ TEST(FileSourceTest, TruncatedLastRecordIsReported) {
 
 }  // namespace
 }  // namespace vigil::ingest
+
+namespace vigil::ingest {
+namespace {
+
+TEST(FileSourceChannelTest, ClusterComesFromTheChannelNotTheRecord) {
+  TempDir dir;
+  // A record cannot name its own cluster: a forged "cluster" field is just ignored.
+  std::string forged = Event("a1");
+  forged.insert(1, R"("cluster":"victim",)");
+  std::string p = dir.Write("c.log", forged + "\n" + Event("a2") + "\n");
+  FileSourceOptions opts;
+  opts.envelope.cluster = "prod-eu";
+  std::vector<std::string> clusters;
+  Status s = ReadPaths(
+      {p}, opts, [&](const AuditEvent& e, const SourcePosition&) { clusters.emplace_back(e.cluster); },
+      [&](const IngestError&) {});
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_THAT(clusters, ElementsAre("prod-eu", "prod-eu"));
+}
+
+TEST(FileSourceChannelTest, CancelStopsReading) {
+  TempDir dir;
+  std::string lines;
+  for (int i = 0; i < 2000; ++i) lines += Event("e" + std::to_string(i)) + "\n";
+  std::string p1 = dir.Write("1.log", lines);
+  std::string p2 = dir.Write("2.log", lines);
+  std::atomic<bool> cancel{false};
+  FileSourceOptions opts;
+  opts.read_chunk_bytes = 4096;
+  opts.cancel = &cancel;
+  int events = 0;
+  Status s = ReadPaths(
+      {p1, p2}, opts,
+      [&](const AuditEvent&, const SourcePosition&) {
+        if (++events == 10) cancel = true;
+      },
+      [&](const IngestError&) {});
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_GE(events, 10);
+  EXPECT_LT(events, 2000);  // stopped within the first file's chunks
+}
+
+}  // namespace
+}  // namespace vigil::ingest

@@ -2,6 +2,7 @@
 // id and written to the finding store in batches.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,7 +37,9 @@ class ReplayPipeline {
 
   // Reads every path (files, .gz, directories) in order. Fails only when a path does not exist
   // or the store cannot be written; bad records are counted and reported, never fatal.
-  Result<ReplayReport> Run(const std::vector<std::string>& paths);
+  // `cancel` (optional): set it to stop early; Run then returns Unavailable.
+  Result<ReplayReport> Run(const std::vector<std::string>& paths,
+                           const std::atomic<bool>* cancel = nullptr);
 
  private:
   Status Flush(std::vector<Finding>* pending);

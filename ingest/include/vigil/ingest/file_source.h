@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ namespace vigil::ingest {
 struct FileSourceOptions {
   EnvelopeOptions envelope;             // per-event (1 MiB) and per-record (64 MiB) limits
   size_t read_chunk_bytes = 256 << 10;  // decompressed bytes read per call
+  // When set and true, reading stops at the next chunk (ReadPaths returns Unavailable). Lets a
+  // server shut down in the middle of a long replay.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Where an event or an error was found. `file` is valid during the callback.
@@ -74,6 +78,7 @@ class FileSource {
   const FileSourceStats& stats() const { return stats_; }
 
  private:
+  bool Cancelled() const { return options_.cancel && options_.cancel->load(); }
   class Sink;
 
   FileSourceOptions options_;
