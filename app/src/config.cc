@@ -2,6 +2,7 @@
 // a Status that names the file, line and key.
 #include "vigil/app/config.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -116,6 +117,11 @@ Status ParseListen(const std::string& listen, std::string* address, uint16_t* po
   auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
   if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || value > 65535) {
     return Status::InvalidArgument("listen port '" + p + "' must be a number in 0..65535");
+  }
+  in6_addr buf;
+  if (inet_pton(AF_INET, addr.c_str(), &buf) != 1 && inet_pton(AF_INET6, addr.c_str(), &buf) != 1) {
+    return Status::InvalidArgument("listen address '" + addr +
+                                   "' must be an IPv4 or IPv6 address, e.g. 127.0.0.1:8080");
   }
   *address = addr;
   *port = static_cast<uint16_t>(value);

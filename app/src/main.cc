@@ -22,9 +22,15 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
+// A runtime failure (exit 1). Usage errors are caught before anything runs and exit 2.
 int Fail(const Status& s) {
-  std::cerr << "vigil: " << s.message() << '\n';
-  return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+  std::cerr << "vigil: " << SanitizeForTerminal(s.message()) << '\n';
+  return kExitFailure;
+}
+
+int UsageError(const Status& s) {
+  std::cerr << "vigil: " << SanitizeForTerminal(s.message()) << '\n';
+  return kExitUsage;
 }
 
 int RunReplay(const Config& config, const std::vector<std::string>& paths, bool use_db,
@@ -40,7 +46,9 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths, bool 
   auto report = pipeline.Run(paths);
   if (!report.ok()) return Fail(report.status());
 
-  for (const std::string& e : report->errors) std::cerr << "vigil: skipped " << e << '\n';
+  for (const std::string& e : report->errors) {
+    std::cerr << "vigil: skipped " << SanitizeForTerminal(e) << '\n';
+  }
   if (report->errors_total > report->errors.size()) {
     std::cerr << "vigil: ... and " << report->errors_total - report->errors.size()
               << " more bad records\n";
@@ -48,16 +56,22 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths, bool 
   PrintFindings(report->findings, format, std::cout);
   std::cout.flush();
 
+  if (report->findings_not_shown > 0) {
+    std::cerr << "vigil: " << report->findings_not_shown << " more findings not shown"
+              << (use_db ? " (they are in the store)" : " (use --db to keep them all)") << '\n';
+  }
   const double secs = report->seconds > 0 ? report->seconds : 1e-9;
   std::fprintf(stderr,
                "vigil: read %llu records (%.1f MB): %llu events parsed, %llu malformed, %llu "
-               "skipped (not audit events), %llu fields dropped; %zu findings; %.3f s, %.0f "
+               "skipped (not audit events), %llu fields dropped; %llu findings; %.3f s, %.0f "
                "events/s, %.1f MB/s%s\n",
                static_cast<unsigned long long>(report->records), report->bytes / 1e6,
                static_cast<unsigned long long>(report->events),
                static_cast<unsigned long long>(report->malformed),
                static_cast<unsigned long long>(report->skipped),
-               static_cast<unsigned long long>(report->fields_dropped), report->findings.size(),
+               static_cast<unsigned long long>(report->fields_dropped),
+               static_cast<unsigned long long>(report->findings.size() +
+                                               report->findings_not_shown),
                report->seconds, report->events / secs, report->bytes / 1e6 / secs,
                use_db ? (" -> " + config.db_dir).c_str() : "");
   return kExitOk;
@@ -66,7 +80,7 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths, bool 
 int RunServe(const Config& config, const std::vector<std::string>& paths) {
   std::string address;
   uint16_t port = 0;
-  if (Status s = ParseListen(config.listen, &address, &port); !s.ok()) return Fail(s);
+  if (Status s = ParseListen(config.listen, &address, &port); !s.ok()) return UsageError(s);
 
   auto opened = store::RocksDbFindingStore::Open(config.db_dir);
   if (!opened.ok()) return Fail(opened.status());
@@ -101,7 +115,9 @@ int RunServe(const Config& config, const std::vector<std::string>& paths) {
     server.SetReady(true);
   } else {
     ingest = std::thread([&] {
-      ReplayPipeline pipeline(config, detect::MakeBuiltinDetector(), db.get(), &metrics);
+      Config serve_config = config;
+      serve_config.max_findings_shown = 0;  // nothing to print: keep findings only in the store
+      ReplayPipeline pipeline(serve_config, detect::MakeBuiltinDetector(), db.get(), &metrics);
       auto report = pipeline.Run(paths, &stop);
       if (!report.ok()) {
         spdlog::error("ingest failed: {}", report.status().message());
@@ -109,7 +125,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths) {
       }
       for (const std::string& e : report->errors) spdlog::warn("skipped {}", e);
       spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings", report->events,
-                   report->malformed, report->skipped, report->findings.size());
+                   report->malformed, report->skipped, metrics.findings.load());
       server.SetReady(true);
     });
   }
@@ -131,6 +147,7 @@ int Main(int argc, char** argv) {
       "detections, stores findings in RocksDB and serves them over a REST API.",
       "vigil"};
   cli.require_subcommand(1);
+  cli.fallthrough();  // global options (--config, --log-*) may also follow the subcommand
   cli.set_version_flag("--version", "vigil 0.1.0");
 
   Config config;
@@ -182,17 +199,14 @@ int Main(int argc, char** argv) {
   }
 
   if (!config_file.empty()) {
-    if (Status s = LoadConfigFile(config_file, &config); !s.ok()) {
-      std::cerr << "vigil: " << s.message() << '\n';
-      return kExitUsage;
-    }
+    if (Status s = LoadConfigFile(config_file, &config); !s.ok()) return UsageError(s);
   }
   if (!log_level.empty()) config.log_level = log_level;
   if (log_json) config.log_json = true;
   if (!db_dir.empty()) config.db_dir = db_dir;
   if (!cluster.empty()) config.cluster = cluster;
   if (!listen.empty()) config.listen = listen;
-  if (Status s = SetupLogging(config.log_level, config.log_json); !s.ok()) return Fail(s);
+  if (Status s = SetupLogging(config.log_level, config.log_json); !s.ok()) return UsageError(s);
 
   if (*replay) {
     OutputFormat format = OutputFormat::kTable;

@@ -9,10 +9,9 @@
 namespace vigil::app {
 namespace {
 
-// Cuts to `width` display columns (bytes; good enough for the ASCII fields shown) with "…".
+// Cuts to `width` columns (bytes; good enough for the ASCII fields shown), marking a cut "~".
 std::string Fit(std::string_view s, size_t width) {
-  std::string out;
-  for (char c : s) out.push_back((c == '\n' || c == '\t' || c == '\r') ? ' ' : c);
+  std::string out = SanitizeForTerminal(s);
   if (out.size() > width) {
     out.resize(width - 1);
     out += "~";
@@ -23,15 +22,34 @@ std::string Fit(std::string_view s, size_t width) {
 std::string ObjectText(const Finding& f) {
   std::string o = f.object.resource;
   if (!f.object.subresource.empty()) o += "/" + f.object.subresource;
-  if (!f.object.namespace_.empty() || !f.object.name.empty()) {
-    o += " ";
-    if (!f.object.namespace_.empty()) o += f.object.namespace_ + "/";
-    o += f.object.name;
+  if (!f.object.namespace_.empty() && !f.object.name.empty()) {
+    o += " " + f.object.namespace_ + "/" + f.object.name;
+  } else if (!f.object.namespace_.empty() || !f.object.name.empty()) {
+    o += " " + f.object.namespace_ + f.object.name;  // a namespace (list) or a cluster object
   }
   return o;
 }
 
 }  // namespace
+
+std::string SanitizeForTerminal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      out.push_back('?');
+    } else if (c == 0xC2 && i + 1 < text.size() &&
+               static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
+      out.push_back('?');  // U+0080..U+009F, the C1 controls (CSI is U+009B)
+      ++i;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
 
 bool ParseOutputFormat(std::string_view text, OutputFormat* out) {
   if (text == "table") *out = OutputFormat::kTable;
@@ -59,8 +77,8 @@ void PrintFindings(const std::vector<Finding>& findings, OutputFormat format, st
     const char* title;
     size_t width;
   };
-  const Col cols[] = {{"FIRST SEEN (UTC)", 19}, {"SEVERITY", 8}, {"RULE", 30}, {"CLUSTER", 14},
-                      {"USER", 28},             {"VERB", 6},     {"OBJECT", 36}};
+  const Col cols[] = {{"FIRST SEEN (UTC)", 19}, {"SEVERITY", 8}, {"RULE", 31}, {"CLUSTER", 14},
+                      {"USER", 30},             {"VERB", 6},     {"OBJECT", 36}};
   auto row = [&](const std::vector<std::string>& cells) {
     std::string line;
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -80,7 +98,7 @@ void PrintFindings(const std::vector<Finding>& findings, OutputFormat format, st
     t[10] = ' ';
     row({t, std::string(SeverityName(f.severity)), f.rule_id, f.cluster, f.user, f.verb,
          ObjectText(f)});
-    os << "    " << f.message << '\n';
+    os << "    " << SanitizeForTerminal(f.message) << '\n';
   }
   os << findings.size() << (findings.size() == 1 ? " finding\n" : " findings\n");
 }

@@ -77,6 +77,8 @@ TEST(ConfigTest, ParseListen) {
   EXPECT_FALSE(ParseListen("localhost", &a, &p).ok());
   EXPECT_FALSE(ParseListen("1.2.3.4:99999", &a, &p).ok());
   EXPECT_FALSE(ParseListen("1.2.3.4:80x", &a, &p).ok());
+  EXPECT_FALSE(ParseListen("localhost:8080", &a, &p).ok());
+  EXPECT_FALSE(ParseListen("999.1.1.1:80", &a, &p).ok());
 }
 
 }  // namespace

@@ -57,3 +57,22 @@ TEST(OutputTest, FormatNames) {
 
 }  // namespace
 }  // namespace vigil::app
+
+namespace vigil::app {
+namespace {
+
+TEST(OutputTest, ControlCharactersNeverReachTheTerminal) {
+  EXPECT_EQ(SanitizeForTerminal("a\x1b]0;pwned\x07" "b\n"), "a?]0;pwned?b?");
+  EXPECT_EQ(SanitizeForTerminal("x\xC2\x9B" "31m"), "x?31m");  // C1 CSI
+  EXPECT_EQ(SanitizeForTerminal("caf\xC3\xA9"), "caf\xC3\xA9");  // printable UTF-8 kept
+  Finding f;
+  f.rule_id = "r";
+  f.user = "eve\x1b[2J";
+  f.message = "ran \x1b[31mexec\x1b[0m";
+  std::ostringstream os;
+  PrintFindings({f}, OutputFormat::kTable, os);
+  EXPECT_EQ(os.str().find('\x1b'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::app

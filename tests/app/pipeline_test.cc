@@ -80,6 +80,70 @@ TEST_F(PipelineTest, WritesFindingsToTheStoreIdempotently) {
   EXPECT_EQ(page->findings[0].count, 1u);
 }
 
+TEST_F(PipelineTest, ReplayKeepsWhatTheStoreKnows) {
+  auto store = store::RocksDbFindingStore::Open(dir_ + "/db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Config config;
+  auto path = Write("c.log", Exec("ResponseComplete") + "\n");
+  ReplayPipeline first(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  auto r = first.Run({path});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->findings.size(), 1u);
+  // An analyst acknowledges the finding; a later replay of the same log must not reopen it.
+  Finding acked = r->findings[0];
+  acked.status = FindingStatus::kAcknowledged;
+  ASSERT_TRUE((*store)->Put({acked}).ok());
+  ReplayPipeline second(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  ASSERT_TRUE(second.Run({path}).ok());
+  auto got = (*store)->Get(acked.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status, FindingStatus::kAcknowledged);
+  EXPECT_EQ(got->count, 1u);
+  // A new occurrence of the same finding (another request: new evidence) is counted.
+  std::string other = Exec("ResponseComplete");
+  other.replace(other.find("a-1"), 3, "a-2");
+  other.replace(other.find("09:00:00.000001Z"), 16, "09:05:00.000000Z");
+  auto path2 = Write("d.log", other + "\n");
+  ReplayPipeline third(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  auto r3 = third.Run({path2});
+  ASSERT_TRUE(r3.ok());
+  // a-2 is a different request, so a different finding id (single-event rules key on auditID).
+  ASSERT_EQ(r3->findings.size(), 1u);
+  EXPECT_NE(r3->findings[0].id, acked.id);
+}
+
+TEST_F(PipelineTest, LiveMetricsAndBoundedShownFindings) {
+  Config config;
+  config.max_findings_shown = 1;
+  std::string text;
+  for (int i = 0; i < 3; ++i) {
+    std::string e = Exec("ResponseComplete");
+    e.replace(e.find("a-1"), 3, "a-" + std::to_string(10 + i));
+    text += e + "\n";
+  }
+  PipelineMetrics metrics;
+  ReplayPipeline p(config, detect::MakeBuiltinDetector(), nullptr, &metrics);
+  auto r = p.Run({Write("e.log", text)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->findings.size(), 1u);
+  EXPECT_EQ(r->findings_not_shown, 2u);
+  EXPECT_EQ(metrics.findings.load(), 3u);
+  EXPECT_EQ(metrics.events_read.load(), 3u);
+}
+
+TEST_F(PipelineTest, MissingPathStillStoresWhatWasFound) {
+  auto store = store::RocksDbFindingStore::Open(dir_ + "/db");
+  ASSERT_TRUE(store.ok());
+  Config config;
+  ReplayPipeline p(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  auto r = p.Run({Write("f.log", Exec("ResponseComplete") + "\n"), dir_ + "/missing.log"});
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  FindingFilter all;
+  auto page = (*store)->Query(all);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->findings.size(), 1u);
+}
+
 TEST(MergeFindingTest, CountsOnlyNewEvidence) {
   Finding a;
   a.id = "x";

@@ -546,7 +546,7 @@ TEST_F(RocksDbFindingStoreTest, ConcurrentPutsWhilePagingStayConsistent) {
   std::atomic<bool> stop{false};
   std::atomic<int> writes{0};
   std::thread writer([&] {
-    for (int n = 0; n < 20000 && !stop.load(); ++n) {  // bounded: TSan runs are slow
+    for (int n = 0; n < 5000 && !stop.load(); ++n) {  // bounded: TSan runs are slow
       // New findings (a bounded id space, so later rounds are idempotent rewrites and the store
       // stays small however fast the writer runs), plus rewrites of originals; indexed fields of
       // an id never change here, so no finding may appear twice in one pass.

@@ -22,6 +22,7 @@ struct Config {
   size_t api_max_body_bytes = 1 << 20;
   std::string api_token;               // empty: the findings API is open (bind to loopback!)
   size_t max_errors_printed = 20;      // replay: bad records printed before "... and N more"
+  size_t max_findings_shown = 100000;  // replay: findings kept in memory to print
 };
 
 // Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "vigil/app/config.h"
@@ -26,7 +27,9 @@ struct ReplayReport {
   double seconds = 0;           // wall time of the replay
   std::vector<std::string> errors;  // "file:line: reason", at most Config::max_errors_printed
   uint64_t errors_total = 0;
-  std::vector<Finding> findings;    // aggregated by id, ordered by first_seen
+  std::vector<Finding> findings;    // aggregated by id, ordered by first_seen; at most
+                                    // Config::max_findings_shown
+  uint64_t findings_not_shown = 0;  // raised after that cap (stored with a store, not kept)
 };
 
 class ReplayPipeline {
@@ -42,7 +45,8 @@ class ReplayPipeline {
                            const std::atomic<bool>* cancel = nullptr);
 
  private:
-  Status Flush(std::vector<Finding>* pending);
+  // Writes `pending` (emptied) to the store, merged with what is stored under the same ids.
+  Status Flush(std::unordered_map<std::string, Finding>* pending);
 
   Config config_;
   detect::DetectorPtr detector_;
@@ -52,6 +56,7 @@ class ReplayPipeline {
 
 // Merges `f` into `into` (same id): widens first/last seen, adds new evidence (bounded), and
 // counts only evidence not seen before, so re-reading an event never inflates the count.
+// `into` keeps its own status, severity and message (the first occurrence describes it).
 void MergeFinding(const Finding& f, Finding* into);
 
 }  // namespace vigil::app
