@@ -54,24 +54,20 @@ struct HttpServer::Impl {
       });
       return;
     }
-    switch (state.Admit()) {
-      case ServerState::Admission::kServe: {
+    std::shared_ptr<Session> session;
+    switch (state.AdmitAndRegister(std::move(socket), &session)) {
+      case ServerState::Admission::kServe:
         state.counters().connections_accepted.fetch_add(1, std::memory_order_relaxed);
-        auto s = std::make_shared<Session>(std::move(socket), &state, false);
-        state.Register(s);
-        s->Start();
+        session->Start();
         break;
-      }
-      case ServerState::Admission::kReject: {
+      case ServerState::Admission::kReject:
         state.counters().connections_rejected.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("api: connection limit {} reached, answering 503",
                      state.options().max_connections);
-        auto s = std::make_shared<Session>(std::move(socket), &state, true);
-        state.Register(s);
-        s->Start();
+        session->Start();
         break;
-      }
       case ServerState::Admission::kRefuse: {
+        // Far over the cap, or stopping: the socket was not taken.
         state.counters().connections_rejected.fetch_add(1, std::memory_order_relaxed);
         boost::system::error_code ignored;
         socket.close(ignored);

@@ -3,7 +3,9 @@
 
 #include <array>
 #include <string_view>
+#include <utility>
 
+#include "session.h"
 #include "vigil/api/http_util.h"
 
 namespace vigil::api {
@@ -30,19 +32,24 @@ Response ServerState::Dispatch(Request& req) const {
   return router_.Dispatch(req);
 }
 
-ServerState::Admission ServerState::Admit() {
+ServerState::Admission ServerState::AdmitAndRegister(boost::asio::ip::tcp::socket&& socket,
+                                                     std::shared_ptr<Session>* session) {
+  // Declared before the lock: should anything below throw, ~Session (which takes mu_) runs
+  // after the lock is released.
+  std::shared_ptr<Session> s;
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return Admission::kRefuse;
   const size_t cap = opts_.max_connections;
-  if (sessions_.size() < cap) return Admission::kServe;
-  // Rejected connections live a moment to get their 503; past twice the cap, just close.
-  if (sessions_.size() < 2 * cap + 16) return Admission::kReject;
-  return Admission::kRefuse;
-}
-
-void ServerState::Register(const std::shared_ptr<Session>& s) {
-  std::lock_guard<std::mutex> lock(mu_);
+  Admission admission = Admission::kServe;
+  if (sessions_.size() >= cap) {
+    // Rejected connections live a moment to get their 503; past twice the cap, just close.
+    if (sessions_.size() >= 2 * cap + 16) return Admission::kRefuse;
+    admission = Admission::kReject;
+  }
+  s = std::make_shared<Session>(std::move(socket), this, admission == Admission::kReject);
   sessions_.emplace(s.get(), s);
+  *session = std::move(s);
+  return admission;
 }
 
 void ServerState::Unregister(Session* s) {

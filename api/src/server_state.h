@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -35,9 +36,14 @@ class ServerState {
   // Admission control for a new connection. kRefuse: close without an answer (far over the cap
   // or stopping); kReject: answer 503; kServe: normal.
   enum class Admission { kServe, kReject, kRefuse };
-  Admission Admit();
+  // Decides admission and, for kServe and kReject, makes the Session from `socket` (a rejecting
+  // one for kReject) and registers it into `*session`, all under one lock: a connection is
+  // either refused or in the registry before BeginStop() can run, so Stop() always shuts it
+  // down. kRefuse (also once stopping) leaves `socket` untouched for the caller to close. The
+  // caller starts the session.
+  Admission AdmitAndRegister(boost::asio::ip::tcp::socket&& socket,
+                             std::shared_ptr<Session>* session);
 
-  void Register(const std::shared_ptr<Session>& s);
   void Unregister(Session* s);  // from ~Session
 
   // Marks the server as stopping and returns the live sessions (so Stop() can close them).

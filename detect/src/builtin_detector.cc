@@ -40,7 +40,7 @@ class BuiltinDetector final : public Detector {
     f.id = MakeFindingId(rule.id, e.cluster, key);
     f.rule_id = rule.id;
     f.rule_name = rule.name;
-    f.severity = rule.severity;
+    f.severity = hit->severity.value_or(rule.severity);
     f.attack_ids = rule.attack_ids;
     f.cluster = e.cluster;
     f.user = e.user.username;

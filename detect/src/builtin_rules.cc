@@ -3,6 +3,7 @@
 
 #include <array>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 
 #include "vigil/detect/query_params.h"
@@ -82,6 +83,44 @@ std::string Join(const std::vector<std::string_view>& parts, std::string_view se
 // metadata.name from a decoded body, used when objectRef carries no name (create).
 std::string_view BodyName(const element& root) { return StringAt(root["metadata"]["name"]); }
 
+// --- outcome ---------------------------------------------------------------------------------
+
+// Why the request did not succeed, when the event says so: "code 403" (any code >= 400) or, with
+// no code, "decision forbid". Empty when it succeeded or the outcome is unknown.
+std::string Denial(const AuditEvent& e) {
+  if (e.response_status.has_code) {
+    if (e.response_status.code >= 400) return "code " + std::to_string(e.response_status.code);
+    return {};
+  }
+  if (e.Annotation("authorization.k8s.io/decision") == "forbid") return "decision forbid";
+  return {};
+}
+
+// For the rules that report an attempt whatever its outcome: a denied request is still a
+// finding, but at low severity. Returns what goes after the cluster in the message: "" or
+// " (denied, code 403)".
+std::string MarkDenied(const AuditEvent& e, RuleHit* hit) {
+  std::string denial = Denial(e);
+  if (denial.empty()) return {};
+  hit->severity = Severity::kLow;
+  return " (denied, " + denial + ")";
+}
+
+// RequestReceived carries no outcome. All stages of a request share one finding id and the first
+// finding seen wins, so the rules that grade by outcome wait for ResponseStarted/Complete (exec
+// and attach are long-running and have ResponseStarted). An absent stage is evaluated.
+bool OutcomeUnknownYet(const AuditEvent& e) { return e.stage == AuditStage::kRequestReceived; }
+
+// "alice ran <verb> <what>" or, when denied, "alice tried to <verb> <what>".
+std::string Did(const AuditEvent& e, std::string_view verb, std::string_view denied,
+                std::string_view ran_joiner) {
+  std::string s = Actor(e);
+  s += denied.empty() ? " ran " : " tried to ";
+  s += verb;
+  s += denied.empty() ? ran_joiner : " ";
+  return s;
+}
+
 // --- exec / attach ---------------------------------------------------------------------------
 
 bool IsPodSubresource(const AuditEvent& e, std::string_view subresource) {
@@ -90,9 +129,10 @@ bool IsPodSubresource(const AuditEvent& e, std::string_view subresource) {
 }
 
 bool MatchExec(const AuditEvent& e, LazyBody& /*body*/, RuleHit* hit) {
-  if (!IsPodSubresource(e, "exec")) return false;
-  hit->message = Actor(e) + " ran exec in pod " +
-                 NamespacedName(e.object_ref.namespace_, e.object_ref.name) + OnCluster(e);
+  if (OutcomeUnknownYet(e) || !IsPodSubresource(e, "exec")) return false;
+  std::string denied = MarkDenied(e, hit);
+  hit->message = Did(e, "exec", denied, " ") + "in pod " +
+                 NamespacedName(e.object_ref.namespace_, e.object_ref.name) + OnCluster(e) + denied;
   std::vector<std::string> command = QueryParams(e.request_uri, "command");
   if (!command.empty()) {
     std::vector<std::string_view> parts(command.begin(), command.end());
@@ -109,9 +149,10 @@ bool MatchExec(const AuditEvent& e, LazyBody& /*body*/, RuleHit* hit) {
 }
 
 bool MatchAttach(const AuditEvent& e, LazyBody& /*body*/, RuleHit* hit) {
-  if (!IsPodSubresource(e, "attach")) return false;
-  hit->message = Actor(e) + " ran attach in pod " +
-                 NamespacedName(e.object_ref.namespace_, e.object_ref.name) + OnCluster(e);
+  if (OutcomeUnknownYet(e) || !IsPodSubresource(e, "attach")) return false;
+  std::string denied = MarkDenied(e, hit);
+  hit->message = Did(e, "attach", denied, " ") + "in pod " +
+                 NamespacedName(e.object_ref.namespace_, e.object_ref.name) + OnCluster(e) + denied;
   return true;
 }
 
@@ -178,7 +219,7 @@ void PrivilegedContainers(const element& pod_spec, std::vector<std::string_view>
 }
 
 bool MatchPrivileged(const AuditEvent& e, LazyBody& body, RuleHit* hit) {
-  if (!OneOf(e.verb, {"create", "update", "patch"})) return false;
+  if (OutcomeUnknownYet(e) || !OneOf(e.verb, {"create", "update", "patch"})) return false;
   const WorkloadKind* kind = FindWorkload(e.object_ref);
   if (kind == nullptr) return false;
   // pods/ephemeralcontainers carries a whole Pod; every other subresource has another body.
@@ -205,8 +246,9 @@ bool MatchPrivileged(const AuditEvent& e, LazyBody& body, RuleHit* hit) {
     name = BodyName(*root);
     hit->object_name.assign(name.substr(0, kMaxName));
   }
-  hit->message = Actor(e) + " ran " + std::string(e.verb) + " on " + std::string(kind->resource) +
-                 " " + NamespacedName(e.object_ref.namespace_, name) + OnCluster(e) +
+  std::string denied = MarkDenied(e, hit);
+  hit->message = Did(e, e.verb, denied, " on ") + std::string(kind->resource) + " " +
+                 NamespacedName(e.object_ref.namespace_, name) + OnCluster(e) + denied +
                  " with privileged container(s): ";
   AppendBounded(&hit->message, Join(names, ", "));
   return true;
@@ -215,7 +257,7 @@ bool MatchPrivileged(const AuditEvent& e, LazyBody& body, RuleHit* hit) {
 // --- binding to cluster-admin / system:masters -----------------------------------------------
 
 bool MatchClusterAdminBinding(const AuditEvent& e, LazyBody& body, RuleHit* hit) {
-  if (!OneOf(e.verb, {"create", "update", "patch"}) ||
+  if (OutcomeUnknownYet(e) || !OneOf(e.verb, {"create", "update", "patch"}) ||
       !OneOf(e.object_ref.resource, {"clusterrolebindings", "rolebindings"}) ||
       e.object_ref.api_group != "rbac.authorization.k8s.io" || !e.object_ref.subresource.empty()) {
     return false;
@@ -246,9 +288,10 @@ bool MatchClusterAdminBinding(const AuditEvent& e, LazyBody& body, RuleHit* hit)
     name = BodyName(*root);
     hit->object_name.assign(name.substr(0, kMaxName));
   }
-  hit->message =
-      Actor(e) + " ran " + std::string(e.verb) + " on " + std::string(e.object_ref.resource) + " " +
-      NamespacedName(e.object_ref.namespace_, name) + OnCluster(e) + ": " + Join(reasons, "; ");
+  std::string denied = MarkDenied(e, hit);
+  hit->message = Did(e, e.verb, denied, " on ") + std::string(e.object_ref.resource) + " " +
+                 NamespacedName(e.object_ref.namespace_, name) + OnCluster(e) + denied + ": " +
+                 Join(reasons, "; ");
   return true;
 }
 
@@ -302,13 +345,14 @@ std::vector<BuiltinRule> MakeBuiltinRules() {
         Severity::kMedium,
         {"T1609"},
         "A command was run in a container through pods/exec (verb create or get). The message "
-        "carries the decoded command."},
+        "carries the decoded command. A denied attempt is reported at low severity."},
        &MatchExec},
       {{"k8s.attach_to_pod",
         "Attach to pod",
         Severity::kMedium,
         {"T1609"},
-        "A user attached to a running container's console through pods/attach."},
+        "A user attached to a running container's console through pods/attach. A denied attempt "
+        "is reported at low severity."},
        &MatchAttach},
       {{"k8s.secrets_list_all_namespaces",
         "Secrets listed across all namespaces",
@@ -323,14 +367,15 @@ std::vector<BuiltinRule> MakeBuiltinRules() {
         "A pod or workload (deployment, daemonset, statefulset, replicaset, job, cronjob, "
         "replicationcontroller, podtemplate) was created, updated or merge-patched with a "
         "container, init container or ephemeral container whose securityContext.privileged is "
-        "true."},
+        "true. A denied attempt is reported at low severity."},
        &MatchPrivileged},
       {{"k8s.cluster_admin_binding",
         "Binding to cluster-admin",
         Severity::kCritical,
         {"T1098"},
         "A RoleBinding or ClusterRoleBinding was created, updated or patched so that it grants "
-        "the cluster-admin ClusterRole or names the system:masters group as a subject."},
+        "the cluster-admin ClusterRole or names the system:masters group as a subject. A denied "
+        "attempt is reported at low severity."},
        &MatchClusterAdminBinding},
       {{"k8s.anonymous_request_allowed",
         "Anonymous request allowed",

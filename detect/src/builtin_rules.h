@@ -2,6 +2,7 @@
 // function. Internal to detect/; the public face is MakeBuiltinDetector().
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ namespace vigil::detect {
 struct RuleHit {
   std::string message;      // names user, verb, object and cluster
   std::string object_name;  // set when objectRef.name is empty but the body names the object
+  std::optional<Severity> severity;  // overrides the rule's severity (a denied attempt: low)
 };
 
 // Returns true when the event matches. Must do the cheap checks (verb, resource) before asking

@@ -44,6 +44,16 @@ class FileSource::Sink : public RecordSplitter::Sink {
     }
   }
 
+  // A record begun before unreadable data and never completed: counted as a malformed record.
+  void OnCut(const RecordSplitter::Partial& cut, std::string_view why) {
+    FileSourceStats& st = source_->stats_;
+    ++st.records;
+    ++st.malformed;
+    SourcePosition pos{file_, cut.line, cut.offset};
+    on_error_(IngestError{IngestErrorKind::kMalformed, pos,
+                          PositionedStatus(pos, Status::Corruption(std::string(why)))});
+  }
+
   void OnOversize(uint64_t bytes, uint64_t line, uint64_t offset) override {
     ++source_->stats_.oversize;
     SourcePosition pos{file_, line, offset};
@@ -98,10 +108,12 @@ Status FileSource::ReadFile(const std::string& path, FileEventFn on_event, FileE
       splitter_.Feed(chunk_.data(), chunk_.size(), chunk_.capacity(), sink);
     }
     if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
-      // Events before the corruption were delivered; the partial record after it is dropped.
+      // Events before the corruption were delivered; the partial record it cut is counted as
+      // malformed, not parsed (its tail may be garbage).
       file_error(Status::Corruption("corrupt or truncated gzip data after " +
                                     std::to_string(file_bytes) +
                                     " decompressed bytes: " + (msg ? msg : "unknown error")));
+      if (auto cut = splitter_.partial()) sink.OnCut(*cut, "record cut by gzip corruption");
       splitter_.Abandon();
       failed = true;
       break;

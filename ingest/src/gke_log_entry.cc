@@ -27,6 +27,31 @@ std::string_view StringOf(value& v) {
   return s;
 }
 
+// On-Demand checks an atom (true, false, null, a number) only when it is read, so one that is
+// ignored could be broken (`tru`, `-`) without an error. Reads it to find out. Strings are read
+// by the caller; objects and arrays are left to the iterator.
+simdjson::error_code CheckScalar(value& v) {
+  json_type t;
+  if (auto err = v.type().get(t)) return err;
+  switch (t) {
+    case json_type::boolean: {
+      bool b = false;
+      return v.get_bool().get(b);
+    }
+    case json_type::null: {
+      bool is_null = false;
+      if (auto err = v.is_null().get(is_null)) return err;
+      return is_null ? SUCCESS : simdjson::N_ATOM_ERROR;
+    }
+    case json_type::number: {
+      double d = 0;
+      return v.get_double().get(d);
+    }
+    default:
+      return SUCCESS;
+  }
+}
+
 bool ObjectOf(value& v, object* o) {
   json_type t;
   return v.type().get(t) == SUCCESS && t == json_type::object && v.get_object().get(*o) == SUCCESS;
@@ -97,8 +122,13 @@ void EnvelopeDecoder::DecodeGke(simdjson::ondemand::document& doc, DecodeResult*
           value lv;
           if ((err = lf.unescaped_key().get(lk)) || (err = lf.value().get(lv))) break;
           std::string_view s = StringOf(lv);
-          if (!s.empty()) event_.annotations.emplace_back(lk, s);
+          if (!s.empty()) {
+            event_.annotations.emplace_back(lk, s);
+          } else if ((err = CheckScalar(lv))) {
+            break;  // a value of another type is ignored, but must still be valid JSON
+          }
         }
+        if (err) break;  // the iterator is broken: don't let the next key overwrite err
       } else if (key == "protoPayload") {
         object pp;
         if (!ObjectOf(v, &pp)) continue;
@@ -167,6 +197,7 @@ void EnvelopeDecoder::DecodeGke(simdjson::ondemand::document& doc, DecodeResult*
           }
           if (err) break;
         }
+        if (err) break;
       }
     }
   if (err) {

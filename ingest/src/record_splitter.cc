@@ -63,6 +63,33 @@ void RecordSplitter::Abandon() {
   record_.clear();
 }
 
+std::optional<RecordSplitter::Partial> RecordSplitter::partial() const {
+  switch (framing_) {
+    case Framing::kUndecided: {
+      // The head is the start of the stream, and holds no complete first line yet.
+      const char* p = head_.data();
+      uint64_t line = 1;
+      for (size_t i = 0; i < head_.size(); ++i) {
+        if (!IsSpace(p[i])) return Partial{line, i};
+        if (p[i] == '\n') ++line;
+      }
+      return std::nullopt;
+    }
+    case Framing::kJsonLines: {
+      if (skipping_) return Partial{line_, line_start_offset_};
+      const char* p = pending_.data();
+      for (size_t i = 0; i < pending_.size(); ++i) {
+        if (!IsSpace(p[i])) return Partial{line_, line_start_offset_ + i};
+      }
+      return std::nullopt;
+    }
+    case Framing::kStructural:
+      if (in_record_) return Partial{rec_line_, rec_offset_};
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 void RecordSplitter::Feed(const char* data, size_t n, size_t capacity, Sink& sink) {
   if (framing_ == Framing::kUndecided) {
     head_.Append(data, n);

@@ -92,6 +92,11 @@ constexpr std::string_view kPrivilegedPod = R"({"kind":"Pod","apiVersion":"v1",
   "spec":{"containers":[{"name":"app","image":"nginx"},
     {"name":"root","image":"alpine","securityContext":{"privileged":true}}]}})";
 
+constexpr std::string_view kAdminBinding = R"({"kind":"ClusterRoleBinding",
+  "metadata":{"name":"backdoor"},
+  "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},
+  "subjects":[{"kind":"ServiceAccount","name":"default","namespace":"default"}]})";
+
 class BuiltinDetectorTest : public ::testing::Test {
  protected:
   std::vector<Finding> Run(const AuditEvent& e) {
@@ -185,14 +190,18 @@ TEST_F(BuiltinDetectorTest, ExecMessageMatchesTheDocumentedForm) {
   EXPECT_EQ(hits[0].message, "alice ran exec in pod default/web-0 on cluster prod-eu");
 }
 
-TEST_F(BuiltinDetectorTest, ExecViaWebsocketGetFiresOnEveryStage) {
+TEST_F(BuiltinDetectorTest, ExecViaWebsocketGetFiresOnceTheOutcomeIsKnown) {
   AuditEvent e = ExecEvent();
   e.verb = "get";
-  for (AuditStage stage : {AuditStage::kRequestReceived, AuditStage::kResponseStarted,
-                           AuditStage::kResponseComplete}) {
+  for (AuditStage stage :
+       {AuditStage::kResponseStarted, AuditStage::kResponseComplete, AuditStage::kUnknown}) {
     e.stage = stage;
     EXPECT_TRUE(Fires(e, "k8s.exec_into_pod")) << AuditStageName(stage);
   }
+  // RequestReceived carries no outcome; the later stage of the same request gives the finding.
+  e.stage = AuditStage::kRequestReceived;
+  e.response_status = ResponseStatus();
+  EXPECT_FALSE(Fires(e, "k8s.exec_into_pod"));
 }
 
 TEST_F(BuiltinDetectorTest, ExecNeedsTheExecSubresourceAndVerb) {
@@ -223,15 +232,115 @@ TEST_F(BuiltinDetectorTest, AttachIsItsOwnRule) {
   EXPECT_NE(all[0].id, MakeFindingId("k8s.exec_into_pod", "prod-eu", e.audit_id));
 }
 
+// --- denied attempts -------------------------------------------------------------------------
+
+TEST_F(BuiltinDetectorTest, DeniedExecIsALowSeverityAttempt) {
+  AuditEvent e = ExecEvent();
+  e.request_uri = "/api/v1/namespaces/default/pods/web-0/exec?command=sh&command=-c&command=id";
+  e.response_status.code = 403;
+  auto hits = RunRule(e, "k8s.exec_into_pod");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kLow);
+  EXPECT_EQ(hits[0].message,
+            "alice tried to exec in pod default/web-0 on cluster prod-eu (denied, code 403): "
+            "command=sh -c id");
+  // Same request, same finding id as an allowed one would have.
+  EXPECT_EQ(hits[0].id, MakeFindingId("k8s.exec_into_pod", "prod-eu", e.audit_id));
+
+  // No code, but the authorizer said forbid.
+  e.response_status = ResponseStatus();
+  e.annotations = {{"authorization.k8s.io/decision", "forbid"}};
+  hits = RunRule(e, "k8s.exec_into_pod");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kLow);
+  EXPECT_EQ(hits[0].message,
+            "alice tried to exec in pod default/web-0 on cluster prod-eu "
+            "(denied, decision forbid): command=sh -c id");
+
+  // Neither a code nor a decision: the attempt keeps the rule's severity and wording.
+  e.annotations.clear();
+  hits = RunRule(e, "k8s.exec_into_pod");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kMedium);
+  EXPECT_EQ(hits[0].message,
+            "alice ran exec in pod default/web-0 on cluster prod-eu: command=sh -c id");
+
+  // 101 (upgrade) with decision allow is a real exec.
+  e = ExecEvent();
+  e.annotations = {{"authorization.k8s.io/decision", "allow"}};
+  hits = RunRule(e, "k8s.exec_into_pod");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kMedium);
+  EXPECT_EQ(hits[0].message.rfind("alice ran exec", 0), 0u) << hits[0].message;
+}
+
+TEST_F(BuiltinDetectorTest, DeniedAttachPrivilegedAndBindingAreLowSeverityAttempts) {
+  AuditEvent attach = ExecEvent();
+  attach.object_ref.subresource = "attach";
+  attach.response_status.code = 401;
+  auto hits = RunRule(attach, "k8s.attach_to_pod");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kLow);
+  EXPECT_EQ(hits[0].message,
+            "alice tried to attach in pod default/web-0 on cluster prod-eu (denied, code 401)");
+
+  AuditEvent pod = PodCreate(kPrivilegedPod);
+  pod.response_status.code = 403;
+  hits = RunRule(pod, "k8s.privileged_pod");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kLow);
+  EXPECT_EQ(hits[0].message,
+            "alice tried to create pods default/pwn on cluster prod-eu (denied, code 403) with "
+            "privileged container(s): root");
+
+  AuditEvent binding = BindingEvent("clusterrolebindings", kAdminBinding);
+  binding.response_status = ResponseStatus();
+  binding.annotations = {{"authorization.k8s.io/decision", "forbid"}};
+  hits = RunRule(binding, "k8s.cluster_admin_binding");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kLow);
+  EXPECT_EQ(hits[0].message,
+            "alice tried to create clusterrolebindings backdoor on cluster prod-eu "
+            "(denied, decision forbid): roleRef ClusterRole/cluster-admin");
+
+  // A failure for another reason (admission webhook 500, conflict 409) is also not a success.
+  binding = BindingEvent("clusterrolebindings", kAdminBinding);
+  binding.response_status.code = 409;
+  hits = RunRule(binding, "k8s.cluster_admin_binding");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].severity, Severity::kLow);
+  EXPECT_NE(hits[0].message.find("(denied, code 409)"), std::string::npos) << hits[0].message;
+}
+
+TEST_F(BuiltinDetectorTest, OutcomeRulesSkipRequestReceived) {
+  // Every stage of a request shares one finding id and the first one seen wins, so the stage
+  // without an outcome must not produce the finding.
+  AuditEvent exec = ExecEvent();
+  AuditEvent attach = ExecEvent();
+  attach.object_ref.subresource = "attach";
+  AuditEvent pod = PodCreate(kPrivilegedPod);
+  AuditEvent binding = BindingEvent("clusterrolebindings", kAdminBinding);
+  for (AuditEvent* e : {&exec, &attach, &pod, &binding}) {
+    EXPECT_EQ(Run(*e).size(), 1u) << e->object_ref.resource << "/" << e->object_ref.subresource;
+    e->stage = AuditStage::kRequestReceived;
+    e->response_status = ResponseStatus();
+    EXPECT_TRUE(Run(*e).empty()) << e->object_ref.resource << "/" << e->object_ref.subresource;
+    e->stage = AuditStage::kUnknown;  // stage absent: evaluated, outcome unknown
+    std::vector<Finding> all = Run(*e);
+    ASSERT_EQ(all.size(), 1u) << e->object_ref.resource << "/" << e->object_ref.subresource;
+    EXPECT_NE(all[0].severity, Severity::kLow);
+    EXPECT_EQ(all[0].message.find("tried to"), std::string::npos) << all[0].message;
+  }
+}
+
 // --- finding ids -------------------------------------------------------------------------------
 
 TEST_F(BuiltinDetectorTest, IdIsStableAcrossStagesAndDistinctAcrossClusters) {
-  AuditEvent received = ExecEvent();
-  received.stage = AuditStage::kRequestReceived;
-  received.response_status = ResponseStatus();
-  received.stage_us = received.request_received_us;
+  AuditEvent started = ExecEvent();
+  started.stage = AuditStage::kResponseStarted;
+  started.stage_us = started.request_received_us + 1000;
   AuditEvent complete = ExecEvent();
-  auto a = RunRule(received, "k8s.exec_into_pod");
+  auto a = RunRule(started, "k8s.exec_into_pod");
   auto b = RunRule(complete, "k8s.exec_into_pod");
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(b.size(), 1u);
@@ -429,11 +538,6 @@ TEST_F(BuiltinDetectorTest, PrivilegedNeedsAWriteVerbAndABody) {
 }
 
 // --- cluster-admin binding -------------------------------------------------------------------
-
-constexpr std::string_view kAdminBinding = R"({"kind":"ClusterRoleBinding",
-  "metadata":{"name":"backdoor"},
-  "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},
-  "subjects":[{"kind":"ServiceAccount","name":"default","namespace":"default"}]})";
 
 TEST_F(BuiltinDetectorTest, ClusterAdminBindingFires) {
   AuditEvent e = BindingEvent("clusterrolebindings", kAdminBinding);

@@ -283,6 +283,32 @@ TEST(EnvelopeDecoderTest, GkeVariants) {
   EXPECT_EQ(c.events[0].code, 401);
 }
 
+TEST(EnvelopeDecoderTest, GkeJsonErrorInsideLabelsIsMalformed) {
+  // Bad JSON inside `labels` must not be overwritten by the next key's success: the entry is
+  // malformed, never delivered.
+  const std::string tail =
+      R"("protoPayload":{"serviceName":"k8s.io","methodName":"io.k8s.core.v1.pods.get",)"
+      R"("resourceName":"core/v1/namespaces/prod/pods/db-0"}})";
+  const std::string head = R"({"insertId":"ins-2","timestamp":"2024-01-19T13:47:18Z",)";
+  for (std::string_view labels :
+       {R"("labels":{"a":tru},)", R"("labels":{"a":"x","b":nul},)", R"("labels":{"a" "x"},)",
+        R"("labels":{"a":"x",,"b":"y"},)", R"("labels":{"a":-},)"}) {
+    EnvelopeDecoder d;
+    Collector c;
+    DecodeResult r = c.Decode(d, head + std::string(labels) + tail);
+    EXPECT_EQ(r.malformed, 1u) << labels;
+    EXPECT_EQ(r.events, 0u) << labels;
+    EXPECT_TRUE(c.events.empty()) << labels;
+    EXPECT_FALSE(r.first_error.ok()) << labels;
+  }
+  // The same entry with good labels is delivered, labels as annotations.
+  EnvelopeDecoder d;
+  Collector c;
+  DecodeResult r = c.Decode(d, head + R"("labels":{"a":"x","n":1},)" + tail);
+  ASSERT_EQ(r.events, 1u) << r.first_error.message();
+  EXPECT_EQ(c.events[0].audit_id, "ins-2");
+}
+
 TEST(EnvelopeDecoderTest, RecordLimit) {
   EnvelopeOptions opts;
   opts.max_record_bytes = 100;

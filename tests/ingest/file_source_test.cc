@@ -9,8 +9,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "vigil/ingest/padded_buffer.h"
+#include "vigil/ingest/record_splitter.h"
 
 namespace vigil::ingest {
 namespace {
@@ -201,20 +205,91 @@ TEST(FileSourceTest, CorruptGzipKeepsEarlierEventsAndNextFiles) {
   opts.read_chunk_bytes = 4096;
   RunResult run = Read({p1, p2, p3}, opts);
   ASSERT_TRUE(run.status.ok());
-  size_t corrupt = 0;
+  size_t corrupt = 0, cut = 0;
   for (size_t i = 0; i < run.errors.size(); ++i) {
     if (run.errors[i].kind == IngestErrorKind::kFile) {
       ++corrupt;
       EXPECT_THAT(run.messages[i], HasSubstr("gzip"));
       EXPECT_GT(run.errors[i].position.line, 1u);
+      // Both files stop in the middle of a line: that record is counted, at its own line (the
+      // line the corruption was found on), not silently dropped.
+      ASSERT_LT(i + 1, run.errors.size());
+      const IngestError& next = run.errors[i + 1];
+      EXPECT_EQ(next.kind, IngestErrorKind::kMalformed);
+      EXPECT_THAT(run.messages[i + 1], HasSubstr("record cut by gzip corruption"));
+      EXPECT_EQ(next.position.line, run.errors[i].position.line);
+      // Same "<file>:<line>: " prefix (positions' file views do not outlive the callback).
+      const std::string where = run.messages[i].substr(0, run.messages[i].find(": ") + 2);
+      EXPECT_THAT(run.messages[i + 1], ::testing::StartsWith(where));
+    } else if (run.messages[i].find("record cut by gzip corruption") != std::string::npos) {
+      ++cut;
     }
   }
   EXPECT_EQ(corrupt, 2u);
+  EXPECT_EQ(cut, 2u);
+  EXPECT_EQ(run.stats.events + run.stats.malformed + run.stats.skipped, run.stats.records);
   // Events before the corruption were delivered, in order, and the next file was read.
   ASSERT_GT(run.ids.size(), 100u);
   EXPECT_EQ(run.ids[0], "0");
   EXPECT_EQ(run.ids.back(), "next");
   EXPECT_LT(run.ids.size(), 10001u);
+}
+
+// Counts what a splitter delivers; the records' content is not needed here.
+struct CountingSink : RecordSplitter::Sink {
+  void OnRecord(const char*, size_t, size_t, uint64_t, uint64_t) override { ++records; }
+  void OnOversize(uint64_t, uint64_t, uint64_t) override { ++oversize; }
+  int records = 0, oversize = 0;
+};
+
+std::optional<RecordSplitter::Partial> PartialAfter(const std::string& text, size_t max = 1000) {
+  RecordSplitter splitter(max);
+  CountingSink sink;
+  PaddedBuffer buf;
+  buf.Assign(text.data(), text.size());
+  splitter.Feed(buf.data(), buf.size(), buf.capacity(), sink);
+  return splitter.partial();
+}
+
+TEST(RecordSplitterTest, PartialRecordIsReportedInEveryFraming) {
+  // Nothing pending: complete lines, blank space, array punctuation.
+  EXPECT_FALSE(PartialAfter("").has_value());
+  EXPECT_FALSE(PartialAfter(" \n\n ").has_value());
+  EXPECT_FALSE(PartialAfter(Event("a") + "\n" + Event("b") + "\n  ").has_value());
+  EXPECT_FALSE(PartialAfter("[" + Event("a") + ",\n").has_value());
+  EXPECT_FALSE(PartialAfter("{\n\"a\": 1\n}\n").has_value());
+
+  // Undecided (no complete first line yet): starts after leading blank lines.
+  auto p = PartialAfter("\n\n  {\"auditID\":");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->line, 3u);
+  EXPECT_EQ(p->offset, 4u);
+
+  // JSON lines: the unterminated last line.
+  std::string lines = Event("a") + "\n" + Event("b") + "\n  {\"auditID\":\"c";
+  p = PartialAfter(lines);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->line, 3u);
+  EXPECT_EQ(p->offset, lines.find("{\"auditID\":\"c"));
+
+  // JSON lines, a record being skipped for size.
+  lines = Event("a") + "\n" + std::string(2000, 'x');
+  p = PartialAfter(lines);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->line, 2u);
+  EXPECT_EQ(p->offset, Event("a").size() + 1);
+
+  // Structural: an array element and a pretty-printed object.
+  std::string array = "[\n" + Event("a") + ",\n {\"auditID\": \"b\",";
+  p = PartialAfter(array);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->line, 3u);
+  EXPECT_EQ(p->offset, array.find("{\"auditID\": \"b\""));
+  std::string pretty = "{\n\"a\": 1\n}\n{\n\"b\":";
+  p = PartialAfter(pretty);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->line, 4u);
+  EXPECT_EQ(p->offset, pretty.rfind('{'));
 }
 
 TEST(FileSourceTest, DirectoryInNameOrderSkippingDotfiles) {
@@ -296,7 +371,8 @@ TEST(FileSourceChannelTest, ClusterComesFromTheChannelNotTheRecord) {
   opts.envelope.cluster = "prod-eu";
   std::vector<std::string> clusters;
   Status s = ReadPaths(
-      {p}, opts, [&](const AuditEvent& e, const SourcePosition&) { clusters.emplace_back(e.cluster); },
+      {p}, opts,
+      [&](const AuditEvent& e, const SourcePosition&) { clusters.emplace_back(e.cluster); },
       [&](const IngestError&) {});
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_THAT(clusters, ElementsAre("prod-eu", "prod-eu"));

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "vigil/ingest/padded_buffer.h"
 
@@ -38,6 +39,15 @@ class RecordSplitter {
   void Finish(Sink& sink);
   // Drops whatever is buffered (after a read error) without delivering it.
   void Abandon();
+
+  // Where a record starts that has begun but is not complete yet (what Abandon() would drop, or
+  // what Finish() would deliver as a truncated record); nullopt when there is none. Whitespace
+  // and array punctuation between records are not a record.
+  struct Partial {
+    uint64_t line = 0;    // 1-based line where the record starts
+    uint64_t offset = 0;  // its offset in the stream
+  };
+  std::optional<Partial> partial() const;
 
   Framing framing() const { return framing_; }
   uint64_t line() const { return line_; }      // 1-based line of the next byte
