@@ -12,7 +12,9 @@
 #include "vigil/app/logging.h"
 #include "vigil/app/output.h"
 #include "vigil/app/pipeline.h"
-#include "vigil/detect/detector.h"
+#include "vigil/app/rules.h"
+#include "vigil/app/rules_cli.h"
+#include "vigil/core/json_writer.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
 namespace vigil::app {
@@ -33,8 +35,10 @@ int UsageError(const Status& s) {
   return kExitUsage;
 }
 
-int RunReplay(const Config& config, const std::vector<std::string>& paths, bool use_db,
-              OutputFormat format) {
+int RunReplay(const Config& config, const std::vector<std::string>& paths,
+              const std::vector<std::string>& rule_paths, bool use_db, OutputFormat format) {
+  RuleProvider rules(rule_paths);
+  if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
   std::unique_ptr<store::RocksDbFindingStore> db;
   if (use_db) {
     auto opened = store::RocksDbFindingStore::Open(config.db_dir);
@@ -42,7 +46,7 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths, bool 
     db = std::move(opened).value();
   }
   PipelineMetrics metrics;
-  ReplayPipeline pipeline(config, detect::MakeBuiltinDetector(), db.get(), &metrics);
+  ReplayPipeline pipeline(config, MakeFollowingDetector(&rules), db.get(), &metrics);
   auto report = pipeline.Run(paths);
   if (!report.ok()) return Fail(report.status());
 
@@ -77,7 +81,11 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths, bool 
   return kExitOk;
 }
 
-int RunServe(const Config& config, const std::vector<std::string>& paths) {
+int RunServe(const Config& config, const std::vector<std::string>& paths,
+             const std::vector<std::string>& rule_paths) {
+  RuleProvider rules(rule_paths);
+  if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
+
   std::string address;
   uint16_t port = 0;
   if (Status s = ParseListen(config.listen, &address, &port); !s.ok()) return UsageError(s);
@@ -91,6 +99,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   PipelineMetrics metrics;
@@ -101,6 +110,18 @@ int RunServe(const Config& config, const std::vector<std::string>& paths) {
   opts.max_body_bytes = config.api_max_body_bytes;
   opts.bearer_token = config.api_token;
   api::HttpServer server(opts, db.get(), &metrics);
+  // Rules reload: a bad file is answered 400 with its file:line:col, the old rules stay.
+  server.router()->Add("POST", "/v1/rules/reload", [&rules](const api::Request&) {
+    if (Status s = rules.Reload(); !s.ok()) {
+      spdlog::error("rules reload failed, previous rules stay active: {}", s.message());
+      return api::JsonError(400, s.message());
+    }
+    spdlog::info("rules reloaded: {} rules (generation {})", rules.rule_count(),
+                 rules.generation());
+    return api::Response::Json(200, "{\"rules\":" + std::to_string(rules.rule_count()) +
+                                        ",\"generation\":" +
+                                        std::to_string(rules.generation()) + "}");
+  });
   if (Status s = server.Start(); !s.ok()) return Fail(s);
   spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
                server.port());
@@ -117,7 +138,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths) {
     ingest = std::thread([&] {
       Config serve_config = config;
       serve_config.max_findings_shown = 0;  // nothing to print: keep findings only in the store
-      ReplayPipeline pipeline(serve_config, detect::MakeBuiltinDetector(), db.get(), &metrics);
+      ReplayPipeline pipeline(serve_config, MakeFollowingDetector(&rules), db.get(), &metrics);
       auto report = pipeline.Run(paths, &stop);
       if (!report.ok()) {
         spdlog::error("ingest failed: {}", report.status().message());
@@ -131,7 +152,14 @@ int RunServe(const Config& config, const std::vector<std::string>& paths) {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    if (Status s = rules.Reload(); !s.ok()) {
+      spdlog::error("SIGHUP: rules reload failed, previous rules stay active: {}", s.message());
+    } else {
+      spdlog::info("SIGHUP: rules reloaded: {} rules (generation {})", rules.rule_count(),
+                   rules.generation());
+    }
+  }
   spdlog::info("signal {} received, shutting down", sig);
   server.SetReady(false);
   stop = true;
@@ -170,6 +198,11 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingPath);
   replay->add_option("--db", db_dir, "also store findings in this RocksDB directory");
   replay->add_option("--cluster", cluster, "cluster the events belong to (default 'default')");
+  std::vector<std::string> rule_paths;
+  replay->add_option("--rules", rule_paths,
+                     "rule file or directory (native, Falco or Sigma); repeat to load several "
+                     "in order; default: the built-in pack")
+      ->check(CLI::ExistingPath);
   replay->add_option("--format", format_text, "table | json | jsonl (default table)")
       ->check(CLI::IsMember({"table", "json", "jsonl"}));
   replay->footer(
@@ -185,11 +218,32 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingPath);
   serve->add_option("--db", db_dir, "RocksDB directory (default ./vigil-data)");
   serve->add_option("--cluster", cluster, "cluster of the ingested files (default 'default')");
+  serve->add_option("--rules", rule_paths,
+                    "rule files, as for replay; reloaded on SIGHUP and POST /v1/rules/reload")
+      ->check(CLI::ExistingPath);
   serve->add_option("--listen", listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
   serve->footer(
       "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /healthz, GET /readyz,\n"
       "GET /metrics.\n\nExample:\n  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
       "  curl -s 'http://127.0.0.1:8080/v1/findings?severity=high&limit=20'");
+
+  // rules
+  auto* rules_cmd = cli.add_subcommand("rules", "Test, lint and list detection rules");
+  rules_cmd->require_subcommand(1);
+  std::vector<std::string> rule_files;
+  auto* rules_test = rules_cmd->add_subcommand(
+      "test", "Run every rule's inline tests; exit 1 when one fails");
+  auto* rules_lint = rules_cmd->add_subcommand(
+      "lint", "Report fields that never exist, type mismatches and conditions never true");
+  auto* rules_list = rules_cmd->add_subcommand("list", "List the rules");
+  std::string list_format = "table";
+  for (auto* sub : {rules_test, rules_lint, rules_list}) {
+    sub->add_option("FILES", rule_files,
+                    "rule files or directories (native, Falco, Sigma); default: the built-in pack")
+        ->check(CLI::ExistingPath);
+  }
+  rules_list->add_option("--format", list_format, "table | json | md (default table)")
+      ->check(CLI::IsMember({"table", "json", "md"}));
 
   try {
     cli.parse(argc, argv);
@@ -211,9 +265,12 @@ int Main(int argc, char** argv) {
   if (*replay) {
     OutputFormat format = OutputFormat::kTable;
     ParseOutputFormat(format_text, &format);
-    return RunReplay(config, paths, !db_dir.empty(), format);
+    return RunReplay(config, paths, rule_paths, !db_dir.empty(), format);
   }
-  return RunServe(config, serve_paths);
+  if (*rules_test) return RunRulesTest(rule_files, std::cout, std::cerr);
+  if (*rules_lint) return RunRulesLint(rule_files, std::cout, std::cerr);
+  if (*rules_list) return RunRulesList(rule_files, list_format, std::cout, std::cerr);
+  return RunServe(config, serve_paths, rule_paths);
 }
 
 }  // namespace

@@ -120,8 +120,9 @@ struct HttpResult {
   std::string body;
 };
 
-// One GET over a fresh loopback connection (Connection: close). status 0 on failure.
-inline HttpResult HttpGet(uint16_t port, const std::string& target) {
+// One request over a fresh loopback connection (Connection: close). status 0 on failure.
+inline HttpResult HttpRequest(uint16_t port, const std::string& method,
+                              const std::string& target) {
   HttpResult r;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -132,7 +133,8 @@ inline HttpResult HttpGet(uint16_t port, const std::string& target) {
     close(fd);
     return r;
   }
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  std::string req = method + " " + target +
+                    " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
   if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
     close(fd);
     return r;
@@ -147,6 +149,10 @@ inline HttpResult HttpGet(uint16_t port, const std::string& target) {
   size_t body = resp.find("\r\n\r\n");
   if (body != std::string::npos) r.body = resp.substr(body + 4);
   return r;
+}
+
+inline HttpResult HttpGet(uint16_t port, const std::string& target) {
+  return HttpRequest(port, "GET", target);
 }
 
 }  // namespace vigil::testing

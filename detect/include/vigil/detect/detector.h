@@ -1,6 +1,5 @@
-// Detector: the interface between the pipeline and detection logic. The foundation ships one
-// implementation, the built-in single-event rules (MakeBuiltinDetector); the rule engine that
-// replaces it later implements the same interface.
+// Detector: the interface between the pipeline and detection logic. The RuleEngine
+// (rule_engine.h) implements it; stateful detectors will too.
 #pragma once
 
 #include <memory>
@@ -37,9 +36,11 @@ class Detector {
 };
 using DetectorPtr = std::unique_ptr<Detector>;
 
-// The built-in single-event rules (see detect/README.md). A finding's id is
+// The built-in pack compiled into a RuleEngine (see rule_files.h: LoadBuiltinPack), for callers
+// that just want Vigil's default detections. A finding's id is
 // MakeFindingId(rule_id, event.cluster, event.audit_id), so all stages of one request and any
-// redelivery of it give the same id.
+// redelivery of it give the same id. Aborts only if the embedded pack is broken (a build bug
+// that the pack tests catch).
 DetectorPtr MakeBuiltinDetector();
 
 }  // namespace vigil::detect

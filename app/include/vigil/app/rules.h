@@ -1,0 +1,49 @@
+// The rules a running Vigil uses: the files named with --rules (native, Falco or Sigma, in
+// order) or the built-in pack, compiled once and swapped atomically on reload (SIGHUP,
+// POST /v1/rules/reload). A failed reload leaves the previous rules active.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vigil/core/status.h"
+#include "vigil/detect/detector.h"
+#include "vigil/detect/rule.h"
+#include "vigil/detect/rule_engine.h"
+
+namespace vigil::app {
+
+// Loads rule files (empty list: the built-in pack). Exposed for `vigil rules`.
+Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths);
+
+// Thread-safe holder of the current compiled rules.
+class RuleProvider {
+ public:
+  explicit RuleProvider(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+
+  // Loads and compiles the rules. On error returns it (file:line:col: reason) and keeps the
+  // previous rules. Serialised: concurrent reloads run one after the other.
+  Status Reload();
+
+  // The current engine (never null after a successful Reload) and its generation, which
+  // increases with every successful reload.
+  std::shared_ptr<const detect::RuleEngine> engine() const;
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  size_t rule_count() const;
+
+ private:
+  const std::vector<std::string> paths_;
+  std::mutex reload_mu_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const detect::RuleEngine> engine_;  // guarded by mu_
+  std::atomic<uint64_t> generation_{0};
+};
+
+// A Detector for one worker that follows `provider`: it picks up reloaded rules between events.
+// `provider` must outlive it and must have loaded successfully once.
+detect::DetectorPtr MakeFollowingDetector(const RuleProvider* provider);
+
+}  // namespace vigil::app

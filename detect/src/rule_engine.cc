@@ -1,0 +1,1166 @@
+// RuleEngine: compiles a RuleSet into evaluator trees with pre-resolved field accessors and
+// pre-parsed literals, indexes rules by (verb, resource), and evaluates audit events.
+#include "vigil/detect/rule_engine.h"
+
+#include <re2/re2.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine_field.h"
+#include "engine_match.h"
+#include "json_body.h"
+#include "vigil/core/time_util.h"
+
+namespace vigil::detect {
+
+using internal::ParsedField;
+using internal::TopField;
+using internal::Transform;
+
+namespace {
+
+constexpr size_t kMaxMessageBytes = 2048;
+constexpr size_t kMaxValueBytes = 512;
+
+// One value a field yields for an event.
+struct Val {
+  enum Type : uint8_t { kStr, kNum, kBool, kNull, kObj };
+  Type type = kStr;
+  bool is_time = false;
+  bool b = false;
+  bool has_elem = false;  // kObj from a JSON body (renderable with |json)
+  double n = 0;
+  int64_t t = 0;
+  std::string_view s;
+  simdjson::dom::element elem;
+};
+
+struct CLit {
+  std::string text;
+  std::string lower;
+  bool has_num = false;
+  double num = 0;
+  int bool_val = -1;  // -1 none, 0 false, 1 true
+  bool has_time = false;
+  int64_t time = 0;
+  std::unique_ptr<RE2> re;
+  internal::Cidr cidr;
+};
+
+struct CField {
+  ParsedField f;
+};
+
+struct CPred {
+  CField field;
+  Op op = Op::kEq;
+  Quantifier quantifier = Quantifier::kAny;
+  bool ci = false;
+  std::vector<CLit> lits;
+};
+
+struct Node {
+  Expr::Kind kind = Expr::Kind::kTrue;
+  int pred = -1;
+  std::vector<Node> children;
+};
+
+struct Segment {
+  std::string text;  // literal text, when field < 0
+  int field = -1;    // index into CRule::out_fields
+};
+
+struct CRule {
+  Node condition;
+  std::vector<Node> exceptions;
+  std::vector<Segment> output;
+  std::vector<CField> out_fields;
+};
+
+bool ParseNumber(std::string_view text, double* out) {
+  if (text.empty()) return false;
+  if (text.front() == '+') text.remove_prefix(1);
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+void AppendNumber(double n, std::string* out) {
+  char buf[32];
+  if (n >= -9e15 && n <= 9e15 && n == static_cast<double>(static_cast<int64_t>(n))) {
+    auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), static_cast<int64_t>(n));
+    (void)ec;
+    out->append(buf, p);
+  } else {
+    int len = std::snprintf(buf, sizeof(buf), "%.17g", n);
+    if (len > 0) out->append(buf, static_cast<size_t>(len));
+  }
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = internal::AsciiLower(c);
+  return out;
+}
+
+std::string_view RepositoryOf(std::string_view image) {
+  size_t at = image.find('@');
+  if (at != std::string_view::npos) image = image.substr(0, at);
+  size_t slash = image.rfind('/');
+  size_t colon = image.rfind(':');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    image = image.substr(0, colon);
+  }
+  return image;
+}
+
+}  // namespace
+
+struct RuleEngine::Compiled {
+  EngineOptions options;
+  std::vector<Rule> rules;
+  std::vector<RuleInfo> infos;
+  std::vector<CRule> crules;
+  std::vector<CPred> preds;
+  // Index: cell (verb, resource) -> candidate rules in load order. The last verb / resource
+  // slot is "any other".
+  std::vector<std::string> verbs;      // sorted
+  std::vector<std::string> resources;  // sorted
+  std::vector<std::vector<uint32_t>> cells;
+
+  size_t VerbSlot(std::string_view v) const {
+    auto it = std::lower_bound(verbs.begin(), verbs.end(), v,
+                               [](const std::string& a, std::string_view b) { return a < b; });
+    return (it != verbs.end() && *it == v) ? static_cast<size_t>(it - verbs.begin()) : verbs.size();
+  }
+  size_t ResourceSlot(std::string_view r) const {
+    auto it = std::lower_bound(resources.begin(), resources.end(), r,
+                               [](const std::string& a, std::string_view b) { return a < b; });
+    return (it != resources.end() && *it == r) ? static_cast<size_t>(it - resources.begin())
+                                               : resources.size();
+  }
+};
+
+struct RuleEngine::Scratch {
+  explicit Scratch(size_t max_body) : req_parser(max_body), resp_parser(max_body) {}
+  JsonBodyParser req_parser;
+  JsonBodyParser resp_parser;
+  std::string xform;
+  std::string qkey;
+  std::string qval;
+  std::string time;
+  uint64_t evaluated = 0;
+};
+
+namespace {
+
+struct Ctx {
+  const AuditEvent& ev;
+  LazyBody req;
+  LazyBody resp;
+  std::string* xform;
+  std::string* qkey;
+  std::string* qval;
+  std::string* time;
+};
+
+// ---- value extraction ------------------------------------------------------------------
+
+Val StrVal(std::string_view s) {
+  Val v;
+  v.type = Val::kStr;
+  v.s = s;
+  return v;
+}
+
+Val ElemVal(simdjson::dom::element e) {
+  Val v;
+  switch (e.type()) {
+    case simdjson::dom::element_type::STRING:
+      v.type = Val::kStr;
+      if (e.get_string().get(v.s) != simdjson::SUCCESS) v.type = Val::kNull;
+      break;
+    case simdjson::dom::element_type::INT64: {
+      int64_t i = 0;
+      if (e.get_int64().get(i) != simdjson::SUCCESS) v.type = Val::kNull;
+      v.type = Val::kNum;
+      v.n = static_cast<double>(i);
+      break;
+    }
+    case simdjson::dom::element_type::UINT64: {
+      uint64_t u = 0;
+      if (e.get_uint64().get(u) != simdjson::SUCCESS) v.type = Val::kNull;
+      v.type = Val::kNum;
+      v.n = static_cast<double>(u);
+      break;
+    }
+    case simdjson::dom::element_type::DOUBLE:
+      v.type = Val::kNum;
+      if (e.get_double().get(v.n) != simdjson::SUCCESS) v.type = Val::kNull;
+      break;
+    case simdjson::dom::element_type::BOOL:
+      v.type = Val::kBool;
+      if (e.get_bool().get(v.b) != simdjson::SUCCESS) v.type = Val::kNull;
+      break;
+    case simdjson::dom::element_type::NULL_VALUE:
+      v.type = Val::kNull;
+      break;
+    default:
+      v.type = Val::kObj;
+      break;
+  }
+  v.elem = e;
+  v.has_elem = true;
+  return v;
+}
+
+// Walks `steps` from `e`; calls fn(Val) per value. A final array is flattened one level unless
+// `keep_arrays` (|json). Returns false when fn asked to stop.
+template <typename F>
+bool Walk(simdjson::dom::element e, const std::vector<PathStep>& steps, size_t i, bool keep_arrays,
+          F& fn) {
+  if (i == steps.size()) {
+    simdjson::dom::array arr;
+    if (!keep_arrays && e.get_array().get(arr) == simdjson::SUCCESS) {
+      for (simdjson::dom::element x : arr) {
+        if (!fn(ElemVal(x))) return false;
+      }
+      return true;
+    }
+    return fn(ElemVal(e));
+  }
+  const PathStep& st = steps[i];
+  switch (st.kind) {
+    case PathStep::Kind::kKey: {
+      simdjson::dom::object obj;
+      simdjson::dom::element next;
+      if (e.get_object().get(obj) != simdjson::SUCCESS) return true;
+      if (obj.at_key(st.key).get(next) != simdjson::SUCCESS) return true;
+      return Walk(next, steps, i + 1, keep_arrays, fn);
+    }
+    case PathStep::Kind::kIndex: {
+      simdjson::dom::array arr;
+      simdjson::dom::element next;
+      if (e.get_array().get(arr) != simdjson::SUCCESS) return true;
+      if (arr.at(st.index).get(next) != simdjson::SUCCESS) return true;
+      return Walk(next, steps, i + 1, keep_arrays, fn);
+    }
+    case PathStep::Kind::kAnyIndex: {
+      simdjson::dom::array arr;
+      if (e.get_array().get(arr) != simdjson::SUCCESS) return true;
+      for (simdjson::dom::element x : arr) {
+        if (!Walk(x, steps, i + 1, keep_arrays, fn)) return false;
+      }
+      return true;
+    }
+  }
+  return true;
+}
+
+template <typename F>
+bool EmitList(const std::vector<std::string_view>& list, const ParsedField& f, F& fn) {
+  if (f.has_index) return f.index < list.size() ? fn(StrVal(list[f.index])) : true;
+  for (std::string_view s : list) {
+    if (!fn(StrVal(s))) return false;
+  }
+  return true;
+}
+
+template <typename F>
+bool EmitNonEmpty(std::string_view s, F& fn) {
+  return s.empty() ? true : fn(StrVal(s));
+}
+
+void DecodeQueryInto(std::string_view text, std::string* out) {
+  out->clear();
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out->push_back(' ');
+    } else if (c == '%' && i + 2 < text.size() + 0 && hex(text[i + 1]) >= 0 &&
+               hex(text[i + 2]) >= 0) {
+      out->push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
+      i += 2;
+    } else {
+      out->push_back(c);
+    }
+  }
+}
+
+template <typename F>
+bool EmitQuery(Ctx& c, const ParsedField& f, F& fn) {
+  std::string_view uri = c.ev.request_uri;
+  size_t q = uri.find('?');
+  if (q == std::string_view::npos) return true;
+  std::string_view query = uri.substr(q + 1);
+  size_t hash = query.find('#');
+  if (hash != std::string_view::npos) query = query.substr(0, hash);
+  size_t seen = 0;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::string_view k = part.substr(0, eq);
+    std::string_view v = eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    DecodeQueryInto(k, c.qkey);
+    if (*c.qkey != f.key) continue;
+    if (f.has_index && seen++ != f.index) continue;
+    DecodeQueryInto(v, c.qval);
+    if (!fn(StrVal(*c.qval))) return false;
+    if (f.has_index) return true;
+  }
+  return true;
+}
+
+template <typename F>
+bool EmitExtra(const UserInfo& u, const ParsedField& f, F& fn) {
+  for (const UserInfo::Extra& x : u.extra) {
+    if (x.key == f.key) return EmitList(x.values, f, fn);
+  }
+  return true;
+}
+
+template <typename F>
+bool EmitTime(Ctx& c, int64_t us, F& fn) {
+  if (us == 0) return true;
+  *c.time = FormatTimestampMicros(us);
+  Val v = StrVal(*c.time);
+  v.is_time = true;
+  v.t = us;
+  return fn(v);
+}
+
+template <typename F>
+bool EmitObject(bool present, F& fn) {
+  if (!present) return true;
+  Val v;
+  v.type = Val::kObj;
+  return fn(v);
+}
+
+// Calls fn(Val) for each raw value of the field (before the transform).
+template <typename F>
+bool VisitRaw(const ParsedField& f, Ctx& c, F& fn) {
+  const AuditEvent& e = c.ev;
+  switch (f.top) {
+    case TopField::kUnknown:
+      return true;
+    case TopField::kApiVersion:
+      return EmitNonEmpty(e.api_version, fn);
+    case TopField::kKind:
+      return EmitNonEmpty(e.kind, fn);
+    case TopField::kLevel:
+      return e.level == AuditLevel::kUnknown ? true : fn(StrVal(AuditLevelName(e.level)));
+    case TopField::kAuditId:
+      return EmitNonEmpty(e.audit_id, fn);
+    case TopField::kStage:
+      return e.stage == AuditStage::kUnknown ? true : fn(StrVal(AuditStageName(e.stage)));
+    case TopField::kRequestUri:
+      return EmitNonEmpty(e.request_uri, fn);
+    case TopField::kUriPath:
+      return EmitNonEmpty(e.request_uri.substr(0, e.request_uri.find('?')), fn);
+    case TopField::kUriQuery:
+      return EmitQuery(c, f, fn);
+    case TopField::kVerb:
+      return EmitNonEmpty(e.verb, fn);
+    case TopField::kUserAgent:
+      return EmitNonEmpty(e.user_agent, fn);
+    case TopField::kCluster:
+      return EmitNonEmpty(e.cluster, fn);
+    case TopField::kSourceIps:
+      return EmitList(e.source_ips, f, fn);
+    case TopField::kUser:
+      return EmitObject(e.user.present, fn);
+    case TopField::kUserUsername:
+      return EmitNonEmpty(e.user.username, fn);
+    case TopField::kUserUid:
+      return EmitNonEmpty(e.user.uid, fn);
+    case TopField::kUserGroups:
+      return EmitList(e.user.groups, f, fn);
+    case TopField::kUserExtra:
+      return EmitExtra(e.user, f, fn);
+    case TopField::kImpUser:
+      return EmitObject(e.impersonated_user.present, fn);
+    case TopField::kImpUsername:
+      return EmitNonEmpty(e.impersonated_user.username, fn);
+    case TopField::kImpUid:
+      return EmitNonEmpty(e.impersonated_user.uid, fn);
+    case TopField::kImpGroups:
+      return EmitList(e.impersonated_user.groups, f, fn);
+    case TopField::kImpExtra:
+      return EmitExtra(e.impersonated_user, f, fn);
+    case TopField::kObjectRef:
+      return EmitObject(e.object_ref.present, fn);
+    case TopField::kObjResource:
+      return EmitNonEmpty(e.object_ref.resource, fn);
+    case TopField::kObjNamespace:
+      return EmitNonEmpty(e.object_ref.namespace_, fn);
+    case TopField::kObjName:
+      return EmitNonEmpty(e.object_ref.name, fn);
+    case TopField::kObjUid:
+      return EmitNonEmpty(e.object_ref.uid, fn);
+    case TopField::kObjApiGroup:
+      return EmitNonEmpty(e.object_ref.api_group, fn);
+    case TopField::kObjApiVersion:
+      return EmitNonEmpty(e.object_ref.api_version, fn);
+    case TopField::kObjResourceVersion:
+      return EmitNonEmpty(e.object_ref.resource_version, fn);
+    case TopField::kObjSubresource:
+      return EmitNonEmpty(e.object_ref.subresource, fn);
+    case TopField::kResponseStatus:
+      return EmitObject(e.response_status.present, fn);
+    case TopField::kRespCode: {
+      if (!e.response_status.has_code) return true;
+      Val v;
+      v.type = Val::kNum;
+      v.n = e.response_status.code;
+      return fn(v);
+    }
+    case TopField::kRespStatus:
+      return EmitNonEmpty(e.response_status.status, fn);
+    case TopField::kRespReason:
+      return EmitNonEmpty(e.response_status.reason, fn);
+    case TopField::kRespMessage:
+      return EmitNonEmpty(e.response_status.message, fn);
+    case TopField::kAnnotations:
+      return EmitObject(!e.annotations.empty(), fn);
+    case TopField::kAnnotation:
+      for (const auto& [k, v] : e.annotations) {
+        if (k == f.key) return fn(StrVal(v));
+      }
+      return true;
+    case TopField::kRequestReceivedTs:
+      return EmitTime(c, e.request_received_us, fn);
+    case TopField::kStageTs:
+      return EmitTime(c, e.stage_us, fn);
+    case TopField::kRequestObject:
+    case TopField::kResponseObject: {
+      const simdjson::dom::element* root =
+          f.top == TopField::kRequestObject ? c.req.Get() : c.resp.Get();
+      if (root == nullptr) return true;
+      return Walk(*root, f.json_steps, 0, f.transform == Transform::kJson, fn);
+    }
+  }
+  return true;
+}
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char ch : s) {
+    unsigned char u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out->push_back('\\');
+      out->push_back(ch);
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", u);
+      out->append(buf);
+    } else {
+      out->push_back(ch);
+    }
+  }
+  out->push_back('"');
+}
+
+// Calls fn(Val) for each value of the field, transform applied.
+template <typename F>
+void Visit(const ParsedField& f, Ctx& c, F&& fn) {
+  switch (f.transform) {
+    case Transform::kNone:
+      VisitRaw(f, c, fn);
+      return;
+    case Transform::kCount: {
+      size_t n = 0;
+      auto counter = [&n](const Val&) {
+        ++n;
+        return true;
+      };
+      VisitRaw(f, c, counter);
+      Val v;
+      v.type = Val::kNum;
+      v.n = static_cast<double>(n);
+      fn(v);
+      return;
+    }
+    case Transform::kLower: {
+      auto lower = [&](const Val& v) {
+        if (v.type != Val::kStr) return fn(v);
+        c.xform->assign(v.s);
+        for (char& ch : *c.xform) ch = internal::AsciiLower(ch);
+        return fn(StrVal(*c.xform));
+      };
+      VisitRaw(f, c, lower);
+      return;
+    }
+    case Transform::kRepository: {
+      auto repo = [&](const Val& v) {
+        if (v.type != Val::kStr) return true;
+        return fn(StrVal(RepositoryOf(v.s)));
+      };
+      VisitRaw(f, c, repo);
+      return;
+    }
+    case Transform::kJson: {
+      auto json = [&](const Val& v) {
+        std::string& out = *c.xform;
+        out.clear();
+        if (v.has_elem) {
+          out = simdjson::minify(v.elem);
+        } else if (v.type == Val::kStr) {
+          AppendJsonString(v.s, &out);
+        } else if (v.type == Val::kNum) {
+          AppendNumber(v.n, &out);
+        } else if (v.type == Val::kBool) {
+          out = v.b ? "true" : "false";
+        } else {
+          return true;  // a top-level object (user, objectRef): not rendered
+        }
+        return fn(StrVal(out));
+      };
+      VisitRaw(f, c, json);
+      return;
+    }
+  }
+}
+
+// ---- operators -----------------------------------------------------------------------------
+
+bool EqLit(const Val& v, const CLit& l, bool ci) {
+  switch (v.type) {
+    case Val::kStr:
+      if (v.is_time && l.has_time) return v.t == l.time;
+      return ci ? internal::EqualsIgnoreCase(v.s, l.lower) : v.s == l.text;
+    case Val::kNum:
+      return l.has_num && v.n == l.num;
+    case Val::kBool:
+      return l.bool_val >= 0 && (l.bool_val == 1) == v.b;
+    default:
+      return false;
+  }
+}
+
+int Compare3(double a, double b) { return a < b ? -1 : (a > b ? 1 : 0); }
+
+bool OrderOk(Op op, int cmp) {
+  switch (op) {
+    case Op::kLt:
+      return cmp < 0;
+    case Op::kLe:
+      return cmp <= 0;
+    case Op::kGt:
+      return cmp > 0;
+    case Op::kGe:
+      return cmp >= 0;
+    default:
+      return false;
+  }
+}
+
+bool TestValue(const CPred& p, const Val& v) {
+  switch (p.op) {
+    case Op::kExists:
+      return true;
+    case Op::kEq:
+    case Op::kIn:
+      for (const CLit& l : p.lits) {
+        if (EqLit(v, l, p.ci)) return true;
+      }
+      return false;
+    case Op::kNe:
+      if (v.type != Val::kStr && v.type != Val::kNum && v.type != Val::kBool) return false;
+      for (const CLit& l : p.lits) {
+        if (EqLit(v, l, p.ci)) return false;
+      }
+      return true;
+    case Op::kLt:
+    case Op::kLe:
+    case Op::kGt:
+    case Op::kGe: {
+      const CLit& l = p.lits[0];
+      if (v.type == Val::kNum) return l.has_num && OrderOk(p.op, Compare3(v.n, l.num));
+      if (v.type != Val::kStr) return false;
+      if (v.is_time && l.has_time) return OrderOk(p.op, Compare3(v.t, l.time));
+      int cmp = v.s.compare(l.text);
+      return OrderOk(p.op, cmp < 0 ? -1 : (cmp > 0 ? 1 : 0));
+    }
+    default:
+      break;
+  }
+  if (v.type != Val::kStr) return false;
+  switch (p.op) {
+    case Op::kContains:
+    case Op::kIContains:
+      for (const CLit& l : p.lits) {
+        bool ci = p.ci || p.op == Op::kIContains;
+        if (ci ? internal::ContainsIgnoreCase(v.s, l.lower)
+               : v.s.find(l.text) != std::string_view::npos) {
+          return true;
+        }
+      }
+      return false;
+    case Op::kStartsWith:
+      for (const CLit& l : p.lits) {
+        if (p.ci ? internal::StartsWithIgnoreCase(v.s, l.lower) : v.s.starts_with(l.text)) {
+          return true;
+        }
+      }
+      return false;
+    case Op::kEndsWith:
+      for (const CLit& l : p.lits) {
+        if (p.ci ? internal::EndsWithIgnoreCase(v.s, l.lower) : v.s.ends_with(l.text)) {
+          return true;
+        }
+      }
+      return false;
+    case Op::kGlob:
+      for (const CLit& l : p.lits) {
+        if (internal::GlobMatch(p.ci ? l.lower : l.text, v.s, p.ci)) return true;
+      }
+      return false;
+    case Op::kRegex:
+      for (const CLit& l : p.lits) {
+        if (RE2::PartialMatch(re2::StringPiece(v.s.data(), v.s.size()), *l.re)) return true;
+      }
+      return false;
+    case Op::kCidr:
+    case Op::kPrivateIp:
+    case Op::kPublicIp: {
+      internal::IpAddr ip;
+      if (!internal::ParseIp(v.s, &ip)) return false;
+      if (p.op == Op::kPrivateIp) return internal::IsPrivateIp(ip);
+      if (p.op == Op::kPublicIp) return internal::IsPublicIp(ip);
+      for (const CLit& l : p.lits) {
+        if (internal::CidrContains(l.cidr, ip)) return true;
+      }
+      return false;
+    }
+    default:
+      return false;
+  }
+}
+
+bool EvalPred(const CPred& p, Ctx& c) {
+  if (p.quantifier == Quantifier::kAny) {
+    bool found = false;
+    Visit(p.field.f, c, [&](const Val& v) {
+      if (TestValue(p, v)) {
+        found = true;
+        return false;
+      }
+      return true;
+    });
+    return found;
+  }
+  size_t n = 0;
+  bool all = true;
+  Visit(p.field.f, c, [&](const Val& v) {
+    ++n;
+    if (!TestValue(p, v)) {
+      all = false;
+      return false;
+    }
+    return true;
+  });
+  return n > 0 && all;
+}
+
+bool EvalNode(const Node& n, const std::vector<CPred>& preds, Ctx& c) {
+  switch (n.kind) {
+    case Expr::Kind::kTrue:
+      return true;
+    case Expr::Kind::kFalse:
+      return false;
+    case Expr::Kind::kPredicate:
+      return EvalPred(preds[static_cast<size_t>(n.pred)], c);
+    case Expr::Kind::kAnd:
+      for (const Node& ch : n.children) {
+        if (!EvalNode(ch, preds, c)) return false;
+      }
+      return true;
+    case Expr::Kind::kOr:
+      for (const Node& ch : n.children) {
+        if (EvalNode(ch, preds, c)) return true;
+      }
+      return false;
+    case Expr::Kind::kNot:
+      return !n.children.empty() && !EvalNode(n.children[0], preds, c);
+  }
+  return false;
+}
+
+// ---- rendering ---------------------------------------------------------------------------
+
+void AppendBounded(std::string_view s, size_t limit, std::string* out) {
+  if (s.size() > limit) {
+    size_t cut = limit;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    out->append(s.substr(0, cut));
+    out->append("...");
+  } else {
+    out->append(s);
+  }
+}
+
+void AppendVal(const Val& v, std::string* out) {
+  switch (v.type) {
+    case Val::kStr:
+      AppendBounded(v.s, kMaxValueBytes, out);
+      break;
+    case Val::kNum:
+      AppendNumber(v.n, out);
+      break;
+    case Val::kBool:
+      out->append(v.b ? "true" : "false");
+      break;
+    case Val::kNull:
+      out->append("null");
+      break;
+    case Val::kObj:
+      if (v.has_elem) {
+        AppendBounded(simdjson::minify(v.elem), kMaxValueBytes, out);
+      } else {
+        out->append("{...}");
+      }
+      break;
+  }
+}
+
+std::string Render(const CRule& r, Ctx& c) {
+  std::string out;
+  for (const Segment& seg : r.output) {
+    if (out.size() >= kMaxMessageBytes) break;
+    if (seg.field < 0) {
+      out.append(seg.text);
+      continue;
+    }
+    size_t n = 0;
+    Visit(r.out_fields[static_cast<size_t>(seg.field)].f, c, [&](const Val& v) {
+      if (n++ > 0) out.push_back(',');
+      AppendVal(v, &out);
+      return out.size() < kMaxMessageBytes;
+    });
+    if (n == 0) out.append("<none>");
+  }
+  if (out.size() > kMaxMessageBytes) {
+    std::string bounded;
+    AppendBounded(out, kMaxMessageBytes - 3, &bounded);
+    out = std::move(bounded);
+  }
+  return out;
+}
+
+// ---- compilation -------------------------------------------------------------------------
+
+std::string Where(const Rule& r) {
+  return r.source.file + ":" + std::to_string(r.source.line) + ":" +
+         std::to_string(r.source.column) + ": rule '" + r.id + "': ";
+}
+
+bool OpTakesValues(Op op) {
+  return op != Op::kExists && op != Op::kPrivateIp && op != Op::kPublicIp;
+}
+
+std::string_view OpName(Op op) {
+  switch (op) {
+    case Op::kEq:
+      return "=";
+    case Op::kNe:
+      return "!=";
+    case Op::kLt:
+      return "<";
+    case Op::kLe:
+      return "<=";
+    case Op::kGt:
+      return ">";
+    case Op::kGe:
+      return ">=";
+    case Op::kIn:
+      return "in";
+    case Op::kContains:
+      return "contains";
+    case Op::kIContains:
+      return "icontains";
+    case Op::kStartsWith:
+      return "startswith";
+    case Op::kEndsWith:
+      return "endswith";
+    case Op::kGlob:
+      return "glob";
+    case Op::kRegex:
+      return "regex";
+    case Op::kCidr:
+      return "cidr";
+    case Op::kPrivateIp:
+      return "is_private_ip";
+    case Op::kPublicIp:
+      return "is_public_ip";
+    case Op::kExists:
+      return "exists";
+  }
+  return "?";
+}
+
+Result<CPred> CompilePred(const Rule& rule, const Predicate& p) {
+  CPred cp;
+  auto field = internal::ParseField(p.field.path);
+  if (!field.ok()) return Status::InvalidArgument(Where(rule) + field.status().message());
+  cp.field.f = std::move(field).value();
+  cp.op = p.op;
+  cp.quantifier = p.quantifier;
+  cp.ci = p.case_insensitive;
+  // `in ()` is valid (a Falco list may be empty) and matches nothing.
+  if (OpTakesValues(p.op) && p.op != Op::kIn && p.values.empty()) {
+    return Status::InvalidArgument(Where(rule) + "operator '" + std::string(OpName(p.op)) +
+                                   "' on '" + p.field.path + "' needs a value");
+  }
+  if (!OpTakesValues(p.op)) return cp;
+  for (const Literal& lit : p.values) {
+    CLit l;
+    l.text = lit.text;
+    l.lower = Lower(lit.text);
+    l.has_num = ParseNumber(lit.text, &l.num);
+    if (l.lower == "true") l.bool_val = 1;
+    if (l.lower == "false") l.bool_val = 0;
+    if (cp.field.f.spec.type == FieldType::kTimestamp) {
+      if (auto t = ParseTimestampMicros(lit.text)) {
+        l.has_time = true;
+        l.time = *t;
+      }
+    }
+    if (p.op == Op::kRegex) {
+      RE2::Options opts;
+      opts.set_log_errors(false);
+      opts.set_case_sensitive(!p.case_insensitive);
+      l.re = std::make_unique<RE2>(lit.text, opts);
+      if (!l.re->ok()) {
+        return Status::InvalidArgument(Where(rule) + "bad regex '" + lit.text + "' on '" +
+                                       p.field.path + "': " + l.re->error());
+      }
+    }
+    if (p.op == Op::kCidr && !internal::ParseCidr(lit.text, &l.cidr)) {
+      return Status::InvalidArgument(Where(rule) + "bad CIDR '" + lit.text + "' on '" +
+                                     p.field.path + "'");
+    }
+    cp.lits.push_back(std::move(l));
+  }
+  return cp;
+}
+
+Status CompileNode(const Rule& rule, const Expr* e, std::vector<CPred>* preds, Node* out) {
+  if (e == nullptr) {
+    out->kind = Expr::Kind::kTrue;
+    return Status::Ok();
+  }
+  out->kind = e->kind;
+  switch (e->kind) {
+    case Expr::Kind::kPredicate: {
+      ASSIGN_OR_RETURN(CPred cp, CompilePred(rule, e->predicate));
+      out->pred = static_cast<int>(preds->size());
+      preds->push_back(std::move(cp));
+      return Status::Ok();
+    }
+    case Expr::Kind::kNot:
+      if (e->children.size() != 1) {
+        return Status::InvalidArgument(Where(rule) + "'not' needs exactly one operand");
+      }
+      [[fallthrough]];
+    case Expr::Kind::kAnd:
+    case Expr::Kind::kOr:
+      out->children.resize(e->children.size());
+      for (size_t i = 0; i < e->children.size(); ++i) {
+        RETURN_IF_ERROR(CompileNode(rule, e->children[i].get(), preds, &out->children[i]));
+      }
+      return Status::Ok();
+    case Expr::Kind::kTrue:
+    case Expr::Kind::kFalse:
+      return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status CompileOutput(const Rule& rule, std::string_view tmpl, CRule* out) {
+  std::string text;
+  size_t i = 0;
+  while (i < tmpl.size()) {
+    char ch = tmpl[i];
+    if (ch == '{' && i + 1 < tmpl.size() && tmpl[i + 1] == '{') {
+      text.push_back('{');
+      i += 2;
+      continue;
+    }
+    if (ch != '{') {
+      text.push_back(ch);
+      ++i;
+      continue;
+    }
+    size_t close = tmpl.find('}', i + 1);
+    // A '}' inside a quoted key ({annotations["a}b"]}) is rare; keys with '}' are not supported.
+    if (close == std::string_view::npos) {
+      return Status::InvalidArgument(Where(rule) + "output: unterminated '{' at offset " +
+                                     std::to_string(i));
+    }
+    std::string_view path = tmpl.substr(i + 1, close - i - 1);
+    auto field = internal::ParseField(path);
+    if (!field.ok()) {
+      return Status::InvalidArgument(Where(rule) + "output: " + field.status().message());
+    }
+    if (!field->spec.known) {
+      return Status::InvalidArgument(Where(rule) + "output: unknown field '{" + std::string(path) +
+                                     "}'");
+    }
+    if (!text.empty()) out->output.push_back({std::move(text), -1});
+    text.clear();
+    out->output.push_back({"", static_cast<int>(out->out_fields.size())});
+    out->out_fields.push_back({std::move(field).value()});
+    i = close + 1;
+  }
+  if (!text.empty()) out->output.push_back({std::move(text), -1});
+  return Status::Ok();
+}
+
+std::string EscapeBraces(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    out.push_back(c);
+    if (c == '{') out.push_back('{');
+  }
+  return out;
+}
+
+// The values `field` must take for the condition to hold (eq/in predicates required at the top
+// of an AND, or an OR of such); nullopt = unconstrained.
+std::optional<std::set<std::string>> Required(const Expr* e, std::string_view field) {
+  if (e == nullptr) return std::nullopt;
+  switch (e->kind) {
+    case Expr::Kind::kFalse:
+      return std::set<std::string>();
+    case Expr::Kind::kPredicate: {
+      const Predicate& p = e->predicate;
+      if ((p.op != Op::kEq && p.op != Op::kIn) || p.case_insensitive) return std::nullopt;
+      auto f = internal::ParseField(p.field.path);
+      if (!f.ok() || f->spec.canonical != field) return std::nullopt;
+      std::set<std::string> s;
+      for (const Literal& l : p.values) s.insert(l.text);
+      return s;
+    }
+    case Expr::Kind::kAnd: {
+      std::optional<std::set<std::string>> acc;
+      for (const ExprPtr& ch : e->children) {
+        auto s = Required(ch.get(), field);
+        if (!s) continue;
+        if (!acc) {
+          acc = std::move(s);
+        } else {
+          std::set<std::string> both;
+          for (const std::string& x : *acc) {
+            if (s->count(x)) both.insert(x);
+          }
+          acc = std::move(both);
+        }
+      }
+      return acc;
+    }
+    case Expr::Kind::kOr: {
+      std::set<std::string> all;
+      for (const ExprPtr& ch : e->children) {
+        auto s = Required(ch.get(), field);
+        if (!s) return std::nullopt;
+        all.insert(s->begin(), s->end());
+      }
+      return all;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+// A template so that it can fill RuleEngine::Compiled, a private member type.
+template <typename C>
+void BuildIndexImpl(C* c) {
+  const size_t n = c->rules.size();
+  std::vector<std::optional<std::set<std::string>>> rv(n), rr(n);
+  std::set<std::string> verbs, resources;
+  for (size_t i = 0; i < n; ++i) {
+    rv[i] = Required(c->rules[i].condition.get(), "verb");
+    rr[i] = Required(c->rules[i].condition.get(), "objectRef.resource");
+    if (rv[i]) verbs.insert(rv[i]->begin(), rv[i]->end());
+    if (rr[i]) resources.insert(rr[i]->begin(), rr[i]->end());
+  }
+  c->verbs.assign(verbs.begin(), verbs.end());
+  c->resources.assign(resources.begin(), resources.end());
+  const size_t nv = c->verbs.size() + 1, nr = c->resources.size() + 1;
+  c->cells.assign(nv * nr, {});
+  for (size_t vi = 0; vi < nv; ++vi) {
+    for (size_t ri = 0; ri < nr; ++ri) {
+      auto& cell = c->cells[vi * nr + ri];
+      for (size_t i = 0; i < n; ++i) {
+        bool v_ok = !rv[i] || (vi < c->verbs.size() && rv[i]->count(c->verbs[vi]));
+        bool r_ok = !rr[i] || (ri < c->resources.size() && rr[i]->count(c->resources[ri]));
+        if (v_ok && r_ok) cell.push_back(static_cast<uint32_t>(i));
+      }
+    }
+  }
+}
+}  // namespace
+
+Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
+                                                        const EngineOptions& options) {
+  auto c = std::make_shared<Compiled>();
+  c->options = options;
+  std::set<std::string> ids;
+  for (const Rule& r : rules.rules) {
+    if (r.id.empty()) return Status::InvalidArgument(Where(r) + "rule has no id");
+    if (!ids.insert(r.id).second) {
+      return Status::InvalidArgument(Where(r) + "duplicate rule id");
+    }
+  }
+  for (const Rule& r : rules.rules) {
+    if (!r.enabled) continue;
+    CRule cr;
+    RETURN_IF_ERROR(CompileNode(r, r.condition.get(), &c->preds, &cr.condition));
+    for (const ExprPtr& ex : r.exceptions) {
+      cr.exceptions.emplace_back();
+      RETURN_IF_ERROR(CompileNode(r, ex.get(), &c->preds, &cr.exceptions.back()));
+    }
+    std::string tmpl = r.output;
+    if (tmpl.empty()) {
+      tmpl = EscapeBraces(r.name.empty() ? r.id : r.name) +
+             ": {user.username} {verb} {objectRef.resource} {objectRef.namespace}/"
+             "{objectRef.name} on cluster {cluster}";
+    }
+    RETURN_IF_ERROR(CompileOutput(r, tmpl, &cr));
+    c->crules.push_back(std::move(cr));
+    c->rules.push_back(r);
+    RuleInfo info;
+    info.id = r.id;
+    info.name = r.name;
+    info.severity = r.severity;
+    info.attack_ids = r.attack_ids;
+    info.description = r.description;
+    c->infos.push_back(std::move(info));
+  }
+  BuildIndexImpl(c.get());
+  return std::unique_ptr<RuleEngine>(new RuleEngine(std::move(c)));
+}
+
+RuleEngine::RuleEngine(std::shared_ptr<const Compiled> compiled)
+    : compiled_(std::move(compiled)),
+      scratch_(std::make_unique<Scratch>(compiled_->options.max_body_bytes)) {}
+
+RuleEngine::~RuleEngine() = default;
+
+std::unique_ptr<RuleEngine> RuleEngine::Clone() const {
+  return std::unique_ptr<RuleEngine>(new RuleEngine(compiled_));
+}
+
+const std::vector<RuleInfo>& RuleEngine::rules() const { return compiled_->infos; }
+const std::vector<Rule>& RuleEngine::rule_defs() const { return compiled_->rules; }
+uint64_t RuleEngine::evaluated_rule_count() const { return scratch_->evaluated; }
+
+namespace {
+
+bool RuleFires(const CRule& r, const std::vector<CPred>& preds, Ctx& c) {
+  if (!EvalNode(r.condition, preds, c)) return false;
+  for (const Node& ex : r.exceptions) {
+    if (EvalNode(ex, preds, c)) return false;
+  }
+  return true;
+}
+
+Finding MakeFinding(const Rule& rule, const CRule& cr, Ctx& c) {
+  const AuditEvent& e = c.ev;
+  Finding f;
+  std::string key(e.audit_id);
+  if (key.empty()) {
+    key = "no-audit-id|" + std::to_string(e.EventTimeMicros()) + "|" +
+          std::string(e.user.username) + "|" + std::string(e.request_uri);
+  }
+  f.id = MakeFindingId(rule.id, e.cluster, key);
+  f.rule_id = rule.id;
+  f.rule_name = rule.name;
+  f.severity = rule.severity;
+  f.attack_ids = rule.attack_ids;
+  f.cluster = e.cluster;
+  f.user = e.user.username;
+  f.groups.assign(e.user.groups.begin(), e.user.groups.end());
+  f.impersonated_user = e.impersonated_user.username;
+  f.source_ips.assign(e.source_ips.begin(), e.source_ips.end());
+  f.user_agent = e.user_agent;
+  f.verb = e.verb;
+  f.object.api_group = e.object_ref.api_group;
+  f.object.resource = e.object_ref.resource;
+  f.object.namespace_ = e.object_ref.namespace_;
+  f.object.name = e.object_ref.name;
+  if (f.object.name.empty()) {
+    // A create names its object only in the body.
+    if (const simdjson::dom::element* root = c.req.Get()) {
+      std::string_view name;
+      if ((*root)["metadata"]["name"].get_string().get(name) == simdjson::SUCCESS) {
+        f.object.name = std::string(name.substr(0, 253));
+      }
+    }
+  }
+  f.object.subresource = e.object_ref.subresource;
+  f.first_seen_us = e.EventTimeMicros();
+  f.last_seen_us = f.first_seen_us;
+  f.count = 1;
+  if (!e.audit_id.empty()) f.evidence.emplace_back(e.audit_id);
+  f.message = Render(cr, c);
+  f.status = FindingStatus::kOpen;
+  return f;
+}
+
+}  // namespace
+
+void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
+  const Compiled& c = *compiled_;
+  Scratch& s = *scratch_;
+  Ctx ctx{event,
+          LazyBody(&s.req_parser, event.request_object),
+          LazyBody(&s.resp_parser, event.response_object),
+          &s.xform,
+          &s.qkey,
+          &s.qval,
+          &s.time};
+  const size_t nr = c.resources.size() + 1;
+  const auto& cell =
+      c.cells[c.VerbSlot(event.verb) * nr + c.ResourceSlot(event.object_ref.resource)];
+  for (uint32_t i : cell) {
+    ++s.evaluated;
+    if (RuleFires(c.crules[i], c.preds, ctx))
+      out->push_back(MakeFinding(c.rules[i], c.crules[i], ctx));
+  }
+}
+
+bool RuleEngine::Matches(size_t index, const AuditEvent& event) {
+  const Compiled& c = *compiled_;
+  if (index >= c.crules.size()) return false;
+  Scratch& s = *scratch_;
+  Ctx ctx{event,
+          LazyBody(&s.req_parser, event.request_object),
+          LazyBody(&s.resp_parser, event.response_object),
+          &s.xform,
+          &s.qkey,
+          &s.qval,
+          &s.time};
+  return RuleFires(c.crules[index], c.preds, ctx);
+}
+
+}  // namespace vigil::detect

@@ -1,0 +1,2 @@
+# Tests of the condition language parser.
+vigil_test(NAME detect_condition_test SRCS condition_test.cc DEPS vigil::detect)
