@@ -36,9 +36,12 @@ int UsageError(const Status& s) {
 }
 
 int RunReplay(const Config& config, const std::vector<std::string>& paths,
-              const std::vector<std::string>& rule_paths, bool use_db, OutputFormat format) {
+              const std::vector<std::string>& rule_paths, bool use_db, bool parse_only,
+              OutputFormat format) {
   RuleProvider rules(rule_paths);
-  if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
+  if (!parse_only) {
+    if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
+  }
   std::unique_ptr<store::RocksDbFindingStore> db;
   if (use_db) {
     auto opened = store::RocksDbFindingStore::Open(config.db_dir);
@@ -46,7 +49,8 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
     db = std::move(opened).value();
   }
   PipelineMetrics metrics;
-  ReplayPipeline pipeline(config, MakeFollowingDetector(&rules), db.get(), &metrics);
+  ReplayPipeline pipeline(config, parse_only ? nullptr : MakeFollowingDetector(&rules), db.get(),
+                          &metrics);
   auto report = pipeline.Run(paths);
   if (!report.ok()) return Fail(report.status());
 
@@ -203,6 +207,9 @@ int Main(int argc, char** argv) {
                      "rule file or directory (native, Falco or Sigma); repeat to load several "
                      "in order; default: the built-in pack")
       ->check(CLI::ExistingPath);
+  bool parse_only = false;
+  replay->add_flag("--parse-only", parse_only,
+                   "read and parse only, run no rules (to measure ingest alone)");
   replay->add_option("--format", format_text, "table | json | jsonl (default table)")
       ->check(CLI::IsMember({"table", "json", "jsonl"}));
   replay->footer(
@@ -265,7 +272,7 @@ int Main(int argc, char** argv) {
   if (*replay) {
     OutputFormat format = OutputFormat::kTable;
     ParseOutputFormat(format_text, &format);
-    return RunReplay(config, paths, rule_paths, !db_dir.empty(), format);
+    return RunReplay(config, paths, rule_paths, !db_dir.empty(), parse_only, format);
   }
   if (*rules_test) return RunRulesTest(rule_files, std::cout, std::cerr);
   if (*rules_lint) return RunRulesLint(rule_files, std::cout, std::cerr);

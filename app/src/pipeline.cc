@@ -96,6 +96,7 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   uint64_t seen_events = 0;
   auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition&) {
     if (++seen_events % kPublishEvery == 0) publish();
+    if (!detector_) return;  // parse-only run
     fresh.clear();
     detector_->Evaluate(event, &fresh);
     for (Finding& f : fresh) {

@@ -302,7 +302,11 @@ Result<ParsedField> ParseField(std::string_view path) {
         AppendCanonicalKey(st.key, &c);
         break;
       case PathStep::Kind::kIndex:
-        c += "[" + std::to_string(st.index) + "]";
+        // Appended piecewise: `"[" + std::to_string(...)` trips GCC 12's -Wrestrict false
+        // positive (PR 105329) at -O3.
+        c += '[';
+        c += std::to_string(st.index);
+        c += ']';
         break;
       case PathStep::Kind::kAnyIndex:
         c += "[*]";

@@ -238,6 +238,17 @@ TEST_F(EndToEndTest, RulesReloadKeepsGoodRulesOnBadFile) {
   EXPECT_NE(start.err().find("rules.yaml:2:"), std::string::npos) << start.err();
 }
 
+TEST_F(EndToEndTest, ParseOnlyRunsNoRules) {
+  const std::string log = dir_ + "/audit.log";
+  Generate(log, 200);
+  Subprocess replay({VIGIL_BINARY, "replay", log, "--parse-only", "--format", "jsonl"});
+  ASSERT_EQ(replay.Wait(120s), 0) << replay.err();
+  EXPECT_EQ(replay.out(), "");
+  EXPECT_NE(replay.err().find("400 events parsed, 0 malformed"), std::string::npos)
+      << replay.err();
+  EXPECT_NE(replay.err().find("; 0 findings;"), std::string::npos) << replay.err();
+}
+
 TEST_F(EndToEndTest, BadUsageExitsTwo) {
   Subprocess no_args({VIGIL_BINARY, "replay"});
   EXPECT_EQ(no_args.Wait(30s), 2);

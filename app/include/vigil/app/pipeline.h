@@ -34,7 +34,8 @@ struct ReplayReport {
 
 class ReplayPipeline {
  public:
-  // `store` may be null (findings are only returned). `metrics` may be null.
+  // `detector` may be null: a parse-only run (for measuring ingest alone). `store` may be null
+  // (findings are only returned). `metrics` may be null.
   ReplayPipeline(const Config& config, detect::DetectorPtr detector, FindingStore* store,
                  PipelineMetrics* metrics);
 
