@@ -777,46 +777,6 @@ bool OpTakesValues(Op op) {
   return op != Op::kExists && op != Op::kPrivateIp && op != Op::kPublicIp;
 }
 
-std::string_view OpName(Op op) {
-  switch (op) {
-    case Op::kEq:
-      return "=";
-    case Op::kNe:
-      return "!=";
-    case Op::kLt:
-      return "<";
-    case Op::kLe:
-      return "<=";
-    case Op::kGt:
-      return ">";
-    case Op::kGe:
-      return ">=";
-    case Op::kIn:
-      return "in";
-    case Op::kContains:
-      return "contains";
-    case Op::kIContains:
-      return "icontains";
-    case Op::kStartsWith:
-      return "startswith";
-    case Op::kEndsWith:
-      return "endswith";
-    case Op::kGlob:
-      return "glob";
-    case Op::kRegex:
-      return "regex";
-    case Op::kCidr:
-      return "cidr";
-    case Op::kPrivateIp:
-      return "is_private_ip";
-    case Op::kPublicIp:
-      return "is_public_ip";
-    case Op::kExists:
-      return "exists";
-  }
-  return "?";
-}
-
 Result<CPred> CompilePred(const Rule& rule, const Predicate& p) {
   CPred cp;
   auto field = internal::ParseField(p.field.path);

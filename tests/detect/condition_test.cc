@@ -9,46 +9,6 @@
 namespace vigil::detect {
 namespace {
 
-std::string OpName(Op op) {
-  switch (op) {
-    case Op::kEq:
-      return "=";
-    case Op::kNe:
-      return "!=";
-    case Op::kLt:
-      return "<";
-    case Op::kLe:
-      return "<=";
-    case Op::kGt:
-      return ">";
-    case Op::kGe:
-      return ">=";
-    case Op::kIn:
-      return "in";
-    case Op::kContains:
-      return "contains";
-    case Op::kIContains:
-      return "icontains";
-    case Op::kStartsWith:
-      return "startswith";
-    case Op::kEndsWith:
-      return "endswith";
-    case Op::kGlob:
-      return "glob";
-    case Op::kRegex:
-      return "regex";
-    case Op::kCidr:
-      return "cidr";
-    case Op::kPrivateIp:
-      return "is_private_ip";
-    case Op::kPublicIp:
-      return "is_public_ip";
-    case Op::kExists:
-      return "exists";
-  }
-  return "?";
-}
-
 // A compact S-expression of an Expr: (and a b), (not x), [all f = v1|v2].
 std::string Show(const ExprPtr& e) {
   switch (e->kind) {
@@ -68,7 +28,7 @@ std::string Show(const ExprPtr& e) {
       const Predicate& p = e->predicate;
       std::string s = "[";
       if (p.quantifier == Quantifier::kAll) s += "all ";
-      s += p.field.path + " " + OpName(p.op);
+      s += p.field.path + " " + std::string(OpName(p.op));
       for (size_t i = 0; i < p.values.size(); ++i) s += (i == 0 ? " " : "|") + p.values[i].text;
       return s + "]";
     }

@@ -44,46 +44,6 @@ std::string SyscallRulesPath() { return CorpusDir() + "/falco/falco_rules.yaml";
     }                                                                               \
   } while (0)
 
-const char* OpName(Op op) {
-  switch (op) {
-    case Op::kEq:
-      return "=";
-    case Op::kNe:
-      return "!=";
-    case Op::kLt:
-      return "<";
-    case Op::kLe:
-      return "<=";
-    case Op::kGt:
-      return ">";
-    case Op::kGe:
-      return ">=";
-    case Op::kIn:
-      return "in";
-    case Op::kContains:
-      return "contains";
-    case Op::kIContains:
-      return "icontains";
-    case Op::kStartsWith:
-      return "startswith";
-    case Op::kEndsWith:
-      return "endswith";
-    case Op::kGlob:
-      return "glob";
-    case Op::kRegex:
-      return "regex";
-    case Op::kCidr:
-      return "cidr";
-    case Op::kPrivateIp:
-      return "is_private_ip";
-    case Op::kPublicIp:
-      return "is_public_ip";
-    case Op::kExists:
-      return "exists";
-  }
-  return "?";
-}
-
 // A compact Lisp-like rendering of an Expr, for exact assertions.
 std::string Dump(const ExprPtr& e) {
   if (!e) return "null";
@@ -94,7 +54,7 @@ std::string Dump(const ExprPtr& e) {
       return "false";
     case Expr::Kind::kPredicate: {
       const Predicate& p = e->predicate;
-      std::string s = p.field.path + " " + OpName(p.op);
+      std::string s = p.field.path + " " + std::string(OpName(p.op));
       for (size_t i = 0; i < p.values.size(); ++i) s += (i ? "," : " ") + p.values[i].text;
       if (p.quantifier == Quantifier::kAll) s += " [all]";
       return s;

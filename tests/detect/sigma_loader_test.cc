@@ -19,7 +19,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::string OpName(Op op) {
+// Short operator names used in this file's expected IR dumps ("eq", "private", ...).
+std::string ShortOpName(Op op) {
   switch (op) {
     case Op::kEq:
       return "eq";
@@ -81,7 +82,7 @@ std::string Dump(const ExprPtr& e) {
     }
     case Expr::Kind::kPredicate: {
       const Predicate& p = e->predicate;
-      std::string s = p.field.path + " " + OpName(p.op);
+      std::string s = p.field.path + " " + ShortOpName(p.op);
       if (p.case_insensitive) s += "/i";
       if (p.quantifier == Quantifier::kAll) s += " all";
       if (!p.values.empty()) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vigil/core/finding.h"
@@ -55,6 +56,9 @@ enum class Op : uint8_t {
   kPublicIp,    // the value is a routable public IP (no values)
   kExists,      // the field yields at least one value, of any type, null included (no values)
 };
+
+// The operator as the condition language writes it ("=", "in", "is_private_ip", ...).
+std::string_view OpName(Op op);
 
 enum class Quantifier : uint8_t {
   kAny,  // true when at least one value of the field satisfies the predicate
