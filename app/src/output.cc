@@ -77,7 +77,7 @@ void PrintFindings(const std::vector<Finding>& findings, OutputFormat format, st
     const char* title;
     size_t width;
   };
-  const Col cols[] = {{"FIRST SEEN (UTC)", 19}, {"SEVERITY", 8}, {"RULE", 31}, {"CLUSTER", 14},
+  const Col cols[] = {{"FIRST SEEN (UTC)", 19}, {"SEVERITY", 8}, {"RULE", 36}, {"CLUSTER", 14},
                       {"USER", 30},             {"VERB", 6},     {"OBJECT", 36}};
   auto row = [&](const std::vector<std::string>& cells) {
     std::string line;

@@ -8,12 +8,11 @@
 #include <vector>
 
 #include "vigil/core/status.h"
+#include "vigil/core/url_decode.h"
 
 namespace vigil::api {
 
-// Decodes %XX escapes and, when `plus_is_space`, '+' as ' '. InvalidArgument for a truncated or
-// non-hex escape. The result may hold any bytes (including invalid UTF-8 and NUL).
-Result<std::string> UrlDecode(std::string_view in, bool plus_is_space = true);
+// Percent-decoding is vigil::UrlDecode (core/url_decode.h).
 
 // Splits "a=1&b=x+y" into decoded (name, value) pairs in order. "a" alone gives ("a", "").
 // Empty pieces ("a=1&&b=2") are skipped. InvalidArgument for a bad escape.
