@@ -6,7 +6,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <optional>
 #include <set>
+
+#include "vigil/core/time_util.h"
 
 namespace vigil::app {
 namespace {
@@ -22,6 +25,19 @@ Status Read(const std::string& path, const YAML::Node& node, const std::string& 
   } catch (const YAML::Exception&) {
     return Status::InvalidArgument(Where(path, node) + ": '" + key + "' has the wrong type");
   }
+  return Status::Ok();
+}
+
+Status ReadDuration(const std::string& path, const YAML::Node& node, const std::string& key,
+                    int64_t* out) {
+  std::string text;
+  RETURN_IF_ERROR(Read(path, node, key, &text));
+  std::optional<int64_t> us = ParseDurationMicros(text);
+  if (!us) {
+    return Status::InvalidArgument(Where(path, node) + ": '" + key + "' must be a duration like " +
+                                   "30s, 5m, 1h or 7d, got '" + text + "'");
+  }
+  *out = *us;
   return Status::Ok();
 }
 
@@ -87,9 +103,37 @@ Status LoadConfigFile(const std::string& path, Config* c) {
           return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'api." + k + "'");
         }
       }
+    } else if (key == "state") {
+      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'state' must be a mapping");
+      for (const auto& l : v) {
+        const std::string k = l.first.as<std::string>();
+        if (k == "allowed_lateness") {
+          RETURN_IF_ERROR(
+              ReadDuration(path, l.second, "state.allowed_lateness", &c->allowed_lateness_us));
+        } else if (k == "dedup_retention") {
+          RETURN_IF_ERROR(
+              ReadDuration(path, l.second, "state.dedup_retention", &c->dedup_retention_us));
+        } else if (k == "learning_period") {
+          RETURN_IF_ERROR(
+              ReadDuration(path, l.second, "state.learning_period", &c->learning_override_us));
+        } else if (k == "cache_bytes") {
+          RETURN_IF_ERROR(Read(path, l.second, "state.cache_bytes", &c->state_cache_bytes));
+        } else if (k == "checkpoint_events") {
+          RETURN_IF_ERROR(
+              Read(path, l.second, "state.checkpoint_events", &c->checkpoint_events));
+        } else {
+          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'state." + k + "'");
+        }
+      }
     } else {
       return Status::InvalidArgument(Where(path, kv.first) + ": unknown key '" + key + "'");
     }
+  }
+  if (c->state_cache_bytes < (size_t{1} << 20)) {
+    return Status::InvalidArgument(path + ": state.cache_bytes must be at least 1048576 (1 MiB)");
+  }
+  if (c->checkpoint_events == 0) {
+    return Status::InvalidArgument(path + ": state.checkpoint_events must be at least 1");
   }
   if (c->max_event_bytes == 0 || c->max_event_bytes > c->max_record_bytes) {
     return Status::InvalidArgument(path + ": limits.max_event_bytes must be in 1..max_record_bytes");

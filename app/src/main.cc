@@ -15,6 +15,7 @@
 #include "vigil/app/rules.h"
 #include "vigil/app/rules_cli.h"
 #include "vigil/core/json_writer.h"
+#include "vigil/core/memory_state_store.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
 namespace vigil::app {
@@ -37,7 +38,7 @@ int UsageError(const Status& s) {
 
 int RunReplay(const Config& config, const std::vector<std::string>& paths,
               const std::vector<std::string>& rule_paths, bool use_db, bool parse_only,
-              OutputFormat format) {
+              bool stateless, OutputFormat format) {
   RuleProvider rules(rule_paths);
   if (!parse_only) {
     if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
@@ -48,9 +49,15 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
     if (!opened.ok()) return Fail(opened.status());
     db = std::move(opened).value();
   }
+  // Stateful rules keep their state in the store, or in memory for this run only.
+  MemoryStateStore memory_state;
+  StateStore* state = nullptr;
+  if (!stateless && !parse_only) state = db ? static_cast<StateStore*>(db.get()) : &memory_state;
   PipelineMetrics metrics;
-  ReplayPipeline pipeline(config, parse_only ? nullptr : MakeFollowingDetector(&rules), db.get(),
-                          &metrics);
+  ReplayPipeline pipeline(
+      config,
+      parse_only ? nullptr : MakeFollowingDetector(&rules, state, StatefulOptionsFrom(config)),
+      db.get(), &metrics, state);
   auto report = pipeline.Run(paths);
   if (!report.ok()) return Fail(report.status());
 
@@ -82,6 +89,14 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
                                                report->findings_not_shown),
                report->seconds, report->events / secs, report->bytes / 1e6 / secs,
                use_db ? (" -> " + config.db_dir).c_str() : "");
+  if (report->duplicates + report->late + report->resumed_files > 0) {
+    std::fprintf(stderr,
+                 "vigil: %llu events already processed (skipped), %llu late events (single-event "
+                 "rules only), %llu files resumed from the stored position\n",
+                 static_cast<unsigned long long>(report->duplicates),
+                 static_cast<unsigned long long>(report->late),
+                 static_cast<unsigned long long>(report->resumed_files));
+  }
   return kExitOk;
 }
 
@@ -142,7 +157,9 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     ingest = std::thread([&] {
       Config serve_config = config;
       serve_config.max_findings_shown = 0;  // nothing to print: keep findings only in the store
-      ReplayPipeline pipeline(serve_config, MakeFollowingDetector(&rules), db.get(), &metrics);
+      ReplayPipeline pipeline(
+          serve_config, MakeFollowingDetector(&rules, db.get(), StatefulOptionsFrom(serve_config)),
+          db.get(), &metrics, db.get());
       auto report = pipeline.Run(paths, &stop);
       if (!report.ok()) {
         spdlog::error("ingest failed: {}", report.status().message());
@@ -210,6 +227,13 @@ int Main(int argc, char** argv) {
   bool parse_only = false;
   replay->add_flag("--parse-only", parse_only,
                    "read and parse only, run no rules (to measure ingest alone)");
+  bool from_start = false;
+  replay->add_flag("--from-start", from_start,
+                   "read every file from its beginning, not from the position stored in --db "
+                   "(already processed events are still recognised and skipped)");
+  bool stateless = false;
+  replay->add_flag("--stateless", stateless,
+                   "run only the single-event rules, no stateful ones (no state, no dedup)");
   replay->add_option("--format", format_text, "table | json | jsonl (default table)")
       ->check(CLI::IsMember({"table", "json", "jsonl"}));
   replay->footer(
@@ -272,7 +296,8 @@ int Main(int argc, char** argv) {
   if (*replay) {
     OutputFormat format = OutputFormat::kTable;
     ParseOutputFormat(format_text, &format);
-    return RunReplay(config, paths, rule_paths, !db_dir.empty(), parse_only, format);
+    if (from_start) config.resume = false;
+    return RunReplay(config, paths, rule_paths, !db_dir.empty(), parse_only, stateless, format);
   }
   if (*rules_test) return RunRulesTest(rule_files, std::cout, std::cerr);
   if (*rules_lint) return RunRulesLint(rule_files, std::cout, std::cerr);

@@ -2,7 +2,9 @@
 #include "vigil/app/pipeline.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <filesystem>
 #include <unordered_map>
 
 #include "vigil/ingest/file_source.h"
@@ -10,55 +12,111 @@
 namespace vigil::app {
 namespace {
 
-// Findings buffered before a store write. Findings are rare next to events, so this bounds
+// Findings buffered before a checkpoint. Findings are rare next to events, so this bounds
 // memory and the work lost to a crash without costing throughput.
 constexpr size_t kFlushEvery = 1000;
 // Events between two updates of the live metrics.
 constexpr uint64_t kPublishEvery = 1024;
+// Meta key prefix of file positions: "pos" SEP absolute path.
+constexpr char kPositionPrefix[] = "pos\x1f";
+
+// "<fingerprint> <byte offset> <line>"
+std::string EncodePosition(std::string_view fingerprint, const ingest::ResumePoint& rp) {
+  return std::string(fingerprint) + " " + std::to_string(rp.byte_offset) + " " +
+         std::to_string(rp.line);
+}
+
+bool DecodePosition(std::string_view text, std::string* fingerprint, ingest::ResumePoint* rp) {
+  size_t a = text.find(' ');
+  size_t b = a == std::string_view::npos ? a : text.find(' ', a + 1);
+  if (b == std::string_view::npos) return false;
+  fingerprint->assign(text.substr(0, a));
+  auto num = [](std::string_view s, uint64_t* out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && p == s.data() + s.size();
+  };
+  return num(text.substr(a + 1, b - a - 1), &rp->byte_offset) && num(text.substr(b + 1), &rp->line);
+}
 
 }  // namespace
+
+detect::StatefulOptions StatefulOptionsFrom(const Config& config) {
+  detect::StatefulOptions o;
+  o.allowed_lateness_us = config.allowed_lateness_us;
+  o.dedup_retention_us = config.dedup_retention_us;
+  o.learning_override_us = config.learning_override_us;
+  o.cache_bytes = config.state_cache_bytes;
+  return o;
+}
 
 void MergeFinding(const Finding& f, Finding* into) {
   into->first_seen_us = std::min(into->first_seen_us, f.first_seen_us);
   into->last_seen_us = std::max(into->last_seen_us, f.last_seen_us);
+  bool any_new = f.evidence.empty();
   for (const std::string& e : f.evidence) {
     if (std::find(into->evidence.begin(), into->evidence.end(), e) != into->evidence.end()) {
       continue;  // the same event again (another stage, a redelivery): not a new occurrence
     }
-    ++into->count;
+    any_new = true;
     if (into->evidence.size() < Finding::kMaxEvidence) into->evidence.push_back(e);
   }
+  if (any_new) into->count += f.count;
 }
 
 ReplayPipeline::ReplayPipeline(const Config& config, detect::DetectorPtr detector,
-                               FindingStore* store, PipelineMetrics* metrics)
-    : config_(config), detector_(std::move(detector)), store_(store), metrics_(metrics) {}
+                               FindingStore* store, PipelineMetrics* metrics, StateStore* state)
+    : config_(config),
+      detector_(std::move(detector)),
+      stateful_(detector_ ? detector_->stateful() : nullptr),
+      store_(store),
+      metrics_(metrics),
+      state_(state) {}
 
-Status ReplayPipeline::Flush(std::unordered_map<std::string, Finding>* pending) {
-  if (store_ == nullptr || pending->empty()) {
-    pending->clear();
-    return Status::Ok();
+Status ReplayPipeline::Checkpoint(std::unordered_map<std::string, Finding>* pending,
+                                  std::vector<std::pair<std::string, std::string>>* positions) {
+  if (stateful_ != nullptr && state_ != nullptr) {
+    RETURN_IF_ERROR(stateful_->status());  // never checkpoint state built on a failed read
   }
+  StateCheckpoint cp;
+  if (store_ != nullptr) {
+    RETURN_IF_ERROR(MergeWithStored(pending, &cp.findings));
+  }
+  pending->clear();
+  if (state_ == nullptr) {
+    return store_ == nullptr ? Status::Ok() : store_->Put(cp.findings).WithContext("writing findings");
+  }
+  if (store_ != nullptr &&
+      dynamic_cast<const void*>(store_) != dynamic_cast<const void*>(state_)) {
+    // Separate finding and state stores: the findings cannot share the state's write.
+    RETURN_IF_ERROR(store_->Put(cp.findings).WithContext("writing findings"));
+    cp.findings.clear();
+  }
+  if (stateful_ != nullptr) stateful_->Checkpoint(&cp);
+  for (auto& p : *positions) cp.meta.push_back(std::move(p));
+  positions->clear();
+  return state_->Commit(cp).WithContext("writing checkpoint");
+}
+
+Status ReplayPipeline::MergeWithStored(std::unordered_map<std::string, Finding>* pending,
+                                       std::vector<Finding>* batch) {
   // Read-modify-write against what is stored: a finding already known (an earlier run, another
   // file) keeps its status and first_seen and only gains new evidence, so replaying the same
   // log twice changes nothing.
-  std::vector<Finding> batch;
-  batch.reserve(pending->size());
+  batch->reserve(pending->size());
   for (auto& [id, f] : *pending) {
     auto stored = store_->Get(id);
     if (stored.ok()) {
       Finding merged = std::move(stored).value();
       MergeFinding(f, &merged);
-      batch.push_back(std::move(merged));
+      batch->push_back(std::move(merged));
     } else if (stored.status().code() == StatusCode::kNotFound ||
                stored.status().code() == StatusCode::kCorruption) {
-      batch.push_back(std::move(f));  // new, or a corrupt value that this write repairs
+      batch->push_back(std::move(f));  // new, or a corrupt value that this write repairs
     } else {
       return stored.status().WithContext("reading finding " + id);
     }
   }
-  pending->clear();
-  return store_->Put(batch).WithContext("writing findings");
+  return Status::Ok();
 }
 
 Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
@@ -71,12 +129,38 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   options.cancel = cancel;
   options.envelope.parser.max_event_bytes = config_.max_event_bytes;
   options.envelope.max_record_bytes = config_.max_record_bytes;
+  // Files are resumed where the last checkpoint left them (same content: same fingerprint).
+  // Events re-read at that record are recognised by the dedup set.
+  auto position_key = [](std::string_view path) {
+    std::error_code ec;
+    std::string abs = std::filesystem::absolute(std::string(path), ec).lexically_normal().string();
+    return std::string(kPositionPrefix) + (ec ? std::string(path) : abs);
+  };
+  if (state_ != nullptr && config_.resume) {
+    options.resume = [&](std::string_view path,
+                         std::string_view fingerprint) -> std::optional<ingest::ResumePoint> {
+      auto stored = state_->GetMeta(position_key(path));
+      if (!stored.ok() || !stored->has_value()) return std::nullopt;
+      ingest::ResumePoint rp;
+      std::string fp;
+      if (!DecodePosition(**stored, &fp, &rp) || fp != fingerprint) return std::nullopt;
+      return rp;
+    };
+  }
   ingest::FileSource source(options);
 
   std::unordered_map<std::string, size_t> shown;  // id -> position in report.findings
   std::unordered_map<std::string, Finding> pending;  // changed, not yet in the store
   std::vector<Finding> fresh;                        // detector output for one event
+  std::vector<std::pair<std::string, std::string>> positions;  // for the next checkpoint
   Status store_status;
+  uint64_t since_checkpoint = 0;
+  auto checkpoint = [&] {
+    if (!store_status.ok()) return;
+    store_status = Checkpoint(&pending, &positions);
+    ++report.checkpoints;
+    since_checkpoint = 0;
+  };
 
   // Live metrics: publish the source's counters as deltas, so /metrics moves during a replay.
   ingest::FileSourceStats published;
@@ -94,7 +178,23 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   };
 
   uint64_t seen_events = 0;
-  auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition&) {
+  std::string last_file;
+  ingest::SourcePosition last_pos;
+  std::string last_fingerprint;
+  auto note_position = [&] {
+    if (last_file.empty() || state_ == nullptr) return;
+    ingest::ResumePoint rp{last_pos.byte_offset, last_pos.line};
+    positions.emplace_back(position_key(last_file), EncodePosition(last_fingerprint, rp));
+  };
+  auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition& pos) {
+    if (state_ != nullptr) {
+      if (pos.file != last_file) {
+        note_position();  // the file before is done up to its last record
+        last_file.assign(pos.file);
+        last_fingerprint.assign(pos.fingerprint);
+      }
+      last_pos = pos;
+    }
     if (++seen_events % kPublishEvery == 0) publish();
     if (!detector_) return;  // parse-only run
     fresh.clear();
@@ -119,7 +219,12 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
         ++report.findings_not_shown;  // still stored (with --db), not kept in memory
       }
     }
-    if (pending.size() >= kFlushEvery && store_status.ok()) store_status = Flush(&pending);
+    ++since_checkpoint;
+    if (pending.size() >= kFlushEvery || since_checkpoint >= config_.checkpoint_events ||
+        (stateful_ != nullptr && stateful_->checkpoint_due())) {
+      note_position();
+      checkpoint();
+    }
   };
   auto on_error = [&](const ingest::IngestError& e) {
     ++report.errors_total;
@@ -139,7 +244,13 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   report.bytes = st.bytes_read;
 
   // Whatever was detected is stored, even when reading was cancelled or a path was missing.
-  if (store_status.ok()) store_status = Flush(&pending);
+  note_position();
+  checkpoint();
+  report.resumed_files = source.stats().resumed_files;
+  if (stateful_ != nullptr) {
+    report.duplicates = stateful_->stats().duplicates;
+    report.late = stateful_->stats().late;
+  }
   if (!s.ok()) return s;
   if (!store_status.ok()) return store_status;
 

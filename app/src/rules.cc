@@ -37,29 +37,52 @@ namespace {
 
 class FollowingDetector final : public detect::Detector {
  public:
-  explicit FollowingDetector(const RuleProvider* provider) : provider_(provider) { Refresh(); }
+  FollowingDetector(const RuleProvider* provider, StateStore* state,
+                    const detect::StatefulOptions& options)
+      : provider_(provider) {
+    generation_ = provider_->generation();
+    auto engine = provider_->engine()->Clone();
+    if (state != nullptr) {
+      stateful_ = std::make_unique<detect::StatefulDetector>(std::move(engine), state, options);
+    } else {
+      engine_ = std::move(engine);
+    }
+  }
 
   void Evaluate(const AuditEvent& event, std::vector<Finding>* out) override {
     if (provider_->generation() != generation_) Refresh();
-    engine_->Evaluate(event, out);
+    if (stateful_) {
+      stateful_->Evaluate(event, out);
+    } else {
+      engine_->Evaluate(event, out);
+    }
   }
-  const std::vector<detect::RuleInfo>& rules() const override { return engine_->rules(); }
+  const std::vector<detect::RuleInfo>& rules() const override {
+    return stateful_ ? stateful_->rules() : engine_->rules();
+  }
+  detect::StatefulDetector* stateful() override { return stateful_.get(); }
 
  private:
   void Refresh() {
     generation_ = provider_->generation();
-    engine_ = provider_->engine()->Clone();
+    if (stateful_) {
+      stateful_->ReplaceEngine(provider_->engine()->Clone());
+    } else {
+      engine_ = provider_->engine()->Clone();
+    }
   }
 
   const RuleProvider* provider_;
   uint64_t generation_ = 0;
-  std::unique_ptr<detect::RuleEngine> engine_;
+  std::unique_ptr<detect::RuleEngine> engine_;               // stateless
+  std::unique_ptr<detect::StatefulDetector> stateful_;       // or stateful
 };
 
 }  // namespace
 
-detect::DetectorPtr MakeFollowingDetector(const RuleProvider* provider) {
-  return std::make_unique<FollowingDetector>(provider);
+detect::DetectorPtr MakeFollowingDetector(const RuleProvider* provider, StateStore* state,
+                                          const detect::StatefulOptions& options) {
+  return std::make_unique<FollowingDetector>(provider, state, options);
 }
 
 }  // namespace vigil::app

@@ -122,3 +122,45 @@ std::string FormatTimestampMicros(int64_t micros) {
 }
 
 }  // namespace vigil
+
+namespace vigil {
+
+std::optional<int64_t> ParseDurationMicros(std::string_view text) {
+  constexpr int64_t kMax = int64_t{100} * 366 * 86400 * 1'000'000;
+  if (text.empty()) return std::nullopt;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    int64_t n = 0;
+    size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (n > kMax) return std::nullopt;
+      ++i;
+    }
+    if (i == start) return std::nullopt;
+    int64_t unit = 0;
+    if (text.substr(i, 2) == "ms") {
+      unit = 1000;
+      i += 2;
+    } else if (i < text.size()) {
+      switch (text[i]) {
+        case 's': unit = 1'000'000; break;
+        case 'm': unit = 60'000'000; break;
+        case 'h': unit = 3'600'000'000; break;
+        case 'd': unit = 86'400'000'000; break;
+        default: return std::nullopt;
+      }
+      ++i;
+    } else {
+      return std::nullopt;  // a number without a unit
+    }
+    if (n > kMax / unit) return std::nullopt;
+    total += n * unit;
+    if (total > kMax) return std::nullopt;
+  }
+  if (total == 0) return std::nullopt;
+  return total;
+}
+
+}  // namespace vigil

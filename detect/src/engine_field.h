@@ -14,7 +14,7 @@
 
 namespace vigil::detect::internal {
 
-enum class Transform : uint8_t { kNone, kRepository, kJson, kLower, kCount };
+enum class Transform : uint8_t { kNone, kRepository, kJson, kLower, kCount, kUaFamily };
 
 // The AuditEvent member a path reads. kUnknown: a well-formed path no raw event has.
 enum class TopField : uint8_t {

@@ -246,6 +246,8 @@ std::string_view TransformName(Transform t) {
       return "lower";
     case Transform::kCount:
       return "count";
+    case Transform::kUaFamily:
+      return "uafamily";
   }
   return "";
 }
@@ -283,9 +285,11 @@ Result<ParsedField> ParseField(std::string_view path) {
       f.transform = Transform::kLower;
     } else if (t == "count") {
       f.transform = Transform::kCount;
+    } else if (t == "uafamily") {
+      f.transform = Transform::kUaFamily;
     } else {
       return Broken(full, "unknown transform '|" + std::string(t) +
-                              "' (known: repository, json, lower, count)");
+                              "' (known: repository, json, lower, count, uafamily)");
     }
     path = path.substr(0, bar);
   }
@@ -325,6 +329,7 @@ Result<ParsedField> ParseField(std::string_view path) {
       break;
     case Transform::kLower:
     case Transform::kRepository:
+    case Transform::kUaFamily:
       if (f.spec.type != FieldType::kJson) f.spec.type = FieldType::kString;
       break;
   }

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <utility>
 
 #include "vigil/core/json_writer.h"
+#include "vigil/core/time_util.h"
 #include "vigil/detect/condition.h"
 #include "vigil/detect/fields.h"
 
@@ -490,11 +492,233 @@ class NativeLoader {
     return Error(file, node, "'" + name + "' is already defined at " + it->second);
   }
 
+  static Result<int64_t> Duration(const File& file, const YAML::Node& node, std::string_view key) {
+    ASSIGN_OR_RETURN(std::string text, Text(file, node, key));
+    std::optional<int64_t> us = ParseDurationMicros(text);
+    if (!us) {
+      return Error(file, node,
+                   "bad duration '" + text + "' for '" + std::string(key) +
+                       "' (e.g. 300s, 15m, 1h30m, 7d)");
+    }
+    return *us;
+  }
+
+  static Result<uint64_t> Count(const File& file, const YAML::Node& node, std::string_view key,
+                                uint64_t max) {
+    ASSIGN_OR_RETURN(std::string text, Text(file, node, key));
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || p != text.data() + text.size() || v < 1 || v > max) {
+      return Error(file, node,
+                   "'" + std::string(key) + "' must be an integer 1.." + std::to_string(max));
+    }
+    return v;
+  }
+
+  // Key expressions: a field path with optional "?? fallback" paths, or a {field} template.
+  static Result<std::vector<KeyExpr>> Keys(const File& file, const YAML::Node& node,
+                                           std::string_view key) {
+    std::vector<KeyExpr> out;
+    std::vector<YAML::Node> items;
+    if (node.IsScalar()) {
+      items.push_back(node);
+    } else if (node.IsSequence()) {
+      for (const YAML::Node& item : node) items.push_back(item);
+    } else {
+      return Error(file, node, "'" + std::string(key) + "' must be a field path or a list of them");
+    }
+    for (const YAML::Node& item : items) {
+      ASSIGN_OR_RETURN(std::string text, Text(file, item, key));
+      Position pos = PositionOf(item);
+      if (text.find('{') != std::string::npos) {
+        RETURN_IF_ERROR(CheckOutput(file, item, text));
+      } else {
+        size_t start = 0;
+        while (true) {
+          size_t q = text.find("??", start);
+          std::string part = Trim(text.substr(start, q == std::string::npos ? q : q - start));
+          auto spec = DescribeField(part);
+          if (part.empty() || !spec.ok()) {
+            return Error(file, item,
+                         "bad field path '" + part + "' in '" + std::string(key) + "'" +
+                             (spec.ok() ? "" : ": " + spec.status().message()));
+          }
+          if (q == std::string::npos) break;
+          start = q + 2;
+        }
+      }
+      out.push_back(KeyExpr{text, RuleSource{file.name, pos.line, pos.column}});
+    }
+    return out;
+  }
+
+  static std::string Trim(std::string_view s) {
+    while (!s.empty() && IsSpaceChar(s.front())) s.remove_prefix(1);
+    while (!s.empty() && IsSpaceChar(s.back())) s.remove_suffix(1);
+    return std::string(s);
+  }
+
+  // threshold / distinct / new_terms / sequence: at most one per rule.
+  Status LoadStateful(const File& file, const YAML::Node& item, Rule* rule) const {
+    static constexpr std::pair<const char*, StatefulSpec::Kind> kKinds[] = {
+        {"threshold", StatefulSpec::Kind::kThreshold},
+        {"distinct", StatefulSpec::Kind::kDistinct},
+        {"new_terms", StatefulSpec::Kind::kNewTerms},
+        {"sequence", StatefulSpec::Kind::kSequence}};
+    const char* found = nullptr;
+    for (const auto& [name, kind] : kKinds) {
+      YAML::Node n = item[name];
+      if (!n) continue;
+      if (found) {
+        return Error(file, n,
+                     "rule '" + rule->id + "' has both '" + found + "' and '" + name +
+                         "' (one stateful operator per rule)");
+      }
+      found = name;
+      if (!n.IsMap()) return Error(file, n, "'" + std::string(name) + "' must be a mapping");
+      auto spec = std::make_shared<StatefulSpec>();
+      spec->kind = kind;
+      switch (kind) {
+        case StatefulSpec::Kind::kThreshold:
+          RETURN_IF_ERROR(CheckKeys(file, n, {"count", "window", "group_by", "ttl"}, "threshold"));
+          break;
+        case StatefulSpec::Kind::kDistinct:
+          RETURN_IF_ERROR(CheckKeys(
+              file, n,
+              {"count", "window", "group_by", "field", "must_include", "max_values", "ttl"},
+              "distinct"));
+          break;
+        case StatefulSpec::Kind::kNewTerms:
+          RETURN_IF_ERROR(CheckKeys(
+              file, n, {"group_by", "terms", "learning", "learn_from", "max_values", "ttl"},
+              "new_terms"));
+          break;
+        case StatefulSpec::Kind::kSequence:
+          RETURN_IF_ERROR(CheckKeys(file, n, {"group_by", "within", "steps", "ttl"}, "sequence"));
+          break;
+      }
+      auto need = [&](const char* key) -> Status {
+        if (n[key]) return Status::Ok();
+        return Error(file, n, "'" + std::string(name) + "' needs '" + key + "'");
+      };
+      if (YAML::Node g = n["group_by"]) {
+        ASSIGN_OR_RETURN(spec->group_by, Keys(file, g, "group_by"));
+      }
+      if (YAML::Node t = n["ttl"]) {
+        ASSIGN_OR_RETURN(spec->ttl_us, Duration(file, t, "ttl"));
+      }
+      if (YAML::Node m = n["max_values"]) {
+        ASSIGN_OR_RETURN(uint64_t v, Count(file, m, "max_values", 100'000));
+        spec->max_values = static_cast<uint32_t>(v);
+      }
+      if (kind == StatefulSpec::Kind::kThreshold || kind == StatefulSpec::Kind::kDistinct) {
+        RETURN_IF_ERROR(need("count"));
+        RETURN_IF_ERROR(need("window"));
+        ASSIGN_OR_RETURN(spec->count, Count(file, n["count"], "count", 10'000));
+        ASSIGN_OR_RETURN(spec->window_us, Duration(file, n["window"], "window"));
+      }
+      if (kind == StatefulSpec::Kind::kDistinct) {
+        RETURN_IF_ERROR(need("field"));
+        ASSIGN_OR_RETURN(spec->field, Keys(file, n["field"], "field"));
+        if (spec->field.size() != 1) return Error(file, n["field"], "'field' takes one field");
+        if (YAML::Node mi = n["must_include"]) {
+          if (!mi.IsSequence() || mi.size() > 8) {
+            return Error(file, mi, "'must_include' must be a list of at most 8 conditions");
+          }
+          for (const YAML::Node& c : mi) {
+            ASSIGN_OR_RETURN(ExprPtr e, Condition(file, c));
+            spec->must_include.push_back(std::move(e));
+          }
+        }
+      }
+      if (kind == StatefulSpec::Kind::kNewTerms) {
+        RETURN_IF_ERROR(need("learning"));
+        ASSIGN_OR_RETURN(spec->learning_us, Duration(file, n["learning"], "learning"));
+        if (YAML::Node t = n["terms"]) {
+          ASSIGN_OR_RETURN(spec->terms, Keys(file, t, "terms"));
+        }
+        if (YAML::Node lf = n["learn_from"]) {
+          ASSIGN_OR_RETURN(std::string text, Text(file, lf, "learn_from"));
+          if (text != "all") {
+            ASSIGN_OR_RETURN(spec->learn_from, Condition(file, lf));
+          }
+        } else {
+          // Default: learn only from requests the apiserver allowed.
+          ASSIGN_OR_RETURN(spec->learn_from, ParseCondition("responseStatus.code < 400", context_));
+        }
+      }
+      if (kind == StatefulSpec::Kind::kSequence) {
+        RETURN_IF_ERROR(need("within"));
+        RETURN_IF_ERROR(need("steps"));
+        ASSIGN_OR_RETURN(spec->window_us, Duration(file, n["within"], "within"));
+        YAML::Node steps = n["steps"];
+        if (!steps.IsSequence() || steps.size() < 2 || steps.size() > 8) {
+          return Error(file, steps, "'steps' must be a list of 2 to 8 {name, condition, by}");
+        }
+        for (const YAML::Node& st : steps) {
+          if (!st.IsMap()) return Error(file, st, "a step must be a mapping {name, condition, by}");
+          RETURN_IF_ERROR(CheckKeys(file, st, {"name", "condition", "by"}, "a step"));
+          SequenceStep step;
+          if (st["name"]) {
+            ASSIGN_OR_RETURN(step.name, Text(file, st["name"], "name"));
+          }
+          if (!st["condition"]) return Error(file, st, "step has no 'condition'");
+          ASSIGN_OR_RETURN(step.condition, Condition(file, st["condition"]));
+          if (YAML::Node b = st["by"]) {
+            ASSIGN_OR_RETURN(step.by, Keys(file, b, "by"));
+          }
+          if (step.by.empty() && spec->group_by.empty()) {
+            return Error(file, st, "step needs 'by' when the sequence has no 'group_by'");
+          }
+          if (!step.by.empty() && !spec->group_by.empty() &&
+              step.by.size() != spec->group_by.size()) {
+            return Error(file, st["by"], "'by' must have as many parts as 'group_by'");
+          }
+          spec->steps.push_back(std::move(step));
+        }
+      }
+      rule->stateful = std::move(spec);
+    }
+    return Status::Ok();
+  }
+
+  // A stateful rule's test: {name, events: [...], findings: N, count: M}.
+  Status LoadStatefulTest(const File& file, const YAML::Node& t, Rule* rule) const {
+    RETURN_IF_ERROR(CheckKeys(file, t, {"name", "events", "findings", "count"}, "a stateful test"));
+    StatefulTest test;
+    Position tp = PositionOf(t);
+    test.source = RuleSource{file.name, tp.line, tp.column};
+    if (!t["name"]) return Error(file, t, "test has no 'name'");
+    ASSIGN_OR_RETURN(test.name, Text(file, t["name"], "name"));
+    YAML::Node events = t["events"];
+    if (!events || !events.IsSequence() || events.size() == 0 || events.size() > 1000) {
+      return Error(file, events ? events : t,
+                   "test '" + test.name + "' needs 'events': a list of 1 to 1000 events");
+    }
+    for (const YAML::Node& e : events) {
+      ASSIGN_OR_RETURN(std::string json, TestEvent(file, e));
+      test.events_json.push_back(std::move(json));
+    }
+    if (!t["findings"]) return Error(file, t, "test '" + test.name + "' has no 'findings'");
+    ASSIGN_OR_RETURN(std::string f, Text(file, t["findings"], "findings"));
+    if (f == "0") {
+      test.expect_findings = 0;
+    } else {
+      ASSIGN_OR_RETURN(test.expect_findings, Count(file, t["findings"], "findings", 1000));
+    }
+    if (YAML::Node c = t["count"]) {
+      ASSIGN_OR_RETURN(test.expect_count, Count(file, c, "count", 1'000'000));
+    }
+    rule->stateful_tests.push_back(std::move(test));
+    return Status::Ok();
+  }
+
   Status LoadRule(const File& file, const YAML::Node& item) {
     RETURN_IF_ERROR(
         CheckKeys(file, item,
                   {"rule", "name", "description", "severity", "attack", "tags", "enabled",
-                   "references", "condition", "exceptions", "output", "tests"},
+                   "references", "condition", "exceptions", "output", "tests", "threshold",
+                   "distinct", "new_terms", "sequence"},
                   "a rule"));
     Rule rule;
     rule.origin = RuleOrigin::kNative;
@@ -557,8 +781,14 @@ class NativeLoader {
         }
       }
     }
-    if (!item["condition"]) return Error(file, item, "rule '" + rule.id + "' has no 'condition'");
-    ASSIGN_OR_RETURN(rule.condition, Condition(file, item["condition"]));
+    RETURN_IF_ERROR(LoadStateful(file, item, &rule));
+    if (item["condition"]) {
+      ASSIGN_OR_RETURN(rule.condition, Condition(file, item["condition"]));
+    } else if (rule.stateful && rule.stateful->kind == StatefulSpec::Kind::kSequence) {
+      rule.condition = Expr::True();  // the steps carry the conditions
+    } else {
+      return Error(file, item, "rule '" + rule.id + "' has no 'condition'");
+    }
 
     if (YAML::Node n = item["exceptions"]) {
       if (!n.IsSequence())
@@ -581,6 +811,10 @@ class NativeLoader {
       if (!n.IsSequence()) return Error(file, n, "'tests' must be a list of {name, match, event}");
       for (const YAML::Node& t : n) {
         if (!t.IsMap()) return Error(file, t, "a test must be a mapping {name, match, event}");
+        if (rule.stateful) {
+          RETURN_IF_ERROR(LoadStatefulTest(file, t, &rule));
+          continue;
+        }
         RETURN_IF_ERROR(CheckKeys(file, t, {"name", "match", "event"}, "a test"));
         RuleTest test;
         Position tp = PositionOf(t);

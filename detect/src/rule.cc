@@ -75,3 +75,21 @@ ExprPtr Expr::False() {
 }
 
 }  // namespace vigil::detect
+
+namespace vigil::detect {
+
+std::string_view StatefulKindName(StatefulSpec::Kind kind) {
+  switch (kind) {
+    case StatefulSpec::Kind::kThreshold:
+      return "threshold";
+    case StatefulSpec::Kind::kDistinct:
+      return "distinct";
+    case StatefulSpec::Kind::kNewTerms:
+      return "new_terms";
+    case StatefulSpec::Kind::kSequence:
+      return "sequence";
+  }
+  return "?";
+}
+
+}  // namespace vigil::detect

@@ -19,6 +19,7 @@
 #include "engine_field.h"
 #include "engine_match.h"
 #include "json_body.h"
+#include "vigil/core/state_store.h"
 #include "vigil/core/time_util.h"
 
 namespace vigil::detect {
@@ -87,6 +88,25 @@ struct CRule {
   std::vector<CField> out_fields;
 };
 
+// A compiled KeyExpr: a {field} template, or field paths tried in order.
+struct KeyPart {
+  bool is_template = false;
+  CRule tmpl;                // output / out_fields, when a template
+  std::vector<CField> alts;  // when field paths
+};
+
+// What the index points at: a single-event rule, a stateful rule's scope, or one sequence step.
+struct CUnit {
+  uint32_t rule = 0;
+  uint32_t step = 0;
+  bool stateful = false;
+  std::vector<KeyPart> key;
+  std::vector<KeyPart> value;
+  std::vector<Node> include;
+  bool has_learn = false;
+  Node learn;
+};
+
 bool ParseNumber(std::string_view text, double* out) {
   if (text.empty()) return false;
   if (text.front() == '+') text.remove_prefix(1);
@@ -129,7 +149,10 @@ struct RuleEngine::Compiled {
   EngineOptions options;
   std::vector<Rule> rules;
   std::vector<RuleInfo> infos;
-  std::vector<CRule> crules;
+  std::vector<CRule> crules;  // per unit
+  std::vector<CUnit> units;
+  std::vector<ExprPtr> unit_conditions;  // per unit, for the index
+  std::vector<uint32_t> rule_unit;       // rule -> its first unit
   std::vector<CPred> preds;
   // Index: cell (verb, resource) -> candidate rules in load order. The last verb / resource
   // slot is "any other".
@@ -154,6 +177,8 @@ struct RuleEngine::Scratch {
   explicit Scratch(size_t max_body) : req_parser(max_body), resp_parser(max_body) {}
   JsonBodyParser req_parser;
   JsonBodyParser resp_parser;
+  std::string key;
+  std::string value;
   std::string xform;
   std::string qkey;
   std::string qval;
@@ -507,6 +532,19 @@ void Visit(const ParsedField& f, Ctx& c, F&& fn) {
         return fn(StrVal(*c.xform));
       };
       VisitRaw(f, c, lower);
+      return;
+    }
+    case Transform::kUaFamily: {
+      // "kubectl/v1.29.3 (linux/amd64) kubernetes/6813625" -> "kubectl"
+      auto family = [&](const Val& v) {
+        if (v.type != Val::kStr) return true;
+        std::string_view s = v.s.substr(0, v.s.find('/'));
+        while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+        c.xform->assign(s);
+        for (char& ch : *c.xform) ch = internal::AsciiLower(ch);
+        return fn(StrVal(*c.xform));
+      };
+      VisitRaw(f, c, family);
       return;
     }
     case Transform::kRepository: {
@@ -951,15 +989,40 @@ std::optional<std::set<std::string>> Required(const Expr* e, std::string_view fi
   }
 }
 
+Status CompileKeys(const Rule& rule, const std::vector<KeyExpr>& exprs, std::vector<KeyPart>* out) {
+  for (const KeyExpr& e : exprs) {
+    KeyPart part;
+    if (e.text.find('{') != std::string::npos) {
+      part.is_template = true;
+      RETURN_IF_ERROR(CompileOutput(rule, e.text, &part.tmpl));
+    } else {
+      std::string_view rest = e.text;
+      while (true) {
+        size_t q = rest.find("??");
+        auto field = internal::ParseField(rest.substr(0, q));
+        if (!field.ok()) {
+          return Status::InvalidArgument(Where(rule) + "key '" + e.text +
+                                         "': " + field.status().message());
+        }
+        part.alts.push_back({std::move(field).value()});
+        if (q == std::string_view::npos) break;
+        rest.remove_prefix(q + 2);
+      }
+    }
+    out->push_back(std::move(part));
+  }
+  return Status::Ok();
+}
+
 // A template so that it can fill RuleEngine::Compiled, a private member type.
 template <typename C>
 void BuildIndexImpl(C* c) {
-  const size_t n = c->rules.size();
+  const size_t n = c->units.size();
   std::vector<std::optional<std::set<std::string>>> rv(n), rr(n);
   std::set<std::string> verbs, resources;
   for (size_t i = 0; i < n; ++i) {
-    rv[i] = Required(c->rules[i].condition.get(), "verb");
-    rr[i] = Required(c->rules[i].condition.get(), "objectRef.resource");
+    rv[i] = Required(c->unit_conditions[i].get(), "verb");
+    rr[i] = Required(c->unit_conditions[i].get(), "objectRef.resource");
     if (rv[i]) verbs.insert(rv[i]->begin(), rv[i]->end());
     if (rr[i]) resources.insert(rr[i]->begin(), rr[i]->end());
   }
@@ -993,20 +1056,64 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
   }
   for (const Rule& r : rules.rules) {
     if (!r.enabled) continue;
-    CRule cr;
-    RETURN_IF_ERROR(CompileNode(r, r.condition.get(), &c->preds, &cr.condition));
-    for (const ExprPtr& ex : r.exceptions) {
-      cr.exceptions.emplace_back();
-      RETURN_IF_ERROR(CompileNode(r, ex.get(), &c->preds, &cr.exceptions.back()));
-    }
+    const auto rule_index = static_cast<uint32_t>(c->rules.size());
     std::string tmpl = r.output;
     if (tmpl.empty()) {
       tmpl = EscapeBraces(r.name.empty() ? r.id : r.name) +
              ": {user.username} {verb} {objectRef.resource} {objectRef.namespace}/"
              "{objectRef.name} on cluster {cluster}";
     }
-    RETURN_IF_ERROR(CompileOutput(r, tmpl, &cr));
-    c->crules.push_back(std::move(cr));
+    // One unit per rule, or per step of a sequence (the step's condition ANDed with the rule's).
+    std::vector<std::pair<ExprPtr, const SequenceStep*>> unit_exprs;
+    const StatefulSpec* st = r.stateful.get();
+    std::vector<uint32_t> step_of;
+    if (st != nullptr && st->kind == StatefulSpec::Kind::kSequence) {
+      // Last step first: an event that matches two steps must advance an earlier partial match
+      // before it starts a new one, so it never completes a sequence on its own.
+      for (size_t k = st->steps.size(); k-- > 0;) {
+        const SequenceStep& step = st->steps[k];
+        unit_exprs.emplace_back(Expr::And({r.condition ? r.condition : Expr::True(),
+                                           step.condition}),
+                                &step);
+        step_of.push_back(static_cast<uint32_t>(k));
+      }
+    } else {
+      unit_exprs.emplace_back(r.condition, nullptr);
+      step_of.push_back(0);
+    }
+    // Matches() evaluates the first step (or the only unit).
+    c->rule_unit.push_back(static_cast<uint32_t>(c->units.size() + unit_exprs.size() - 1));
+    for (size_t k = 0; k < unit_exprs.size(); ++k) {
+      CRule cr;
+      RETURN_IF_ERROR(CompileNode(r, unit_exprs[k].first.get(), &c->preds, &cr.condition));
+      for (const ExprPtr& ex : r.exceptions) {
+        cr.exceptions.emplace_back();
+        RETURN_IF_ERROR(CompileNode(r, ex.get(), &c->preds, &cr.exceptions.back()));
+      }
+      RETURN_IF_ERROR(CompileOutput(r, tmpl, &cr));
+      CUnit unit;
+      unit.rule = rule_index;
+      unit.step = step_of[k];
+      if (st != nullptr) {
+        unit.stateful = true;
+        const SequenceStep* step = unit_exprs[k].second;
+        const auto& key = (step != nullptr && !step->by.empty()) ? step->by : st->group_by;
+        RETURN_IF_ERROR(CompileKeys(r, key, &unit.key));
+        RETURN_IF_ERROR(CompileKeys(
+            r, st->kind == StatefulSpec::Kind::kDistinct ? st->field : st->terms, &unit.value));
+        for (const ExprPtr& inc : st->must_include) {
+          unit.include.emplace_back();
+          RETURN_IF_ERROR(CompileNode(r, inc.get(), &c->preds, &unit.include.back()));
+        }
+        if (st->learn_from) {
+          unit.has_learn = true;
+          RETURN_IF_ERROR(CompileNode(r, st->learn_from.get(), &c->preds, &unit.learn));
+        }
+      }
+      c->crules.push_back(std::move(cr));
+      c->units.push_back(std::move(unit));
+      c->unit_conditions.push_back(unit_exprs[k].first);
+    }
     c->rules.push_back(r);
     RuleInfo info;
     info.id = r.id;
@@ -1089,7 +1196,56 @@ Finding MakeFinding(const Rule& rule, const CRule& cr, Ctx& c) {
 
 }  // namespace
 
+namespace {
+
+constexpr size_t kMaxKeyPartBytes = 512;
+
+// Renders key parts, joined by kKeySep; a part never contains kKeySep and is bounded.
+void RenderKey(const std::vector<KeyPart>& parts, Ctx& c, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out->push_back(kKeySep);
+    const size_t start = out->size();
+    const KeyPart& p = parts[i];
+    if (p.is_template) {
+      out->append(Render(p.tmpl, c));
+    } else {
+      for (const CField& f : p.alts) {
+        size_t n = 0;
+        Visit(f.f, c, [&](const Val& v) {
+          if (n++ > 0) out->push_back(',');
+          AppendVal(v, out);
+          return out->size() - start < kMaxKeyPartBytes;
+        });
+        if (n > 0) break;
+      }
+    }
+    size_t w = start;
+    for (size_t r = start; r < out->size() && w - start < kMaxKeyPartBytes; ++r) {
+      if ((*out)[r] != kKeySep) (*out)[w++] = (*out)[r];
+    }
+    out->resize(w);
+  }
+}
+
+class EventFindingMaker final : public FindingMaker {
+ public:
+  EventFindingMaker(const Rule& rule, const CRule& cr, Ctx& ctx) : rule_(rule), cr_(cr), ctx_(ctx) {}
+  Finding Make() const override { return MakeFinding(rule_, cr_, ctx_); }
+
+ private:
+  const Rule& rule_;
+  const CRule& cr_;
+  Ctx& ctx_;
+};
+
+}  // namespace
+
 void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
+  Evaluate(event, out, nullptr);
+}
+
+void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out, HitSink* sink) {
   const Compiled& c = *compiled_;
   Scratch& s = *scratch_;
   Ctx ctx{event,
@@ -1102,16 +1258,35 @@ void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
   const size_t nr = c.resources.size() + 1;
   const auto& cell =
       c.cells[c.VerbSlot(event.verb) * nr + c.ResourceSlot(event.object_ref.resource)];
-  for (uint32_t i : cell) {
+  for (uint32_t u : cell) {
+    const CUnit& unit = c.units[u];
+    if (unit.stateful && sink == nullptr) continue;
     ++s.evaluated;
-    if (RuleFires(c.crules[i], c.preds, ctx))
-      out->push_back(MakeFinding(c.rules[i], c.crules[i], ctx));
+    if (!RuleFires(c.crules[u], c.preds, ctx)) continue;
+    const Rule& rule = c.rules[unit.rule];
+    if (!unit.stateful) {
+      out->push_back(MakeFinding(rule, c.crules[u], ctx));
+      continue;
+    }
+    StatefulHit hit;
+    hit.rule = unit.rule;
+    hit.step = unit.step;
+    RenderKey(unit.key, ctx, &s.key);
+    RenderKey(unit.value, ctx, &s.value);
+    hit.key = s.key;
+    hit.value = s.value;
+    for (size_t i = 0; i < unit.include.size(); ++i) {
+      if (EvalNode(unit.include[i], c.preds, ctx)) hit.include_mask |= 1u << i;
+    }
+    hit.learnable = !unit.has_learn || EvalNode(unit.learn, c.preds, ctx);
+    EventFindingMaker maker(rule, c.crules[u], ctx);
+    sink->OnHit(hit, maker);
   }
 }
 
 bool RuleEngine::Matches(size_t index, const AuditEvent& event) {
   const Compiled& c = *compiled_;
-  if (index >= c.crules.size()) return false;
+  if (index >= c.rule_unit.size()) return false;
   Scratch& s = *scratch_;
   Ctx ctx{event,
           LazyBody(&s.req_parser, event.request_object),
@@ -1120,7 +1295,7 @@ bool RuleEngine::Matches(size_t index, const AuditEvent& event) {
           &s.qkey,
           &s.qval,
           &s.time};
-  return RuleFires(c.crules[index], c.preds, ctx);
+  return RuleFires(c.crules[c.rule_unit[index]], c.preds, ctx);
 }
 
 }  // namespace vigil::detect

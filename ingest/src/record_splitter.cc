@@ -40,10 +40,11 @@ bool IsCompleteValue(const char* p, size_t n) {
 
 RecordSplitter::RecordSplitter(size_t max_record_bytes) : max_(max_record_bytes) {}
 
-void RecordSplitter::Reset() {
-  framing_ = Framing::kUndecided;
-  line_ = 1;
-  offset_ = 0;
+void RecordSplitter::Reset(uint64_t line, uint64_t offset, Framing framing) {
+  framing_ = framing;
+  line_ = base_line_ = line;
+  offset_ = base_offset_ = offset;
+  line_start_offset_ = offset;
   head_.clear();
   head_scanned_ = 0;
   Abandon();
@@ -68,9 +69,9 @@ std::optional<RecordSplitter::Partial> RecordSplitter::partial() const {
     case Framing::kUndecided: {
       // The head is the start of the stream, and holds no complete first line yet.
       const char* p = head_.data();
-      uint64_t line = 1;
+      uint64_t line = base_line_;
       for (size_t i = 0; i < head_.size(); ++i) {
-        if (!IsSpace(p[i])) return Partial{line, i};
+        if (!IsSpace(p[i])) return Partial{line, base_offset_ + i};
         if (p[i] == '\n') ++line;
       }
       return std::nullopt;
@@ -103,35 +104,38 @@ void RecordSplitter::Feed(const char* data, size_t n, size_t capacity, Sink& sin
   }
 }
 
-void RecordSplitter::Decide(bool at_eof, Sink& sink) {
-  const char* p = head_.data();
-  size_t n = head_.size();
+RecordSplitter::Framing RecordSplitter::DetectFraming(const char* p, size_t n, bool at_eof,
+                                                      size_t max_record_bytes) {
+  return Detect(p, n, at_eof, max_record_bytes, 0);
+}
+
+RecordSplitter::Framing RecordSplitter::Detect(const char* p, size_t n, bool at_eof, size_t max,
+                                               size_t scanned) {
   size_t first = 0;
   while (first < n && IsSpace(p[first])) ++first;
-  if (first == n && !at_eof) return;  // only whitespace so far
-  if (first < n && p[first] == '[') {
-    framing_ = Framing::kStructural;
-  } else {
-    size_t from = first > head_scanned_ ? first : head_scanned_;
-    const void* nl = from < n ? std::memchr(p + from, '\n', n - from) : nullptr;
-    if (nl == nullptr && !at_eof && n <= max_) {
-      head_scanned_ = n;
-      return;  // need the whole first line
-    }
-    if (nl == nullptr) {
-      framing_ = n > max_ ? Framing::kStructural : Framing::kJsonLines;
-    } else {
-      size_t len = static_cast<size_t>(static_cast<const char*>(nl) - (p + first));
-      framing_ = IsCompleteValue(p + first, len) ? Framing::kJsonLines : Framing::kStructural;
-    }
+  if (first == n && !at_eof) return Framing::kUndecided;  // only whitespace so far
+  if (first < n && p[first] == '[') return Framing::kStructural;
+  size_t from = first > scanned ? first : scanned;
+  const void* nl = from < n ? std::memchr(p + from, '\n', n - from) : nullptr;
+  if (nl == nullptr && !at_eof && n <= max) return Framing::kUndecided;  // need the first line
+  if (nl == nullptr) return n > max ? Framing::kStructural : Framing::kJsonLines;
+  size_t len = static_cast<size_t>(static_cast<const char*>(nl) - (p + first));
+  return IsCompleteValue(p + first, len) ? Framing::kJsonLines : Framing::kStructural;
+}
+
+void RecordSplitter::Decide(bool at_eof, Sink& sink) {
+  framing_ = Detect(head_.data(), head_.size(), at_eof, max_, head_scanned_);
+  if (framing_ == Framing::kUndecided) {
+    head_scanned_ = head_.size();
+    return;
   }
   // Replay the buffered head through the chosen framing, from the start of the stream.
   PaddedBuffer head;
   std::swap(head, head_);
   head_scanned_ = 0;
-  line_ = 1;
-  offset_ = 0;
-  line_start_offset_ = 0;
+  line_ = base_line_;
+  offset_ = base_offset_;
+  line_start_offset_ = base_offset_;
   if (framing_ == Framing::kJsonLines) {
     FeedLines(head.data(), head.size(), head.capacity(), sink);
   } else {

@@ -2,6 +2,7 @@
 #include "vigil/store/rocksdb_finding_store.h"
 
 #include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -13,15 +14,39 @@
 #include <array>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
 
 namespace vigil::store {
+
+// Per-cluster watermarks shared with the compaction filters (which run on RocksDB's threads).
+class WatermarkTable {
+ public:
+  void Advance(std::string_view cluster, int64_t wm) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = map_.try_emplace(std::string(cluster), wm);
+    if (!inserted) it->second = std::max(it->second, wm);
+  }
+  // The watermark of `cluster`; the lowest possible when unknown (nothing is dropped).
+  int64_t Get(std::string_view cluster) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(cluster);
+    return it == map_.end() ? std::numeric_limits<int64_t>::min() : it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, int64_t, std::less<>> map_;
+};
+
 namespace {
 
 constexpr char kFindingsCf[] = "findings";
+constexpr const char* kStateCfNames[] = {"state", "dedup", "meta"};
 constexpr const char* kIndexCfNames[] = {"by_time", "by_rule", "by_cluster", "by_user"};
 constexpr char kSchemaKey[] = "schema_version";
 
@@ -81,6 +106,31 @@ bool Matches(const Finding& f, const FindingFilter& q) {
   return true;
 }
 
+// Drops state/dedup entries whose expiry header is below their cluster's watermark.
+class ExpiryFilter final : public rocksdb::CompactionFilter {
+ public:
+  ExpiryFilter(std::shared_ptr<WatermarkTable> table, int cluster_field, const char* name)
+      : table_(std::move(table)), cluster_field_(cluster_field), name_(name) {}
+  bool Filter(int, const rocksdb::Slice& key, const rocksdb::Slice& value, std::string*,
+              bool*) const override {
+    std::string_view k(key.data(), key.size());
+    for (int i = 0; i < cluster_field_; ++i) {
+      size_t sep = k.find(kKeySep);
+      if (sep == std::string_view::npos) return false;
+      k.remove_prefix(sep + 1);
+    }
+    std::string_view cluster = k.substr(0, k.find(kKeySep));
+    const int64_t expiry = GetExpiry(std::string_view(value.data(), value.size()));
+    return expiry != 0 && expiry < table_->Get(cluster);
+  }
+  const char* Name() const override { return name_; }
+
+ private:
+  std::shared_ptr<WatermarkTable> table_;
+  int cluster_field_;
+  const char* name_;
+};
+
 class SnapshotGuard {
  public:
   explicit SnapshotGuard(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
@@ -125,29 +175,54 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   findings_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   findings_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(findings_table));
 
+  // State and dedup are read by point lookup, mostly for keys that are absent (every new
+  // event's dedup key): bloom filters, also on the memtable. Their filters expire entries.
+  auto watermarks = std::make_shared<WatermarkTable>();
+  std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters;
+  filters.push_back(std::make_unique<ExpiryFilter>(watermarks, 1, "vigil.state_expiry"));
+  filters.push_back(std::make_unique<ExpiryFilter>(watermarks, 0, "vigil.dedup_expiry"));
+  rocksdb::ColumnFamilyOptions state_opts = findings_opts;
+  state_opts.memtable_prefix_bloom_size_ratio = 0.05;
+  state_opts.compaction_filter = filters[0].get();
+  rocksdb::ColumnFamilyOptions dedup_opts = state_opts;
+  dedup_opts.compaction_filter = filters[1].get();
+
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, index_opts);
   cfs.emplace_back(kFindingsCf, findings_opts);
   for (const char* name : kIndexCfNames) cfs.emplace_back(name, index_opts);
+  cfs.emplace_back(kStateCfNames[0], state_opts);
+  cfs.emplace_back(kStateCfNames[1], dedup_opts);
+  cfs.emplace_back(kStateCfNames[2], index_opts);
 
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s = rocksdb::DB::Open(db_opts, dir, cfs, &handles, &db);
   if (!s.ok()) return FromRocks(s, "open " + dir);
 
-  std::unique_ptr<RocksDbFindingStore> store(new RocksDbFindingStore(db, std::move(handles), opts));
+  std::unique_ptr<RocksDbFindingStore> store(new RocksDbFindingStore(
+      db, std::move(handles), opts, std::move(watermarks), std::move(filters)));
   RETURN_IF_ERROR(store->CheckSchemaVersion().WithContext("open " + dir));
   return store;
 }
 
 RocksDbFindingStore::RocksDbFindingStore(rocksdb::DB* db,
                                          std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                                         const StoreOptions& opts)
-    : db_(db), handles_(std::move(handles)), opts_(opts) {
+                                         const StoreOptions& opts,
+                                         std::shared_ptr<WatermarkTable> watermarks,
+                                         std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters)
+    : db_(db),
+      handles_(std::move(handles)),
+      opts_(opts),
+      watermarks_(std::move(watermarks)),
+      filters_(std::move(filters)) {
   // Handles come back in the order of the descriptors passed to DB::Open.
   default_cf_ = handles_[0];
   findings_cf_ = handles_[1];
   for (size_t i = 0; i < kNumIndexes; ++i) index_cf_[i] = handles_[2 + i];
+  state_cf_ = handles_[2 + kNumIndexes];
+  dedup_cf_ = handles_[3 + kNumIndexes];
+  meta_cf_ = handles_[4 + kNumIndexes];
 }
 
 RocksDbFindingStore::~RocksDbFindingStore() {
@@ -176,6 +251,16 @@ Status RocksDbFindingStore::CheckSchemaVersion() {
 
 Status RocksDbFindingStore::Put(const std::vector<Finding>& findings) {
   if (findings.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> lock(put_mu_);
+  rocksdb::WriteBatch batch;
+  RETURN_IF_ERROR(AddFindings(findings, &batch));
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync_writes;
+  return FromRocks(db_->Write(wo, &batch), "put");
+}
+
+Status RocksDbFindingStore::AddFindings(const std::vector<Finding>& findings,
+                                        rocksdb::WriteBatch* batch) {
   std::unordered_map<std::string_view, size_t> last_of_id;
   for (size_t i = 0; i < findings.size(); ++i) {
     if (findings[i].id.empty()) {
@@ -184,9 +269,6 @@ Status RocksDbFindingStore::Put(const std::vector<Finding>& findings) {
     }
     last_of_id[findings[i].id] = i;
   }
-
-  std::lock_guard<std::mutex> lock(put_mu_);
-  rocksdb::WriteBatch batch;
   std::string old_value;
   for (size_t i = 0; i < findings.size(); ++i) {
     const Finding& f = findings[i];
@@ -206,22 +288,20 @@ Status RocksDbFindingStore::Put(const std::vector<Finding>& findings) {
           if (old_keys[k] == new_keys[k]) {
             already_indexed[k] = true;
           } else {
-            RETURN_IF_ERROR(FromRocks(batch.Delete(index_cf_[k], old_keys[k]), "put"));
+            RETURN_IF_ERROR(FromRocks(batch->Delete(index_cf_[k], old_keys[k]), "put"));
           }
         }
       }
     } else if (!s.IsNotFound()) {
       return FromRocks(s, "put: read previous value of " + f.id);
     }
-    RETURN_IF_ERROR(FromRocks(batch.Put(findings_cf_, f.id, FindingToJson(f)), "put"));
+    RETURN_IF_ERROR(FromRocks(batch->Put(findings_cf_, f.id, FindingToJson(f)), "put"));
     for (size_t k = 0; k < kNumIndexes; ++k) {
       if (already_indexed[k]) continue;
-      RETURN_IF_ERROR(FromRocks(batch.Put(index_cf_[k], new_keys[k], rocksdb::Slice()), "put"));
+      RETURN_IF_ERROR(FromRocks(batch->Put(index_cf_[k], new_keys[k], rocksdb::Slice()), "put"));
     }
   }
-  rocksdb::WriteOptions wo;
-  wo.sync = opts_.sync_writes;
-  return FromRocks(db_->Write(wo, &batch), "put");
+  return Status::Ok();
 }
 
 Result<Finding> RocksDbFindingStore::Get(const std::string& id) const {
@@ -337,6 +417,108 @@ Result<uint64_t> RocksDbFindingStore::CountApprox() const {
   uint64_t n = 0;
   if (!db_->GetIntProperty(findings_cf_, "rocksdb.estimate-num-keys", &n)) {
     return Status::Internal("count: rocksdb.estimate-num-keys unavailable");
+  }
+  return n;
+}
+
+// ---- StateStore ------------------------------------------------------------------------------
+
+Result<std::optional<std::string>> RocksDbFindingStore::GetFrom(rocksdb::ColumnFamilyHandle* cf,
+                                                                std::string_view key,
+                                                                std::string_view what) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()),
+                               &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "read " + std::string(what));
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<std::optional<std::string>> RocksDbFindingStore::GetState(std::string_view key) const {
+  return GetFrom(state_cf_, key, "state");
+}
+
+Result<bool> RocksDbFindingStore::ContainsEvent(std::string_view dedup_key) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), dedup_cf_,
+                               rocksdb::Slice(dedup_key.data(), dedup_key.size()), &value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return FromRocks(s, "read dedup set");
+  return true;
+}
+
+Result<std::optional<std::string>> RocksDbFindingStore::GetMeta(std::string_view key) const {
+  return GetFrom(meta_cf_, key, "meta");
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> RocksDbFindingStore::ScanMeta(
+    std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    if (!k.starts_with(prefix)) break;
+    out.emplace_back(std::string(k), it->value().ToString());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scan meta");
+  return out;
+}
+
+Status RocksDbFindingStore::Commit(const StateCheckpoint& cp) {
+  if (cp.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> lock(put_mu_);
+  rocksdb::WriteBatch batch;
+  RETURN_IF_ERROR(AddFindings(cp.findings, &batch).WithContext("checkpoint"));
+  for (const auto& [k, v] : cp.state) {
+    RETURN_IF_ERROR(FromRocks(batch.Put(state_cf_, k, v), "checkpoint"));
+  }
+  for (const auto& k : cp.state_deletes) {
+    RETURN_IF_ERROR(FromRocks(batch.Delete(state_cf_, k), "checkpoint"));
+  }
+  for (const auto& [k, v] : cp.dedup) {
+    RETURN_IF_ERROR(FromRocks(batch.Put(dedup_cf_, k, v), "checkpoint"));
+  }
+  for (const auto& [k, v] : cp.meta) {
+    RETURN_IF_ERROR(FromRocks(batch.Put(meta_cf_, k, v), "checkpoint"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync_writes;
+  return FromRocks(db_->Write(wo, &batch), "checkpoint");
+}
+
+void RocksDbFindingStore::AdvanceWatermark(std::string_view cluster, int64_t watermark_us) {
+  watermarks_->Advance(cluster, watermark_us);
+}
+
+Status RocksDbFindingStore::CompactAll() {
+  for (auto* h : handles_) {
+    RETURN_IF_ERROR(FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr),
+                              "compact"));
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> RocksDbFindingStore::DiskBytes() const {
+  uint64_t total = 0;
+  for (auto* h : handles_) {
+    uint64_t n = 0;
+    if (db_->GetIntProperty(h, "rocksdb.live-sst-files-size", &n)) total += n;
+  }
+  return total;
+}
+
+Result<uint64_t> RocksDbFindingStore::StateKeysApprox() const {
+  uint64_t n = 0;
+  if (!db_->GetIntProperty(state_cf_, "rocksdb.estimate-num-keys", &n)) {
+    return Status::Internal("rocksdb.estimate-num-keys unavailable");
+  }
+  return n;
+}
+
+Result<uint64_t> RocksDbFindingStore::DedupKeysApprox() const {
+  uint64_t n = 0;
+  if (!db_->GetIntProperty(dedup_cf_, "rocksdb.estimate-num-keys", &n)) {
+    return Status::Internal("rocksdb.estimate-num-keys unavailable");
   }
   return n;
 }

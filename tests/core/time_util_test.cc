@@ -34,5 +34,16 @@ TEST(TimeUtilTest, FormatRoundTrips) {
   EXPECT_EQ(FormatTimestampMicros(1741069338819232), "2025-03-04T06:22:18.819232Z");
 }
 
+TEST(TimeUtilTest, ParsesDurations) {
+  EXPECT_EQ(ParseDurationMicros("300s"), 300'000'000);
+  EXPECT_EQ(ParseDurationMicros("15m"), 900'000'000);
+  EXPECT_EQ(ParseDurationMicros("1h30m"), 5'400'000'000);
+  EXPECT_EQ(ParseDurationMicros("7d"), int64_t{7} * 86'400'000'000);
+  EXPECT_EQ(ParseDurationMicros("250ms"), 250'000);
+  for (const char* bad : {"", "5", "m", "5x", "-5m", "0s", "1.5h", "5m ", "999999999999d"}) {
+    EXPECT_EQ(ParseDurationMicros(bad), std::nullopt) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace vigil

@@ -23,6 +23,14 @@ struct Config {
   std::string api_token;               // empty: the findings API is open (bind to loopback!)
   size_t max_errors_printed = 20;      // replay: bad records printed before "... and N more"
   size_t max_findings_shown = 100000;  // replay: findings kept in memory to print
+
+  // Stateful detection (the `state:` section; durations as "5m", "1h", "7d").
+  int64_t allowed_lateness_us = int64_t{5} * 60 * 1'000'000;  // state.allowed_lateness
+  int64_t dedup_retention_us = int64_t{60} * 60 * 1'000'000;  // state.dedup_retention
+  int64_t learning_override_us = 0;          // state.learning_period: overrides every rule's
+  size_t state_cache_bytes = size_t{64} << 20;  // state.cache_bytes
+  size_t checkpoint_events = 50'000;         // state.checkpoint_events: events per checkpoint
+  bool resume = true;  // replay: start files at the position the store remembers (--from-start)
 };
 
 // Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the

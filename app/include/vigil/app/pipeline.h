@@ -12,8 +12,10 @@
 #include "vigil/core/finding.h"
 #include "vigil/core/finding_store.h"
 #include "vigil/core/metrics.h"
+#include "vigil/core/state_store.h"
 #include "vigil/core/status.h"
 #include "vigil/detect/detector.h"
+#include "vigil/detect/stateful_detector.h"
 
 namespace vigil::app {
 
@@ -30,14 +32,22 @@ struct ReplayReport {
   std::vector<Finding> findings;    // aggregated by id, ordered by first_seen; at most
                                     // Config::max_findings_shown
   uint64_t findings_not_shown = 0;  // raised after that cap (stored with a store, not kept)
+  uint64_t duplicates = 0;          // events already processed (same cluster, auditID, stage)
+  uint64_t late = 0;                // behind the watermark: single-event rules only
+  uint64_t checkpoints = 0;
+  uint64_t resumed_files = 0;       // files read from a stored position instead of the start
 };
 
 class ReplayPipeline {
  public:
   // `detector` may be null: a parse-only run (for measuring ingest alone). `store` may be null
-  // (findings are only returned). `metrics` may be null.
+  // (findings are only returned). `metrics` may be null. `state` (may be null) is where a
+  // StatefulDetector's state lives: with it, every checkpoint writes findings, detector state,
+  // the dedup set and the file positions in one StateStore::Commit (the findings go to `store`
+  // through it when both are the same RocksDB store), and files are resumed from the stored
+  // positions.
   ReplayPipeline(const Config& config, detect::DetectorPtr detector, FindingStore* store,
-                 PipelineMetrics* metrics);
+                 PipelineMetrics* metrics, StateStore* state = nullptr);
 
   // Reads every path (files, .gz, directories) in order. Fails only when a path does not exist
   // or the store cannot be written; bad records are counted and reported, never fatal.
@@ -46,18 +56,29 @@ class ReplayPipeline {
                            const std::atomic<bool>* cancel = nullptr);
 
  private:
-  // Writes `pending` (emptied) to the store, merged with what is stored under the same ids.
-  Status Flush(std::unordered_map<std::string, Finding>* pending);
+  // Writes `pending` (emptied), merged with what is stored under the same ids, with the
+  // detector's state and `positions` (meta entries) in one checkpoint.
+  Status Checkpoint(std::unordered_map<std::string, Finding>* pending,
+                    std::vector<std::pair<std::string, std::string>>* positions);
+  // Appends to *batch each pending finding merged with its stored version (read-modify-write).
+  Status MergeWithStored(std::unordered_map<std::string, Finding>* pending,
+                         std::vector<Finding>* batch);
 
   Config config_;
   detect::DetectorPtr detector_;
+  detect::StatefulDetector* stateful_ = nullptr;  // detector_, when it is one
   FindingStore* store_;
   PipelineMetrics* metrics_;
+  StateStore* state_;
 };
 
-// Merges `f` into `into` (same id): widens first/last seen, adds new evidence (bounded), and
-// counts only evidence not seen before, so re-reading an event never inflates the count.
-// `into` keeps its own status, severity and message (the first occurrence describes it).
+// The stateful detection options a config asks for.
+detect::StatefulOptions StatefulOptionsFrom(const Config& config);
+
+// Merges `f` into `into` (same id): widens first/last seen, adds new evidence (bounded), and adds
+// f.count unless every evidence id of `f` is already in `into` (the same event again), so
+// re-reading an event never inflates the count. `into` keeps its own status, severity and
+// message (the first occurrence describes it).
 void MergeFinding(const Finding& f, Finding* into);
 
 }  // namespace vigil::app

@@ -13,6 +13,7 @@
 #include "vigil/detect/detector.h"
 #include "vigil/detect/rule.h"
 #include "vigil/detect/rule_engine.h"
+#include "vigil/detect/stateful_detector.h"
 
 namespace vigil::app {
 
@@ -43,7 +44,11 @@ class RuleProvider {
 };
 
 // A Detector for one worker that follows `provider`: it picks up reloaded rules between events.
-// `provider` must outlive it and must have loaded successfully once.
-detect::DetectorPtr MakeFollowingDetector(const RuleProvider* provider);
+// `provider` must outlive it and must have loaded successfully once. With `state`, stateful
+// rules run too (a StatefulDetector over `state`, which must outlive it); without, only the
+// single-event rules.
+detect::DetectorPtr MakeFollowingDetector(const RuleProvider* provider,
+                                          StateStore* state = nullptr,
+                                          const detect::StatefulOptions& options = {});
 
 }  // namespace vigil::app

@@ -16,4 +16,8 @@ std::optional<int64_t> ParseTimestampMicros(std::string_view text);
 // Formats as "2024-05-01T10:00:00.123456Z" (always UTC, always 6 fractional digits).
 std::string FormatTimestampMicros(int64_t micros);
 
+// Parses a duration: one or more <integer><unit> groups, unit ms, s, m, h or d ("300s", "15m",
+// "1h30m", "7d"). Returns nullopt for anything else, for zero, and past 100 years.
+std::optional<int64_t> ParseDurationMicros(std::string_view text);
+
 }  // namespace vigil

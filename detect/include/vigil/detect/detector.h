@@ -33,6 +33,10 @@ class Detector {
 
   // The rules this detector runs, in a stable order. Valid as long as the detector.
   virtual const std::vector<RuleInfo>& rules() const = 0;
+
+  // The StatefulDetector doing the work, when there is one (it or a wrapper of it), so that the
+  // pipeline can checkpoint its state; null for a stateless detector.
+  virtual class StatefulDetector* stateful() { return nullptr; }
 };
 using DetectorPtr = std::unique_ptr<Detector>;
 

@@ -33,6 +33,8 @@ namespace vigil::detect {
 //   |json        the value re-serialised as compact JSON text (objects and arrays included)
 //   |lower       ASCII lower-case
 //   |count       the number of values the path yields (a number; 0 when absent)
+//   |uafamily    a user agent's product: the text before the first '/', lower-cased
+//                ("kubectl/v1.29.3 (linux/amd64) kubernetes/6813625" -> "kubectl")
 struct FieldRef {
   std::string path;
 };
@@ -116,6 +118,59 @@ struct RuleTest {
   RuleSource source;
 };
 
+// A key or value a stateful operator computes from an event. Either a field path, with
+// fallbacks tried in order ("objectRef.name ?? requestObject.metadata.name": the first that yields
+// a value), or a template with {field} placeholders ("system:serviceaccount:{objectRef.namespace}:
+// {objectRef.name}"). Multi-valued fields render comma-separated; an absent one renders empty.
+struct KeyExpr {
+  std::string text;  // as written
+  RuleSource source;
+};
+
+// One step of a `sequence`: its own condition (ANDed with the rule's) and, optionally, its own
+// key expressions (default: the rule's group_by); every step's key must render the same text
+// for the same entity.
+struct SequenceStep {
+  std::string name;
+  ExprPtr condition;
+  std::vector<KeyExpr> by;
+};
+
+// A stateful operator (detect/README.md, "Stateful rules"). The rule's condition selects the
+// events it sees; state is kept per (rule, cluster, rendered group_by), in event time.
+struct StatefulSpec {
+  enum class Kind : uint8_t {
+    kThreshold,  // >= count matching events per key within window
+    kDistinct,   // >= count distinct values of `field` per key within window
+    kNewTerms,   // a `terms` combination never seen for the key, after the learning period
+    kSequence,   // steps in order, same key, within window
+  };
+  Kind kind = Kind::kThreshold;
+  std::vector<KeyExpr> group_by;  // empty: one key per cluster
+  int64_t window_us = 0;          // threshold / distinct window; sequence span
+  uint64_t count = 0;             // threshold / distinct
+  std::vector<KeyExpr> field;     // distinct: the value counted (one expression)
+  std::vector<KeyExpr> terms;     // new_terms: the combination (empty: the key itself is new)
+  // distinct: each condition must hold for at least one event inside the window.
+  std::vector<ExprPtr> must_include;
+  int64_t learning_us = 0;  // new_terms: nothing fires this long after a cluster's first event
+  ExprPtr learn_from;       // new_terms: events whose terms are learned (null: all in scope)
+  int64_t ttl_us = 0;       // state lives this long after its last update (0: derived)
+  uint32_t max_values = 0;  // per key: distinct values / terms kept (0: engine default)
+  std::vector<SequenceStep> steps;  // sequence, at least 2
+};
+std::string_view StatefulKindName(StatefulSpec::Kind kind);  // "threshold", ...
+
+// A stateful rule's inline test: events fed in order to a fresh state; the rule must raise
+// exactly `expect_findings` distinct findings (ids), the last one with `expect_count` (when set).
+struct StatefulTest {
+  std::string name;
+  std::vector<std::string> events_json;
+  uint64_t expect_findings = 0;
+  uint64_t expect_count = 0;  // 0: not checked
+  RuleSource source;
+};
+
 struct Rule {
   std::string id;    // stable, unique in a rule set: "k8s.exec_into_pod", "falco.attach_exec_pod"
   std::string name;  // human name; for Falco rules the Falco rule name (rule_name)
@@ -137,6 +192,10 @@ struct Rule {
   // Correspondences with other tools' rules, for docs/rules.md: "falco:Attach/Exec Pod",
   // "sigma:Potential Sidecar Injection Into Running Deployment", "panther:Kubernetes.Pod.Exec".
   std::vector<std::string> references;
+  // Set for stateful rules; null for single-event rules.
+  std::shared_ptr<const StatefulSpec> stateful;
+  // Inline tests of a stateful rule: a sequence of events and the findings it must raise.
+  std::vector<StatefulTest> stateful_tests;
 };
 
 // The output of loading one or more rule files.

@@ -31,7 +31,14 @@ class RecordSplitter {
   // (pretty-printed or concatenated values).
   explicit RecordSplitter(size_t max_record_bytes);
 
-  void Reset();
+  // Starts a new stream. With the defaults, at its beginning. To resume a stream at a record
+  // start, pass that record's 1-based line and offset (positions reported from then on are
+  // absolute) and, when known, the framing decided for the whole stream (see DetectFraming): a
+  // stream's framing is decided by its first line, which the resumed part may not show.
+  void Reset(uint64_t line = 1, uint64_t offset = 0, Framing framing = Framing::kUndecided);
+  // The framing Feed() would choose for a stream starting with [p, p+n): kUndecided when more
+  // bytes are needed (never when at_eof, or once n > max_record_bytes).
+  static Framing DetectFraming(const char* p, size_t n, bool at_eof, size_t max_record_bytes);
   // `data` must be readable up to data + capacity (capacity >= n + SIMDJSON_PADDING).
   void Feed(const char* data, size_t n, size_t capacity, Sink& sink);
   // End of input: delivers a last unterminated line or an incomplete record (which then fails
@@ -54,6 +61,8 @@ class RecordSplitter {
   uint64_t offset() const { return offset_; }  // bytes consumed so far
 
  private:
+  // DetectFraming, not searching for the first newline before `scanned`.
+  static Framing Detect(const char* p, size_t n, bool at_eof, size_t max, size_t scanned);
   void Decide(bool at_eof, Sink& sink);
   void FeedLines(const char* data, size_t n, size_t capacity, Sink& sink);
   void FeedStructural(const char* data, size_t n, size_t capacity, Sink& sink);
@@ -63,6 +72,8 @@ class RecordSplitter {
   Framing framing_ = Framing::kUndecided;
   uint64_t line_ = 1;
   uint64_t offset_ = 0;
+  uint64_t base_line_ = 1;  // where the stream starts (Reset): line and offset
+  uint64_t base_offset_ = 0;
   PaddedBuffer head_;        // bytes seen while undecided
   size_t head_scanned_ = 0;  // head_ bytes already searched for the first newline
 

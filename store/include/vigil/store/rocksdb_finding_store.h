@@ -12,12 +12,15 @@
 
 #include "vigil/core/finding.h"
 #include "vigil/core/finding_store.h"
+#include "vigil/core/state_store.h"
 #include "vigil/core/status.h"
 #include "vigil/store/index_keys.h"
 
 namespace rocksdb {
 class ColumnFamilyHandle;
+class CompactionFilter;
 class DB;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace vigil::store {
@@ -33,13 +36,20 @@ struct StoreOptions {
   size_t max_scan_per_query = 100'000;
 };
 
-// Column families: "default" (schema_version), "findings" (id -> FindingToJson), and the empty-
+class WatermarkTable;
+
+// Column families: "default" (schema_version), "findings" (id -> FindingToJson), the empty-
 // valued index CFs "by_time", "by_rule", "by_cluster", "by_user" (layout in index_keys.h and
-// store/README.md). A finding and its index entries are always written in one WriteBatch.
+// store/README.md), and for stateful detection "state" (operator state), "dedup" (events
+// already processed) and "meta" (watermarks, source positions). A finding and its index
+// entries are always written in one WriteBatch; so is a whole StateCheckpoint.
 //
-// Thread-safety: all methods may be called from any thread. Puts are serialized by a mutex (they
-// read the previous value to retract its index entries); Get and Query take no lock.
-class RocksDbFindingStore final : public FindingStore {
+// State and dedup values start with their event-time expiry (core/state_store.h); a compaction
+// filter drops them once their cluster's watermark (AdvanceWatermark) has passed it.
+//
+// Thread-safety: all methods may be called from any thread. Puts and Commits are serialized by
+// a mutex (they read the previous value to retract its index entries); reads take no lock.
+class RocksDbFindingStore final : public FindingStore, public StateStore {
  public:
   static constexpr int kSchemaVersion = 1;
   static constexpr size_t kMaxLimit = 1000;
@@ -64,6 +74,24 @@ class RocksDbFindingStore final : public FindingStore {
   // have a next_cursor when max_scan_per_query was reached.
   Result<FindingPage> Query(const FindingFilter& filter) const override;
 
+  // StateStore.
+  Result<std::optional<std::string>> GetState(std::string_view key) const override;
+  Result<bool> ContainsEvent(std::string_view dedup_key) const override;
+  Result<std::optional<std::string>> GetMeta(std::string_view key) const override;
+  Result<std::vector<std::pair<std::string, std::string>>> ScanMeta(
+      std::string_view prefix) const override;
+  // Findings (with their index entries), state, dedup entries and meta in one WriteBatch.
+  Status Commit(const StateCheckpoint& checkpoint) override;
+  void AdvanceWatermark(std::string_view cluster, int64_t watermark_us) override;
+
+  // Compacts every column family (runs the expiry filters now). For tests and tools.
+  Status CompactAll();
+  // RocksDB's estimate of live bytes on disk (SST files) over all column families.
+  Result<uint64_t> DiskBytes() const;
+  // Estimated number of keys in the state / dedup column families.
+  Result<uint64_t> StateKeysApprox() const;
+  Result<uint64_t> DedupKeysApprox() const;
+
   // Flushes all memtables to SST files.
   Status Flush();
   // RocksDB's estimate of the number of findings (cheap, may be off after overwrites).
@@ -76,15 +104,27 @@ class RocksDbFindingStore final : public FindingStore {
   static constexpr size_t kNumIndexes = 4;
 
   RocksDbFindingStore(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                      const StoreOptions& opts);
+                      const StoreOptions& opts, std::shared_ptr<WatermarkTable> watermarks,
+                      std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters);
   Status CheckSchemaVersion();
+  // Adds the findings and their index entries to *batch. Requires put_mu_.
+  Status AddFindings(const std::vector<Finding>& findings, rocksdb::WriteBatch* batch);
+  Result<std::optional<std::string>> GetFrom(rocksdb::ColumnFamilyHandle* cf,
+                                             std::string_view key, std::string_view what) const;
 
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; destroyed before db_
   rocksdb::ColumnFamilyHandle* default_cf_;
   rocksdb::ColumnFamilyHandle* findings_cf_;
   rocksdb::ColumnFamilyHandle* index_cf_[kNumIndexes];
+  rocksdb::ColumnFamilyHandle* state_cf_;
+  rocksdb::ColumnFamilyHandle* dedup_cf_;
+  rocksdb::ColumnFamilyHandle* meta_cf_;
   StoreOptions opts_;
+  std::shared_ptr<WatermarkTable> watermarks_;
+  // Used by RocksDB's compactions until the DB is closed, so declared before db_ is destroyed
+  // (the destructor closes the DB first).
+  std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters_;
   std::mutex put_mu_;  // makes Put's read-old-value, write-batch sequence atomic
   mutable std::atomic<uint64_t> corrupt_skipped_{0};
 };

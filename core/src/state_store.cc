@@ -1,0 +1,107 @@
+// Key and value helpers of the StateStore layout, and MemoryStateStore.
+#include "vigil/core/state_store.h"
+
+#include <cstring>
+
+#include "vigil/core/memory_state_store.h"
+
+namespace vigil {
+
+void PutExpiry(int64_t expires_us, std::string* value) {
+  uint64_t u = static_cast<uint64_t>(expires_us);
+  for (int i = 0; i < 8; ++i) value->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+}
+
+int64_t GetExpiry(std::string_view value) {
+  if (value.size() < kStateExpiryBytes) return 0;
+  uint64_t u = 0;
+  for (int i = 7; i >= 0; --i) u = (u << 8) | static_cast<unsigned char>(value[i]);
+  return static_cast<int64_t>(u);
+}
+
+namespace {
+void AppendPart(std::string_view part, std::string* out) {
+  for (char c : part) {
+    if (c != kKeySep) out->push_back(c);
+  }
+}
+}  // namespace
+
+std::string MakeStateKey(std::string_view rule_id, std::string_view cluster,
+                         std::string_view key) {
+  std::string out;
+  out.reserve(rule_id.size() + cluster.size() + key.size() + 2);
+  AppendPart(rule_id, &out);
+  out.push_back(kKeySep);
+  AppendPart(cluster, &out);
+  out.push_back(kKeySep);
+  out.append(key);  // the group key keeps its own separators (one per group_by part)
+  return out;
+}
+
+std::string MakeDedupKey(std::string_view cluster, std::string_view audit_id,
+                         std::string_view stage) {
+  std::string out;
+  out.reserve(cluster.size() + audit_id.size() + stage.size() + 2);
+  AppendPart(cluster, &out);
+  out.push_back(kKeySep);
+  AppendPart(audit_id, &out);
+  out.push_back(kKeySep);
+  AppendPart(stage, &out);
+  return out;
+}
+
+Result<std::optional<std::string>> MemoryStateStore::GetState(std::string_view key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = state_.find(key);
+  if (it == state_.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+Result<bool> MemoryStateStore::ContainsEvent(std::string_view dedup_key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dedup_.find(dedup_key) != dedup_.end();
+}
+
+Result<std::optional<std::string>> MemoryStateStore::GetMeta(std::string_view key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = meta_.find(key);
+  if (it == meta_.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> MemoryStateStore::ScanMeta(
+    std::string_view prefix) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto it = meta_.lower_bound(prefix);
+       it != meta_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    out.emplace_back(it->first, it->second);
+  }
+  return out;
+}
+
+Status MemoryStateStore::Commit(const StateCheckpoint& cp) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [k, v] : cp.state) state_[k] = v;
+  for (const auto& k : cp.state_deletes) state_.erase(k);
+  for (const auto& [k, v] : cp.dedup) dedup_[k] = v;
+  for (const auto& [k, v] : cp.meta) meta_[k] = v;
+  ++commits_;
+  return Status::Ok();
+}
+
+size_t MemoryStateStore::state_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.size();
+}
+size_t MemoryStateStore::dedup_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dedup_.size();
+}
+uint64_t MemoryStateStore::commits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return commits_;
+}
+
+}  // namespace vigil

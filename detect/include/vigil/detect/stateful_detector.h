@@ -1,0 +1,125 @@
+// StatefulDetector: the Detector that runs a RuleEngine with its stateful rules (threshold,
+// distinct, new_terms, sequence) over state kept in a StateStore, in event time. It also owns
+// the dedup set of events already processed and the per-cluster watermarks.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "vigil/core/state_store.h"
+#include "vigil/core/status.h"
+#include "vigil/detect/detector.h"
+#include "vigil/detect/rule_engine.h"
+
+namespace vigil::detect {
+
+struct StatefulOptions {
+  // Events older than (the newest event time seen in their cluster - allowed_lateness) are late:
+  // counted, still evaluated by single-event rules, not fed to stateful operators.
+  int64_t allowed_lateness_us = int64_t{5} * 60 * 1'000'000;
+  // How long (event time) an event's (cluster, auditID, stage) is remembered for dedup. At least
+  // allowed_lateness_us: a redelivery later than that is late anyway.
+  int64_t dedup_retention_us = int64_t{60} * 60 * 1'000'000;
+  // Memory for cached operator state. Over it, clean entries are evicted (least recently used)
+  // and checkpoint_due() asks for a checkpoint so dirty ones become clean.
+  size_t cache_bytes = size_t{64} << 20;
+  // Events remembered for dedup between two checkpoints before checkpoint_due() turns true.
+  size_t max_pending_events = 100'000;
+  // Overrides every new_terms rule's learning period when > 0 (e.g. for short logs).
+  int64_t learning_override_us = 0;
+  // Defaults for rules that do not set them.
+  uint32_t default_max_values = 1000;                                 // terms / values per key
+  int64_t default_new_terms_ttl_us = int64_t{90} * 86400 * 1'000'000;  // a baseline's memory
+};
+
+struct StatefulStats {
+  uint64_t events = 0;
+  uint64_t duplicates = 0;  // (cluster, auditID, stage) seen before: skipped entirely
+  uint64_t late = 0;        // behind the watermark: single-event rules only
+  uint64_t hits = 0;        // stateful rule conditions that held
+  uint64_t findings = 0;    // findings (or finding updates) raised by stateful rules
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;  // state read from the store (or found absent)
+  uint64_t evictions = 0;     // clean cache entries dropped to stay under cache_bytes
+  uint64_t values_evicted = 0;  // terms/values dropped from a key over max_values
+  uint64_t corrupt_state = 0;   // stored values that could not be decoded (started afresh)
+  size_t cache_bytes = 0;       // current estimate
+  size_t cache_entries = 0;
+};
+
+// Not thread-safe: one per worker, like every Detector. `store` must outlive it. Evaluate never
+// fails; a store read error is kept (status()) and the pipeline must stop and not checkpoint.
+class StatefulDetector final : public Detector, private HitSink {
+ public:
+  StatefulDetector(std::unique_ptr<RuleEngine> engine, StateStore* store,
+                   StatefulOptions options = {});
+  ~StatefulDetector() override;
+
+  // Dedup, watermark, then the engine: single-event findings and stateful findings go to *out.
+  // A stateful finding's id is MakeFindingId(rule, cluster, key, episode start) (threshold,
+  // distinct, sequence) or MakeFindingId(rule, cluster, key + term) (new_terms); its count is
+  // the number of events it adds, so MergeFinding aggregates repeats into one finding.
+  void Evaluate(const AuditEvent& event, std::vector<Finding>* out) override;
+  const std::vector<RuleInfo>& rules() const override { return engine_->rules(); }
+  StatefulDetector* stateful() override { return this; }
+
+  // Runs `engine` from the next event on (rules reloaded). State is keyed by rule id, so a rule
+  // that stays keeps its state; a removed rule's state expires.
+  void ReplaceEngine(std::unique_ptr<RuleEngine> engine) { engine_ = std::move(engine); }
+
+  // Moves everything changed since the last checkpoint (dirty state, dedup entries, cluster
+  // watermarks) into *cp, to be committed in one write with the findings and source positions.
+  // Then evicts clean entries over the cache budget. Call StateStore::Commit(*cp) right after;
+  // if it fails, discard this detector (its cache is ahead of the store).
+  void Checkpoint(StateCheckpoint* cp);
+  // True when a checkpoint should be taken now to keep memory bounded.
+  bool checkpoint_due() const;
+
+  // The first store read error, if any.
+  const Status& status() const { return status_; }
+  const StatefulStats& stats() const;
+  RuleEngine& engine() { return *engine_; }
+
+ private:
+  struct Slot;
+  struct ClusterState;
+  struct OpState;
+
+  void OnHit(const StatefulHit& hit, const FindingMaker& maker) override;
+  Slot& LoadSlot(const std::string& key, int64_t t);
+  ClusterState& LoadCluster(std::string_view cluster);
+  void Touch(Slot& slot);
+  void Account(Slot& slot);
+  void EvictOverBudget();
+  void Emit(Finding f);
+
+  void Threshold(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
+  void Distinct(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
+  void NewTerms(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
+  void Sequence(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
+
+  std::unique_ptr<RuleEngine> engine_;
+  StateStore* store_;
+  StatefulOptions options_;
+  Status status_;
+  mutable StatefulStats stats_;
+
+  std::unordered_map<std::string, std::unique_ptr<Slot>> cache_;
+  std::list<Slot*> lru_;  // front = most recently used
+  size_t cache_bytes_ = 0;
+  std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
+  std::unordered_map<std::string, int64_t> pending_dedup_;  // key -> event time
+
+  // The event being evaluated (valid during Evaluate).
+  const AuditEvent* event_ = nullptr;
+  ClusterState* cluster_ = nullptr;
+  int64_t event_time_ = 0;
+  std::vector<Finding>* out_ = nullptr;
+};
+
+}  // namespace vigil::detect

@@ -1,0 +1,495 @@
+// StatefulDetector: dedup, watermarks, the write-behind state cache and the four stateful
+// operators. The encoding of operator state is in state_codec.h.
+#include "vigil/detect/stateful_detector.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "vigil/core/time_util.h"
+#include "state_codec.h"
+
+namespace vigil::detect {
+
+using internal::OpStateData;
+using internal::Partial;
+using internal::Stamp;
+using internal::Term;
+
+struct StatefulDetector::OpState : OpStateData {};
+
+struct StatefulDetector::Slot {
+  std::string key;
+  OpState state;
+  int64_t expires_us = 0;  // event time after which the state is dead (0: never written)
+  bool dirty = false;
+  size_t bytes = 0;
+  std::list<Slot*>::iterator lru;
+};
+
+struct StatefulDetector::ClusterState {
+  int64_t max_us = 0;    // newest event time seen (0: none yet)
+  int64_t first_us = 0;  // first event time seen: the start of new_terms learning
+  bool dirty = false;
+};
+
+namespace {
+
+constexpr size_t kSlotOverhead = 160;  // map node, list node, Slot, allocator slack
+constexpr char kWatermarkPrefix[] = "wm\x1f";
+
+bool IsFinalStage(AuditStage s) {
+  return s == AuditStage::kResponseComplete || s == AuditStage::kPanic ||
+         s == AuditStage::kUnknown;
+}
+
+// The key as people read it: parts separated by ", ".
+std::string Readable(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == kKeySep) {
+      out += ", ";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out.empty() ? "<cluster>" : out;
+}
+
+std::string FormatWindow(int64_t us) {
+  if (us % (86400LL * 1'000'000) == 0) return std::to_string(us / (86400LL * 1'000'000)) + "d";
+  if (us % (3600LL * 1'000'000) == 0) return std::to_string(us / (3600LL * 1'000'000)) + "h";
+  if (us % (60LL * 1'000'000) == 0) return std::to_string(us / (60LL * 1'000'000)) + "m";
+  return std::to_string(us / 1'000'000) + "s";
+}
+
+int64_t TtlOf(const StatefulSpec& spec, const StatefulOptions& o) {
+  if (spec.ttl_us > 0) return spec.ttl_us;
+  if (spec.kind == StatefulSpec::Kind::kNewTerms) return o.default_new_terms_ttl_us;
+  return spec.window_us;
+}
+
+void KeepLast(std::vector<std::string>* ids, size_t n) {
+  if (ids->size() > n) ids->erase(ids->begin(), ids->end() - static_cast<ptrdiff_t>(n));
+}
+
+}  // namespace
+
+StatefulDetector::StatefulDetector(std::unique_ptr<RuleEngine> engine, StateStore* store,
+                                   StatefulOptions options)
+    : engine_(std::move(engine)), store_(store), options_(options) {
+  options_.dedup_retention_us =
+      std::max(options_.dedup_retention_us, options_.allowed_lateness_us);
+}
+
+StatefulDetector::~StatefulDetector() = default;
+
+const StatefulStats& StatefulDetector::stats() const {
+  stats_.cache_bytes = cache_bytes_;
+  stats_.cache_entries = cache_.size();
+  return stats_;
+}
+
+StatefulDetector::ClusterState& StatefulDetector::LoadCluster(std::string_view cluster) {
+  auto it = clusters_.find(std::string(cluster));
+  if (it != clusters_.end()) return *it->second;
+  auto cs = std::make_unique<ClusterState>();
+  auto stored = store_->GetMeta(std::string(kWatermarkPrefix) + std::string(cluster));
+  if (!stored.ok()) {
+    if (status_.ok()) status_ = stored.status().WithContext("reading watermark of " +
+                                                            std::string(cluster));
+  } else if (stored->has_value()) {
+    if (!internal::DecodeWatermark(**stored, &cs->max_us, &cs->first_us)) ++stats_.corrupt_state;
+  }
+  return *clusters_.emplace(std::string(cluster), std::move(cs)).first->second;
+}
+
+void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
+  ++stats_.events;
+  const int64_t t = event.EventTimeMicros();
+  if (!event.audit_id.empty()) {
+    std::string dk = MakeDedupKey(event.cluster, event.audit_id, AuditStageName(event.stage));
+    if (pending_dedup_.count(dk) != 0) {
+      ++stats_.duplicates;
+      return;
+    }
+    auto seen = store_->ContainsEvent(dk);
+    if (!seen.ok()) {
+      if (status_.ok()) status_ = seen.status().WithContext("reading the dedup set");
+    } else if (*seen) {
+      ++stats_.duplicates;
+      return;
+    }
+    pending_dedup_.emplace(std::move(dk), t);
+  }
+
+  ClusterState& cs = LoadCluster(event.cluster);
+  const bool late = cs.max_us != 0 && t < cs.max_us - options_.allowed_lateness_us;
+  if (late) {
+    ++stats_.late;
+  } else {
+    if (cs.first_us == 0) {
+      cs.first_us = t;
+      cs.dirty = true;
+    }
+    if (t > cs.max_us) {
+      cs.max_us = t;
+      cs.dirty = true;
+    }
+  }
+  const bool stateful = !late && IsFinalStage(event.stage) && status_.ok();
+  event_ = &event;
+  cluster_ = &cs;
+  event_time_ = t;
+  out_ = out;
+  engine_->Evaluate(event, out, stateful ? this : nullptr);
+  event_ = nullptr;
+  cluster_ = nullptr;
+  out_ = nullptr;
+}
+
+void StatefulDetector::Touch(Slot& slot) {
+  lru_.splice(lru_.begin(), lru_, slot.lru);
+}
+
+void StatefulDetector::Account(Slot& slot) {
+  size_t b = kSlotOverhead + slot.key.size() * 2 + internal::EstimateBytes(slot.state);
+  cache_bytes_ = cache_bytes_ - slot.bytes + b;
+  slot.bytes = b;
+}
+
+StatefulDetector::Slot& StatefulDetector::LoadSlot(const std::string& key, int64_t t) {
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    ++stats_.cache_hits;
+    Slot& slot = *it->second;
+    Touch(slot);
+    if (slot.expires_us != 0 && slot.expires_us < t) {
+      slot.state = OpState{};  // dead state: start afresh (the write replaces it)
+      slot.expires_us = 0;
+      slot.dirty = true;
+      Account(slot);
+    }
+    return slot;
+  }
+  ++stats_.cache_misses;
+  auto slot = std::make_unique<Slot>();
+  slot->key = key;
+  auto stored = store_->GetState(key);
+  if (!stored.ok()) {
+    if (status_.ok()) status_ = stored.status().WithContext("reading detector state");
+  } else if (stored->has_value()) {
+    const std::string& v = **stored;
+    int64_t expires = GetExpiry(v);
+    if (expires >= t) {
+      if (internal::DecodeState(std::string_view(v).substr(kStateExpiryBytes), &slot->state)) {
+        slot->expires_us = expires;
+      } else {
+        ++stats_.corrupt_state;
+        slot->state = OpState{};
+      }
+    }
+  }
+  Slot* raw = slot.get();
+  lru_.push_front(raw);
+  raw->lru = lru_.begin();
+  cache_.emplace(key, std::move(slot));
+  Account(*raw);
+  return *raw;
+}
+
+void StatefulDetector::Emit(Finding f) {
+  ++stats_.findings;
+  out_->push_back(std::move(f));
+}
+
+void StatefulDetector::OnHit(const StatefulHit& hit, const FindingMaker& maker) {
+  ++stats_.hits;
+  const Rule& rule = engine_->rule_defs()[hit.rule];
+  const StatefulSpec& spec = *rule.stateful;
+  Slot& slot = LoadSlot(MakeStateKey(rule.id, event_->cluster, hit.key), event_time_);
+  switch (spec.kind) {
+    case StatefulSpec::Kind::kThreshold:
+      Threshold(rule, hit, maker, slot);
+      break;
+    case StatefulSpec::Kind::kDistinct:
+      Distinct(rule, hit, maker, slot);
+      break;
+    case StatefulSpec::Kind::kNewTerms:
+      NewTerms(rule, hit, maker, slot);
+      break;
+    case StatefulSpec::Kind::kSequence:
+      Sequence(rule, hit, maker, slot);
+      break;
+  }
+  if (slot.dirty) {
+    slot.expires_us = std::max(slot.expires_us, event_time_ + TtlOf(spec, options_));
+    Account(slot);
+  }
+}
+
+// ---- operators ------------------------------------------------------------------------------
+
+void StatefulDetector::Threshold(const Rule& rule, const StatefulHit& hit,
+                                 const FindingMaker& maker, Slot& slot) {
+  const StatefulSpec& spec = *rule.stateful;
+  OpState& st = slot.state;
+  const int64_t t = event_time_;
+  std::string id(event_->audit_id);
+  // Keep the newest `count` stamps inside the window, sorted by time.
+  auto pos = std::upper_bound(st.stamps.begin(), st.stamps.end(), t,
+                              [](int64_t v, const Stamp& s) { return v < s.t; });
+  st.stamps.insert(pos, Stamp{t, id});
+  const int64_t newest = st.stamps.back().t;
+  while (!st.stamps.empty() && st.stamps.front().t < newest - spec.window_us) {
+    st.stamps.erase(st.stamps.begin());
+  }
+  while (st.stamps.size() > spec.count) st.stamps.erase(st.stamps.begin());
+  slot.dirty = true;
+
+  if (st.episode_start != 0 && t >= st.episode_start && t - st.episode_last <= spec.window_us) {
+    Finding f = maker.Make();
+    f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
+    f.first_seen_us = f.last_seen_us = t;
+    f.count = 1;
+    Emit(std::move(f));
+    st.episode_last = std::max(st.episode_last, t);
+    return;
+  }
+  if (st.stamps.size() < spec.count) return;
+  st.episode_start = st.stamps.front().t;
+  st.episode_last = newest;
+  Finding f = maker.Make();
+  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
+  f.first_seen_us = st.episode_start;
+  f.last_seen_us = newest;
+  f.count = st.stamps.size();
+  f.evidence.clear();
+  for (const Stamp& s : st.stamps) {
+    if (!s.id.empty()) f.evidence.push_back(s.id);
+  }
+  KeepLast(&f.evidence, Finding::kMaxEvidence);
+  f.message += " [" + std::to_string(st.stamps.size()) + " events within " +
+               FormatWindow(spec.window_us) + " for " + Readable(hit.key) + "]";
+  Emit(std::move(f));
+}
+
+void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit,
+                                const FindingMaker& maker, Slot& slot) {
+  if (hit.value.empty()) return;  // no value to count
+  const StatefulSpec& spec = *rule.stateful;
+  OpState& st = slot.state;
+  const int64_t t = event_time_;
+  const uint32_t max_values = spec.max_values ? spec.max_values : options_.default_max_values;
+  auto it = std::find_if(st.terms.begin(), st.terms.end(),
+                         [&](const Term& x) { return x.value == hit.value; });
+  if (it != st.terms.end()) {
+    it->t = std::max(it->t, t);
+    it->mask |= hit.include_mask;
+  } else {
+    st.terms.push_back(Term{std::string(hit.value), t, hit.include_mask});
+    if (st.terms.size() > max_values) {
+      auto oldest = std::min_element(st.terms.begin(), st.terms.end(),
+                                     [](const Term& a, const Term& b) { return a.t < b.t; });
+      st.terms.erase(oldest);
+      ++stats_.values_evicted;
+    }
+  }
+  st.stamps.push_back(Stamp{t, std::string(event_->audit_id)});
+  if (st.stamps.size() > Finding::kMaxEvidence) st.stamps.erase(st.stamps.begin());
+  slot.dirty = true;
+
+  int64_t newest = 0;
+  for (const Term& x : st.terms) newest = std::max(newest, x.t);
+  // Values that fell out of the window are forgotten.
+  st.terms.erase(std::remove_if(st.terms.begin(), st.terms.end(),
+                                [&](const Term& x) { return x.t < newest - spec.window_us; }),
+                 st.terms.end());
+
+  if (st.episode_start != 0 && t >= st.episode_start && t - st.episode_last <= spec.window_us) {
+    Finding f = maker.Make();
+    f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
+    f.first_seen_us = f.last_seen_us = t;
+    f.count = 1;
+    Emit(std::move(f));
+    st.episode_last = std::max(st.episode_last, t);
+    return;
+  }
+  uint32_t mask = 0;
+  int64_t start = newest;
+  for (const Term& x : st.terms) {
+    mask |= x.mask;
+    start = std::min(start, x.t);
+  }
+  const uint32_t required = (spec.must_include.empty() ? 0u : ((1u << spec.must_include.size()) - 1));
+  if (st.terms.size() < spec.count || (mask & required) != required) return;
+  st.episode_start = start;
+  st.episode_last = newest;
+  Finding f = maker.Make();
+  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, start);
+  f.first_seen_us = start;
+  f.last_seen_us = newest;
+  f.count = st.terms.size();
+  f.evidence.clear();
+  for (const Stamp& s : st.stamps) {
+    if (!s.id.empty() && s.t >= start) f.evidence.push_back(s.id);
+  }
+  std::vector<const Term*> sorted;
+  for (const Term& x : st.terms) sorted.push_back(&x);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Term* a, const Term* b) { return a->t != b->t ? a->t < b->t : a->value < b->value; });
+  std::string values;
+  for (size_t i = 0; i < sorted.size() && i < 10; ++i) {
+    values += (i ? ", " : "") + sorted[i]->value.substr(0, 64);
+  }
+  if (sorted.size() > 10) values += ", ...";
+  f.message += " [" + std::to_string(st.terms.size()) + " distinct " +
+               (spec.field.empty() ? std::string("values") : spec.field[0].text) + " within " +
+               FormatWindow(spec.window_us) + " for " + Readable(hit.key) + ": " + values + "]";
+  Emit(std::move(f));
+}
+
+void StatefulDetector::NewTerms(const Rule& rule, const StatefulHit& hit,
+                                const FindingMaker& maker, Slot& slot) {
+  const StatefulSpec& spec = *rule.stateful;
+  OpState& st = slot.state;
+  const int64_t t = event_time_;
+  const int64_t ttl = TtlOf(spec, options_);
+  // Refreshing a term's last-seen time is a write; do it at most this often per term.
+  const int64_t refresh = std::min<int64_t>(ttl / 64, int64_t{3600} * 1'000'000);
+  const uint32_t max_values = spec.max_values ? spec.max_values : options_.default_max_values;
+  auto it = std::find_if(st.terms.begin(), st.terms.end(),
+                         [&](const Term& x) { return x.value == hit.value; });
+  if (it != st.terms.end() && t - it->t <= ttl) {
+    if (hit.learnable && t - it->t > refresh) {
+      it->t = t;
+      slot.dirty = true;
+    }
+    return;
+  }
+  auto learn = [&] {
+    if (!hit.learnable) return;
+    if (it != st.terms.end()) {
+      it->t = t;
+    } else {
+      st.terms.push_back(Term{std::string(hit.value), t, 0});
+      if (st.terms.size() > max_values) {
+        auto oldest = std::min_element(st.terms.begin(), st.terms.end(),
+                                       [](const Term& a, const Term& b) { return a.t < b.t; });
+        st.terms.erase(oldest);
+        ++stats_.values_evicted;
+      }
+    }
+    slot.dirty = true;
+  };
+  const int64_t learning =
+      options_.learning_override_us > 0 ? options_.learning_override_us : spec.learning_us;
+  if (t < cluster_->first_us + learning) {
+    learn();
+    return;
+  }
+  Finding f = maker.Make();
+  std::string subject(hit.key);
+  subject.push_back(kKeySep);
+  subject.append(hit.value);
+  f.id = MakeFindingId(rule.id, event_->cluster, subject, 0);
+  f.message += hit.value.empty() ? " [first time for " + Readable(hit.key) + "]"
+                                 : " [new for " + Readable(hit.key) + ": " +
+                                       Readable(hit.value) + "]";
+  Emit(std::move(f));
+  learn();
+}
+
+void StatefulDetector::Sequence(const Rule& rule, const StatefulHit& hit,
+                                const FindingMaker& maker, Slot& slot) {
+  const StatefulSpec& spec = *rule.stateful;
+  OpState& st = slot.state;
+  const int64_t t = event_time_;
+  const size_t steps = spec.steps.size();
+  std::string id(event_->audit_id);
+  if (st.partials.size() < steps - 1) st.partials.resize(steps - 1);
+  const size_t j = hit.step;
+  if (j == 0) {
+    st.partials[0] = Partial{t, t, {id}};
+    slot.dirty = true;
+    return;
+  }
+  const Partial& p = st.partials[j - 1];
+  if (p.start == 0 || t < p.last || t - p.start > spec.window_us ||
+      (!p.ids.empty() && p.ids.back() == id)) {
+    return;
+  }
+  Partial next{p.start, t, p.ids};
+  next.ids.push_back(id);
+  KeepLast(&next.ids, Finding::kMaxEvidence);
+  if (j + 1 < steps) {
+    st.partials[j] = std::move(next);
+    slot.dirty = true;
+    return;
+  }
+  Finding f = maker.Make();
+  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, next.start);
+  f.first_seen_us = next.start;
+  f.last_seen_us = t;
+  f.count = 1;
+  f.evidence = next.ids;
+  std::string names;
+  for (size_t k = 0; k < steps; ++k) {
+    names += (k ? " -> " : "") +
+             (spec.steps[k].name.empty() ? "step " + std::to_string(k + 1) : spec.steps[k].name);
+  }
+  f.message += " [sequence " + names + " within " + FormatWindow(spec.window_us) + " for " +
+               Readable(hit.key) + "]";
+  Emit(std::move(f));
+}
+
+// ---- checkpoints ------------------------------------------------------------------------------
+
+void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
+  for (auto& [key, slot] : cache_) {
+    if (!slot->dirty) continue;
+    if (internal::IsEmpty(slot->state)) {
+      cp->state_deletes.push_back(key);
+    } else {
+      std::string v;
+      PutExpiry(slot->expires_us, &v);
+      internal::EncodeState(slot->state, &v);
+      cp->state.emplace_back(key, std::move(v));
+    }
+    slot->dirty = false;
+  }
+  for (auto& [key, t] : pending_dedup_) {
+    std::string v;
+    PutExpiry(t + options_.dedup_retention_us, &v);
+    cp->dedup.emplace_back(key, std::move(v));
+  }
+  pending_dedup_.clear();
+  for (auto& [name, cs] : clusters_) {
+    if (!cs->dirty) continue;
+    cp->meta.emplace_back(std::string(kWatermarkPrefix) + name,
+                          internal::EncodeWatermark(cs->max_us, cs->first_us));
+    store_->AdvanceWatermark(name, cs->max_us - options_.allowed_lateness_us);
+    cs->dirty = false;
+  }
+  EvictOverBudget();
+}
+
+void StatefulDetector::EvictOverBudget() {
+  auto it = lru_.end();
+  while (cache_bytes_ > options_.cache_bytes && it != lru_.begin()) {
+    --it;
+    Slot* s = *it;
+    if (s->dirty) continue;
+    cache_bytes_ -= s->bytes;
+    it = lru_.erase(it);
+    std::string key = std::move(s->key);
+    cache_.erase(key);  // destroys *s
+    ++stats_.evictions;
+  }
+}
+
+bool StatefulDetector::checkpoint_due() const {
+  return cache_bytes_ > options_.cache_bytes ||
+         pending_dedup_.size() >= options_.max_pending_events;
+}
+
+}  // namespace vigil::detect
