@@ -8,6 +8,7 @@
 #include "vigil/core/json_writer.h"
 #include "vigil/detect/lint.h"
 #include "vigil/detect/rule_engine.h"
+#include "vigil/detect/stateful_detector.h"
 #include "vigil/ingest/audit_event_parser.h"
 
 namespace vigil::app {
@@ -60,11 +61,32 @@ int RunRulesTest(const std::vector<std::string>& paths, std::ostream& out, std::
   size_t rules_failed = 0, cases = 0, cases_failed = 0, untested = 0;
   for (size_t i = 0; i < defs.size(); ++i) {
     const detect::Rule& rule = defs[i];
-    if (rule.tests.empty()) {
+    if (rule.tests.empty() && rule.stateful_tests.empty()) {
       ++untested;
       continue;
     }
     std::vector<std::string> failures;
+    for (const detect::StatefulTest& t : rule.stateful_tests) {
+      ++cases;
+      // Parsed events view their text: keep every event's parser alive until the run.
+      std::vector<std::unique_ptr<ingest::AuditEventParser>> parsers;
+      std::vector<std::unique_ptr<AuditEvent>> parsed;
+      std::vector<const AuditEvent*> events;
+      std::string bad;
+      for (size_t k = 0; k < t.events_json.size() && bad.empty(); ++k) {
+        parsers.push_back(std::make_unique<ingest::AuditEventParser>());
+        parsed.push_back(std::make_unique<AuditEvent>());
+        ingest::ParseReport r;
+        Status s = parsers.back()->Parse(t.events_json[k], parsed.back().get(), &r);
+        if (!s.ok()) {
+          bad = "event " + std::to_string(k + 1) + " is not a valid audit Event: " + s.message();
+        }
+        parsed.back()->cluster = "test";
+        events.push_back(parsed.back().get());
+      }
+      if (bad.empty()) bad = detect::RunStatefulTest(**engine, i, t, events);
+      if (!bad.empty()) failures.push_back(Where(t.source) + ": test '" + t.name + "': " + bad);
+    }
     for (const detect::RuleTest& t : rule.tests) {
       ++cases;
       Status s = parser.Parse(t.event_json, &event, &report);
@@ -83,7 +105,8 @@ int RunRulesTest(const std::vector<std::string>& paths, std::ostream& out, std::
     }
     cases_failed += failures.size();
     if (failures.empty()) {
-      out << "PASS " << rule.id << " (" << rule.tests.size() << " tests)\n";
+      out << "PASS " << rule.id << " (" << rule.tests.size() + rule.stateful_tests.size()
+          << " tests)\n";
     } else {
       ++rules_failed;
       out << "FAIL " << rule.id << '\n';

@@ -682,6 +682,60 @@ class NativeLoader {
     return Status::Ok();
   }
 
+  // {repeat: N, every: D, event: {...}}: N copies of the event, the i-th (from 0) with "{i}" in
+  // its strings replaced by i, "-i" appended to its auditID (unless it has "{i}") and both
+  // timestamps moved i*D later.
+  static Status ExpandRepeat(const File& file, const YAML::Node& spec,
+                             std::vector<std::string>* out) {
+    RETURN_IF_ERROR(CheckKeys(file, spec, {"repeat", "every", "event"}, "a repeated event"));
+    ASSIGN_OR_RETURN(uint64_t n, Count(file, spec["repeat"], "repeat", 1000));
+    int64_t every = 0;
+    if (spec["every"]) {
+      ASSIGN_OR_RETURN(every, Duration(file, spec["every"], "every"));
+    }
+    if (!spec["event"] || !spec["event"].IsMap()) {
+      return Error(file, spec, "a repeated event needs 'event': a mapping");
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      YAML::Node ev = YAML::Clone(spec["event"]);
+      const std::string idx = std::to_string(i);
+      ReplaceIndex(ev, idx);
+      if (ev["auditID"] && ev["auditID"].IsScalar() &&
+          spec["event"]["auditID"].Scalar().find("{i}") == std::string::npos) {
+        ev["auditID"] = ev["auditID"].Scalar() + "-" + idx;
+      }
+      for (const char* key : {"requestReceivedTimestamp", "stageTimestamp"}) {
+        if (!ev[key] || !ev[key].IsScalar()) continue;
+        std::optional<int64_t> t = ParseTimestampMicros(ev[key].Scalar());
+        if (!t) return Error(file, spec["event"][key], std::string("bad ") + key);
+        ev[key] = FormatTimestampMicros(*t + static_cast<int64_t>(i) * every);
+      }
+      ASSIGN_OR_RETURN(std::string json, TestEvent(file, ev));
+      out->push_back(std::move(json));
+    }
+    return Status::Ok();
+  }
+
+  static void ReplaceIndex(YAML::Node node, const std::string& idx) {
+    if (node.IsScalar()) {
+      std::string v = node.Scalar();
+      size_t p = 0;
+      bool changed = false;
+      while ((p = v.find("{i}", p)) != std::string::npos) {
+        v.replace(p, 3, idx);
+        p += idx.size();
+        changed = true;
+      }
+      if (changed) node = v;
+      return;
+    }
+    if (node.IsSequence()) {
+      for (size_t k = 0; k < node.size(); ++k) ReplaceIndex(node[k], idx);
+    } else if (node.IsMap()) {
+      for (auto it = node.begin(); it != node.end(); ++it) ReplaceIndex(it->second, idx);
+    }
+  }
+
   // A stateful rule's test: {name, events: [...], findings: N, count: M}.
   Status LoadStatefulTest(const File& file, const YAML::Node& t, Rule* rule) const {
     RETURN_IF_ERROR(CheckKeys(file, t, {"name", "events", "findings", "count"}, "a stateful test"));
@@ -691,13 +745,20 @@ class NativeLoader {
     if (!t["name"]) return Error(file, t, "test has no 'name'");
     ASSIGN_OR_RETURN(test.name, Text(file, t["name"], "name"));
     YAML::Node events = t["events"];
-    if (!events || !events.IsSequence() || events.size() == 0 || events.size() > 1000) {
+    if (!events || !events.IsSequence() || events.size() == 0) {
       return Error(file, events ? events : t,
                    "test '" + test.name + "' needs 'events': a list of 1 to 1000 events");
     }
     for (const YAML::Node& e : events) {
+      if (e.IsMap() && e["repeat"]) {
+        RETURN_IF_ERROR(ExpandRepeat(file, e, &test.events_json));
+        continue;
+      }
       ASSIGN_OR_RETURN(std::string json, TestEvent(file, e));
       test.events_json.push_back(std::move(json));
+    }
+    if (test.events_json.size() > 1000) {
+      return Error(file, events, "test '" + test.name + "' has more than 1000 events");
     }
     if (!t["findings"]) return Error(file, t, "test '" + test.name + "' has no 'findings'");
     ASSIGN_OR_RETURN(std::string f, Text(file, t["findings"], "findings"));

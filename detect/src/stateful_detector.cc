@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <utility>
 
-#include "vigil/core/time_util.h"
+#include <map>
+
 #include "state_codec.h"
+#include "vigil/core/memory_state_store.h"
+#include "vigil/core/time_util.h"
 
 namespace vigil::detect {
 
@@ -490,6 +493,41 @@ void StatefulDetector::EvictOverBudget() {
 bool StatefulDetector::checkpoint_due() const {
   return cache_bytes_ > options_.cache_bytes ||
          pending_dedup_.size() >= options_.max_pending_events;
+}
+
+// ---- inline tests -----------------------------------------------------------------------------
+
+std::string RunStatefulTest(const RuleEngine& engine, size_t rule_index, const StatefulTest& test,
+                            const std::vector<const AuditEvent*>& events) {
+  const auto& defs = engine.rule_defs();
+  if (rule_index >= defs.size()) return "no such rule";
+  RuleSet one;
+  one.rules.push_back(defs[rule_index]);
+  one.rules.back().tests.clear();
+  auto compiled = RuleEngine::Compile(one);
+  if (!compiled.ok()) return compiled.status().message();
+  MemoryStateStore store;
+  StatefulDetector detector(std::move(compiled).value(), &store);
+  std::map<std::string, uint64_t> counts;
+  std::vector<Finding> out;
+  for (const AuditEvent* e : events) {
+    out.clear();
+    detector.Evaluate(*e, &out);
+    for (const Finding& f : out) {
+      if (f.rule_id == defs[rule_index].id) counts[f.id] += f.count;
+    }
+  }
+  uint64_t total = 0;
+  for (const auto& [id, c] : counts) total += c;
+  if (counts.size() != test.expect_findings) {
+    return "expected " + std::to_string(test.expect_findings) + " finding(s), got " +
+           std::to_string(counts.size());
+  }
+  if (test.expect_count != 0 && total != test.expect_count) {
+    return "expected a total count of " + std::to_string(test.expect_count) + ", got " +
+           std::to_string(total);
+  }
+  return "";
 }
 
 }  // namespace vigil::detect

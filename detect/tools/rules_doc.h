@@ -52,6 +52,40 @@ inline std::string OtherRefs(const Rule& rule) {
   return out;
 }
 
+inline std::string Keys(const std::vector<KeyExpr>& keys) {
+  std::string out;
+  for (const KeyExpr& k : keys) out += (out.empty() ? "" : ", ") + k.text;
+  return out;
+}
+
+inline std::string Duration(int64_t us) {
+  const int64_t s = us / 1'000'000;
+  if (s % 86400 == 0) return std::to_string(s / 86400) + "d";
+  if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
+  if (s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
+// "threshold: 10 within 30m per sourceIPs[0]" and the like.
+inline std::string StatefulSummary(const StatefulSpec& st) {
+  std::string per = st.group_by.empty() ? "per cluster" : "per " + Keys(st.group_by);
+  switch (st.kind) {
+    case StatefulSpec::Kind::kThreshold:
+      return "threshold: " + std::to_string(st.count) + " events within " +
+             Duration(st.window_us) + " " + per;
+    case StatefulSpec::Kind::kDistinct:
+      return "distinct: " + std::to_string(st.count) + " " + Keys(st.field) + " within " +
+             Duration(st.window_us) + " " + per;
+    case StatefulSpec::Kind::kNewTerms:
+      return "new_terms: " + (st.terms.empty() ? std::string("first seen") : Keys(st.terms)) +
+             " " + per + ", after " + Duration(st.learning_us) + " of learning";
+    case StatefulSpec::Kind::kSequence:
+      return "sequence of " + std::to_string(st.steps.size()) + " steps within " +
+             Duration(st.window_us) + (st.group_by.empty() ? "" : " " + per);
+  }
+  return "";
+}
+
 inline std::string RenderRulesMarkdown(const RuleSet& set) {
   std::string md =
       "# Built-in rule pack\n\n"
@@ -69,7 +103,8 @@ inline std::string RenderRulesMarkdown(const RuleSet& set) {
       attack += a;
     }
     std::string detects =
-        "**" + r.name + "**" + (r.enabled ? "" : " *(opt-in)*") + ": " + r.description;
+        "**" + r.name + "**" + (r.enabled ? "" : " *(opt-in)*") +
+        (r.stateful ? " *(" + StatefulSummary(*r.stateful) + ")*" : "") + ": " + r.description;
     md += "| `" + MdCell(r.id) + "` | " + std::string(SeverityName(r.severity)) + " | " +
           MdCell(attack) + " | " + MdCell(detects) + " | " + MdCell(RefsOf(r, "falco")) + " | " +
           MdCell(RefsOf(r, "sigma")) + " | " + MdCell(RefsOf(r, "elastic")) + " | " +

@@ -16,6 +16,7 @@
 #include "rules_doc.h"
 #include "vigil/detect/native_loader.h"
 #include "vigil/detect/rule_engine.h"
+#include "vigil/detect/stateful_detector.h"
 
 namespace vigil::detect {
 namespace {
@@ -134,6 +135,31 @@ TEST(PackTest, EveryInlineTestPasses) {
   EXPECT_GE(ran, 200u);
 }
 
+TEST(PackTest, EveryStatefulInlineTestPasses) {
+  Result<std::unique_ptr<RuleEngine>> engine = RuleEngine::Compile(AllEnabled());
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  const std::vector<Rule>& defs = (*engine)->rule_defs();
+  size_t ran = 0, stateful_rules = 0;
+  for (size_t i = 0; i < defs.size(); ++i) {
+    if (defs[i].stateful) ++stateful_rules;
+    for (const StatefulTest& t : defs[i].stateful_tests) {
+      std::vector<EventFixture> fixtures;
+      std::vector<const AuditEvent*> events;
+      for (const std::string& json : t.events_json) {
+        fixtures.emplace_back(json, kCluster);
+        ASSERT_TRUE(fixtures.back().ok()) << defs[i].id << " / " << t.name;
+      }
+      for (const EventFixture& fx : fixtures) events.push_back(&fx.event());
+      EXPECT_EQ(RunStatefulTest(**engine, i, t, events), "")
+          << defs[i].id << " / test '" << t.name << "' (" << t.source.file << ":" << t.source.line
+          << ")";
+      ++ran;
+    }
+  }
+  EXPECT_GE(stateful_rules, 18u);
+  EXPECT_GE(ran, 2 * stateful_rules);
+}
+
 // A matching test event must give a finding of that rule whose message names the cluster and
 // the user and has every placeholder substituted.
 TEST(PackTest, PositiveTestsRenderTheirMessage) {
@@ -184,6 +210,9 @@ TEST(PackTest, EveryRuleHasItsMetadata) {
     bool positive = false;
     bool negative = false;
     for (const RuleTest& t : r.tests) (t.expect_match ? positive : negative) = true;
+    for (const StatefulTest& t : r.stateful_tests) {
+      (t.expect_findings > 0 ? positive : negative) = true;
+    }
     EXPECT_TRUE(positive) << "no must-match test";
     EXPECT_TRUE(negative) << "no must-not-match test";
     EXPECT_FALSE(r.references.empty());

@@ -151,6 +151,8 @@ TEST(PantherTest, PackAgreesWithPantherLabels) {
   std::map<std::string, std::vector<size_t>> mapped;
   const std::vector<Rule>& defs = engine.rule_defs();
   for (size_t i = 0; i < defs.size(); ++i) {
+    // A stateful rule answers for a window of events, not for one event: not comparable here.
+    if (defs[i].stateful) continue;
     for (const std::string& ref : defs[i].references) {
       if (ref.starts_with(kPantherPrefix)) {
         mapped[ref.substr(sizeof(kPantherPrefix) - 1)].push_back(i);

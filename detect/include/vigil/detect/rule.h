@@ -162,7 +162,8 @@ struct StatefulSpec {
 std::string_view StatefulKindName(StatefulSpec::Kind kind);  // "threshold", ...
 
 // A stateful rule's inline test: events fed in order to a fresh state; the rule must raise
-// exactly `expect_findings` distinct findings (ids), the last one with `expect_count` (when set).
+// exactly `expect_findings` distinct findings (ids), whose counts add up to `expect_count` (when
+// set). An item `{repeat: N, every: D, event: E}` stands for N copies of E (see detect/README.md).
 struct StatefulTest {
   std::string name;
   std::vector<std::string> events_json;

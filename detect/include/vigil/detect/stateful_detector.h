@@ -122,4 +122,10 @@ class StatefulDetector final : public Detector, private HitSink {
   std::vector<Finding>* out_ = nullptr;
 };
 
+// Runs one stateful inline test of `rule` (one of engine.rule_defs()): the events, already parsed
+// with their cluster set, go through a fresh StatefulDetector over an in-memory store. Returns
+// an empty string when the test passes, else what went wrong.
+std::string RunStatefulTest(const RuleEngine& engine, size_t rule_index, const StatefulTest& test,
+                            const std::vector<const AuditEvent*>& events);
+
 }  // namespace vigil::detect
