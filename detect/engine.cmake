@@ -4,4 +4,6 @@ list(APPEND VIGIL_DETECT_SRCS
   src/rule_engine.cc
   src/lint.cc
   src/engine_match.cc
+  src/body_paths.cc
+  src/literal_sets.cc
 )

@@ -16,9 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "body_paths.h"
 #include "engine_field.h"
 #include "engine_match.h"
 #include "json_body.h"
+#include "literal_sets.h"
 #include "vigil/core/state_store.h"
 #include "vigil/core/time_util.h"
 
@@ -60,6 +62,10 @@ struct CLit {
 
 struct CField {
   ParsedField f;
+  // Body paths: the memoised node of the leading key steps of f.json_steps and how many steps
+  // it covers (-1: walk from the body root).
+  int body_node = -1;
+  size_t body_steps = 0;
 };
 
 struct CPred {
@@ -68,11 +74,18 @@ struct CPred {
   Quantifier quantifier = Quantifier::kAny;
   bool ci = false;
   std::vector<CLit> lits;
+  // Many-literal fast paths (same results as testing lits one by one): string equality for
+  // eq/in/!= (texts, or lower-case texts when ci), substrings for contains.
+  std::unique_ptr<internal::StringSet> eq_set;
+  std::unique_ptr<internal::SubstringSet> sub_set;
 };
 
 struct Node {
   Expr::Kind kind = Expr::Kind::kTrue;
   int pred = -1;
+  // Structurally equal nodes (the same predicates combined the same way, as macros expand to)
+  // share one id and so one per-event memoised result.
+  int memo = -1;
   std::vector<Node> children;
 };
 
@@ -154,6 +167,8 @@ struct RuleEngine::Compiled {
   std::vector<ExprPtr> unit_conditions;  // per unit, for the index
   std::vector<uint32_t> rule_unit;       // rule -> its first unit
   std::vector<CPred> preds;
+  internal::BodyPathIndex body_paths;
+  size_t node_ids = 0;  // distinct Node::memo values
   // Index: cell (verb, resource) -> candidate rules in load order. The last verb / resource
   // slot is "any other".
   std::vector<std::string> verbs;      // sorted
@@ -183,7 +198,21 @@ struct RuleEngine::Scratch {
   std::string qkey;
   std::string qval;
   std::string time;
+  internal::BodyPathMemo body_memo;
+  std::vector<uint32_t> node_memo;
+  uint32_t generation = 0;
   uint64_t evaluated = 0;
+
+  // Starts an event: forgets memoised body elements and node results.
+  uint32_t NextEvent(const Compiled& c) {
+    body_memo.Reset(c.body_paths.size());
+    if (node_memo.size() != c.node_ids) node_memo.assign(c.node_ids, 0);
+    if (++generation == (uint32_t{1} << 31)) {
+      std::fill(node_memo.begin(), node_memo.end(), 0);
+      generation = 1;
+    }
+    return generation;
+  }
 };
 
 namespace {
@@ -196,6 +225,11 @@ struct Ctx {
   std::string* qkey;
   std::string* qval;
   std::string* time;
+  const internal::BodyPathIndex* body_paths;
+  internal::BodyPathMemo* body_memo;
+  // Per-event node results: entry Node::memo is generation << 1 | result.
+  std::vector<uint32_t>* node_memo;
+  uint32_t generation;
 };
 
 // ---- value extraction ------------------------------------------------------------------
@@ -382,7 +416,8 @@ bool EmitObject(bool present, F& fn) {
 
 // Calls fn(Val) for each raw value of the field (before the transform).
 template <typename F>
-bool VisitRaw(const ParsedField& f, Ctx& c, F& fn) {
+bool VisitRaw(const CField& cf, Ctx& c, F& fn) {
+  const ParsedField& f = cf.f;
   const AuditEvent& e = c.ev;
   switch (f.top) {
     case TopField::kUnknown:
@@ -477,10 +512,11 @@ bool VisitRaw(const ParsedField& f, Ctx& c, F& fn) {
       return EmitTime(c, e.stage_us, fn);
     case TopField::kRequestObject:
     case TopField::kResponseObject: {
-      const simdjson::dom::element* root =
-          f.top == TopField::kRequestObject ? c.req.Get() : c.resp.Get();
-      if (root == nullptr) return true;
-      return Walk(*root, f.json_steps, 0, f.transform == Transform::kJson, fn);
+      const simdjson::dom::element* from =
+          cf.body_node >= 0 ? c.body_memo->Resolve(*c.body_paths, cf.body_node, &c.req, &c.resp)
+                            : (f.top == TopField::kRequestObject ? c.req.Get() : c.resp.Get());
+      if (from == nullptr) return true;
+      return Walk(*from, f.json_steps, cf.body_steps, f.transform == Transform::kJson, fn);
     }
   }
   return true;
@@ -506,8 +542,8 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 // Calls fn(Val) for each value of the field, transform applied.
 template <typename F>
-void Visit(const ParsedField& f, Ctx& c, F&& fn) {
-  switch (f.transform) {
+void Visit(const CField& f, Ctx& c, F&& fn) {
+  switch (f.f.transform) {
     case Transform::kNone:
       VisitRaw(f, c, fn);
       return;
@@ -611,7 +647,21 @@ bool OrderOk(Op op, int cmp) {
   }
 }
 
+// Whether some literal of p equals the string value v (not a time), through p.eq_set. Returns
+// nullopt when the set cannot answer (a case-insensitive value longer than the lowering buffer).
+std::optional<bool> InEqSet(const CPred& p, std::string_view s) {
+  if (!p.ci) return p.eq_set->Contains(s);
+  char buf[256];
+  if (s.size() > sizeof(buf)) return std::nullopt;
+  for (size_t i = 0; i < s.size(); ++i) buf[i] = internal::AsciiLower(s[i]);
+  return p.eq_set->Contains(std::string_view(buf, s.size()));
+}
+
 bool TestValue(const CPred& p, const Val& v) {
+  if (p.eq_set != nullptr && v.type == Val::kStr && !v.is_time &&
+      (p.op == Op::kEq || p.op == Op::kIn || p.op == Op::kNe)) {
+    if (std::optional<bool> in = InEqSet(p, v.s)) return p.op == Op::kNe ? !*in : *in;
+  }
   switch (p.op) {
     case Op::kExists:
       return true;
@@ -645,6 +695,7 @@ bool TestValue(const CPred& p, const Val& v) {
   switch (p.op) {
     case Op::kContains:
     case Op::kIContains:
+      if (p.sub_set != nullptr) return p.sub_set->FoundIn(v.s);
       for (const CLit& l : p.lits) {
         bool ci = p.ci || p.op == Op::kIContains;
         if (ci ? internal::ContainsIgnoreCase(v.s, l.lower)
@@ -697,7 +748,7 @@ bool TestValue(const CPred& p, const Val& v) {
 bool EvalPred(const CPred& p, Ctx& c) {
   if (p.quantifier == Quantifier::kAny) {
     bool found = false;
-    Visit(p.field.f, c, [&](const Val& v) {
+    Visit(p.field, c, [&](const Val& v) {
       if (TestValue(p, v)) {
         found = true;
         return false;
@@ -708,7 +759,7 @@ bool EvalPred(const CPred& p, Ctx& c) {
   }
   size_t n = 0;
   bool all = true;
-  Visit(p.field.f, c, [&](const Val& v) {
+  Visit(p.field, c, [&](const Val& v) {
     ++n;
     if (!TestValue(p, v)) {
       all = false;
@@ -719,7 +770,9 @@ bool EvalPred(const CPred& p, Ctx& c) {
   return n > 0 && all;
 }
 
-bool EvalNode(const Node& n, const std::vector<CPred>& preds, Ctx& c) {
+bool EvalNode(const Node& n, const std::vector<CPred>& preds, Ctx& c);
+
+bool EvalNodeUncached(const Node& n, const std::vector<CPred>& preds, Ctx& c) {
   switch (n.kind) {
     case Expr::Kind::kTrue:
       return true;
@@ -741,6 +794,15 @@ bool EvalNode(const Node& n, const std::vector<CPred>& preds, Ctx& c) {
       return !n.children.empty() && !EvalNode(n.children[0], preds, c);
   }
   return false;
+}
+
+// Nodes are pure functions of the event: each distinct one is evaluated at most once per event.
+bool EvalNode(const Node& n, const std::vector<CPred>& preds, Ctx& c) {
+  uint32_t& stamp = (*c.node_memo)[static_cast<size_t>(n.memo)];
+  if ((stamp >> 1) == c.generation) return (stamp & 1) != 0;
+  const bool r = EvalNodeUncached(n, preds, c);
+  stamp = c.generation << 1 | (r ? 1 : 0);
+  return r;
 }
 
 // ---- rendering ---------------------------------------------------------------------------
@@ -789,7 +851,7 @@ std::string Render(const CRule& r, Ctx& c) {
       continue;
     }
     size_t n = 0;
-    Visit(r.out_fields[static_cast<size_t>(seg.field)].f, c, [&](const Val& v) {
+    Visit(r.out_fields[static_cast<size_t>(seg.field)], c, [&](const Val& v) {
       if (n++ > 0) out.push_back(',');
       AppendVal(v, &out);
       return out.size() < kMaxMessageBytes;
@@ -858,10 +920,63 @@ Result<CPred> CompilePred(const Rule& rule, const Predicate& p) {
     }
     cp.lits.push_back(std::move(l));
   }
+  // Below this many literals, testing them one by one is as fast.
+  constexpr size_t kMinSetLiterals = 4;
+  if (cp.lits.size() >= kMinSetLiterals) {
+    std::vector<std::string> texts;
+    for (const CLit& l : cp.lits) texts.push_back(cp.ci ? l.lower : l.text);
+    // Time literals compare as times, not text: leave timestamp fields on the literal loop.
+    if ((p.op == Op::kEq || p.op == Op::kIn || p.op == Op::kNe) &&
+        cp.field.f.spec.type != FieldType::kTimestamp) {
+      cp.eq_set = std::make_unique<internal::StringSet>(std::move(texts));
+    } else if (p.op == Op::kContains || p.op == Op::kIContains) {
+      const bool ci = cp.ci || p.op == Op::kIContains;
+      texts.clear();
+      for (const CLit& l : cp.lits) texts.push_back(ci ? l.lower : l.text);
+      cp.sub_set = std::make_unique<internal::SubstringSet>(std::move(texts), ci);
+    }
+  }
   return cp;
 }
 
-Status CompileNode(const Rule& rule, const Expr* e, std::vector<CPred>* preds, Node* out) {
+// Gives n and its descendants their memo ids (see Node::memo): the key of a node names its
+// kind and its children's ids, so equal keys mean equal subtrees.
+void AssignMemo(Node* n, std::map<std::string, int>* ids) {
+  std::string key(1, static_cast<char>('a' + static_cast<int>(n->kind)));
+  if (n->kind == Expr::Kind::kPredicate) key += std::to_string(n->pred);
+  for (Node& ch : n->children) {
+    AssignMemo(&ch, ids);
+    key += ',';
+    key += std::to_string(ch.memo);
+  }
+  n->memo = ids->try_emplace(std::move(key), static_cast<int>(ids->size())).first->second;
+}
+
+// Points a body field at the memoised node of its leading key steps.
+void InternBodyPath(internal::BodyPathIndex* index, CField* f) {
+  if (f->f.top != TopField::kRequestObject && f->f.top != TopField::kResponseObject) return;
+  f->body_node =
+      index->Intern(f->f.top == TopField::kResponseObject, f->f.json_steps, &f->body_steps);
+}
+
+// The identity of a compiled predicate: two predicates with the same key always give the same
+// result for an event, so rules share one CPred (and its per-event memoised result).
+std::string PredKey(const CPred& cp) {
+  std::string key = cp.field.f.spec.canonical;
+  key += '\0';
+  key += std::to_string(static_cast<int>(cp.op)) + "," +
+         std::to_string(static_cast<int>(cp.quantifier)) + "," + (cp.ci ? "1" : "0");
+  for (const CLit& l : cp.lits) {
+    key += '\0';
+    key += std::to_string(l.text.size());
+    key += ':';
+    key += l.text;
+  }
+  return key;
+}
+
+Status CompileNode(const Rule& rule, const Expr* e, std::vector<CPred>* preds,
+                   std::map<std::string, int>* pred_ids, Node* out) {
   if (e == nullptr) {
     out->kind = Expr::Kind::kTrue;
     return Status::Ok();
@@ -870,8 +985,9 @@ Status CompileNode(const Rule& rule, const Expr* e, std::vector<CPred>* preds, N
   switch (e->kind) {
     case Expr::Kind::kPredicate: {
       ASSIGN_OR_RETURN(CPred cp, CompilePred(rule, e->predicate));
-      out->pred = static_cast<int>(preds->size());
-      preds->push_back(std::move(cp));
+      auto [it, inserted] = pred_ids->try_emplace(PredKey(cp), static_cast<int>(preds->size()));
+      if (inserted) preds->push_back(std::move(cp));
+      out->pred = it->second;
       return Status::Ok();
     }
     case Expr::Kind::kNot:
@@ -883,7 +999,8 @@ Status CompileNode(const Rule& rule, const Expr* e, std::vector<CPred>* preds, N
     case Expr::Kind::kOr:
       out->children.resize(e->children.size());
       for (size_t i = 0; i < e->children.size(); ++i) {
-        RETURN_IF_ERROR(CompileNode(rule, e->children[i].get(), preds, &out->children[i]));
+        RETURN_IF_ERROR(
+            CompileNode(rule, e->children[i].get(), preds, pred_ids, &out->children[i]));
       }
       return Status::Ok();
     case Expr::Kind::kTrue:
@@ -1048,6 +1165,7 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
   auto c = std::make_shared<Compiled>();
   c->options = options;
   std::set<std::string> ids;
+  std::map<std::string, int> pred_ids;
   for (const Rule& r : rules.rules) {
     if (r.id.empty()) return Status::InvalidArgument(Where(r) + "rule has no id");
     if (!ids.insert(r.id).second) {
@@ -1085,10 +1203,11 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
     c->rule_unit.push_back(static_cast<uint32_t>(c->units.size() + unit_exprs.size() - 1));
     for (size_t k = 0; k < unit_exprs.size(); ++k) {
       CRule cr;
-      RETURN_IF_ERROR(CompileNode(r, unit_exprs[k].first.get(), &c->preds, &cr.condition));
+      RETURN_IF_ERROR(
+          CompileNode(r, unit_exprs[k].first.get(), &c->preds, &pred_ids, &cr.condition));
       for (const ExprPtr& ex : r.exceptions) {
         cr.exceptions.emplace_back();
-        RETURN_IF_ERROR(CompileNode(r, ex.get(), &c->preds, &cr.exceptions.back()));
+        RETURN_IF_ERROR(CompileNode(r, ex.get(), &c->preds, &pred_ids, &cr.exceptions.back()));
       }
       RETURN_IF_ERROR(CompileOutput(r, tmpl, &cr));
       CUnit unit;
@@ -1103,11 +1222,13 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
             r, st->kind == StatefulSpec::Kind::kDistinct ? st->field : st->terms, &unit.value));
         for (const ExprPtr& inc : st->must_include) {
           unit.include.emplace_back();
-          RETURN_IF_ERROR(CompileNode(r, inc.get(), &c->preds, &unit.include.back()));
+          RETURN_IF_ERROR(
+              CompileNode(r, inc.get(), &c->preds, &pred_ids, &unit.include.back()));
         }
         if (st->learn_from) {
           unit.has_learn = true;
-          RETURN_IF_ERROR(CompileNode(r, st->learn_from.get(), &c->preds, &unit.learn));
+          RETURN_IF_ERROR(
+              CompileNode(r, st->learn_from.get(), &c->preds, &pred_ids, &unit.learn));
         }
       }
       c->crules.push_back(std::move(cr));
@@ -1122,6 +1243,28 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
     info.attack_ids = r.attack_ids;
     info.description = r.description;
     c->infos.push_back(std::move(info));
+  }
+  std::map<std::string, int> node_ids;
+  for (CRule& r : c->crules) {
+    AssignMemo(&r.condition, &node_ids);
+    for (Node& ex : r.exceptions) AssignMemo(&ex, &node_ids);
+  }
+  for (CUnit& u : c->units) {
+    for (Node& n : u.include) AssignMemo(&n, &node_ids);
+    if (u.has_learn) AssignMemo(&u.learn, &node_ids);
+  }
+  c->node_ids = node_ids.size();
+  for (CPred& p : c->preds) InternBodyPath(&c->body_paths, &p.field);
+  for (CRule& r : c->crules) {
+    for (CField& f : r.out_fields) InternBodyPath(&c->body_paths, &f);
+  }
+  for (CUnit& u : c->units) {
+    for (auto* parts : {&u.key, &u.value}) {
+      for (KeyPart& part : *parts) {
+        for (CField& f : part.alts) InternBodyPath(&c->body_paths, &f);
+        for (CField& f : part.tmpl.out_fields) InternBodyPath(&c->body_paths, &f);
+      }
+    }
   }
   BuildIndexImpl(c.get());
   return std::unique_ptr<RuleEngine>(new RuleEngine(std::move(c)));
@@ -1212,7 +1355,7 @@ void RenderKey(const std::vector<KeyPart>& parts, Ctx& c, std::string* out) {
     } else {
       for (const CField& f : p.alts) {
         size_t n = 0;
-        Visit(f.f, c, [&](const Val& v) {
+        Visit(f, c, [&](const Val& v) {
           if (n++ > 0) out->push_back(',');
           AppendVal(v, out);
           return out->size() - start < kMaxKeyPartBytes;
@@ -1254,7 +1397,11 @@ void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out, Hi
           &s.xform,
           &s.qkey,
           &s.qval,
-          &s.time};
+          &s.time,
+          &c.body_paths,
+          &s.body_memo,
+          &s.node_memo,
+          s.NextEvent(c)};
   const size_t nr = c.resources.size() + 1;
   const auto& cell =
       c.cells[c.VerbSlot(event.verb) * nr + c.ResourceSlot(event.object_ref.resource)];
@@ -1294,7 +1441,11 @@ bool RuleEngine::Matches(size_t index, const AuditEvent& event) {
           &s.xform,
           &s.qkey,
           &s.qval,
-          &s.time};
+          &s.time,
+          &c.body_paths,
+          &s.body_memo,
+          &s.node_memo,
+          s.NextEvent(c)};
   return RuleFires(c.crules[c.rule_unit[index]], c.preds, ctx);
 }
 

@@ -491,5 +491,67 @@ TEST_F(EngineTest, ResponseObjectPaths) {
   EXPECT_FALSE(M(P("requestObject.status.allowed", Op::kExists), fx));
 }
 
+// Lists of 4+ literals take the engine's set fast paths; results must equal the one-by-one tests.
+TEST_F(EngineTest, ManyLiteralListsMatchLikeSingleLiterals) {
+  const std::vector<std::string> users = {"bob", "carol", "alice", "dave", "erin"};
+  EXPECT_FALSE(M(P("user.username", Op::kIn, users)));  // "Alice"
+  EXPECT_TRUE(M(P("user.username", Op::kIn, users, Quantifier::kAny, /*ci=*/true)));
+  EXPECT_TRUE(M(P("user.username", Op::kNe, users)));
+  EXPECT_FALSE(M(P("user.username", Op::kNe, users, Quantifier::kAny, /*ci=*/true)));
+  EXPECT_TRUE(M(P("user.groups[*]", Op::kIn, {"a", "b", "c", "devs"})));
+  EXPECT_FALSE(M(P("user.groups[*]", Op::kIn, {"a", "b", "c", "dev"})));
+  EXPECT_TRUE(M(P("responseStatus.code", Op::kIn, {"200", "201", "202", "204"})));
+  EXPECT_TRUE(M(P("requestObject.spec.hostNetwork", Op::kIn, {"x", "y", "z", "true"})));
+  EXPECT_TRUE(M(P("requestReceivedTimestamp", Op::kIn, {"a", "b", "c", "2024-05-01T10:00:00Z"})));
+  const std::vector<std::string> agents = {"curl/", "python-", "(LINUX", "kubectl/v9"};
+  EXPECT_FALSE(M(P("userAgent", Op::kContains, agents)));
+  EXPECT_TRUE(M(P("userAgent", Op::kContains, agents, Quantifier::kAny, /*ci=*/true)));
+  EXPECT_TRUE(M(P("userAgent", Op::kIContains, agents)));
+  EXPECT_TRUE(M(P("userAgent|lower", Op::kContains, {"zz", "yy", "xx", "d64)"})));
+  EXPECT_TRUE(M(P("userAgent", Op::kContains, {"zz", "yy", "xx", "/"})));
+  EXPECT_FALSE(M(P("userAgent", Op::kContains, {"zz", "yy", "xx", "#"})));
+  EXPECT_TRUE(M(P("userAgent", Op::kContains, {"zz", "yy", "xx", ""})));
+}
+
+// Rules share predicates, subtrees and body prefixes; per-event memos must not leak between
+// events or between rules with different bodies.
+TEST_F(EngineTest, SharedSubtreesAndBodyPrefixesAcrossEvents) {
+  auto privileged = [] {
+    return Expr::Or(
+        {P("requestObject.spec.containers[*].securityContext.privileged", Op::kEq, {"true"}),
+         P("requestObject.spec.template.spec.containers[*].securityContext.privileged", Op::kEq,
+           {"true"})});
+  };
+  RuleSet set;
+  set.rules.push_back(MakeRule("r.a", Expr::And({P("verb", Op::kEq, {"create"}), privileged()})));
+  set.rules.push_back(MakeRule(
+      "r.b", Expr::And({privileged(), Expr::Not(P("user.username", Op::kEq, {"Alice"}))})));
+  set.rules.push_back(MakeRule("r.c", P("requestObject.spec.hostNetwork", Op::kEq, {"true"})));
+  auto e = RuleEngine::Compile(set);
+  ASSERT_TRUE(e.ok());
+  RuleEngine& engine = **e;
+  EventFixture deploy(
+      R"({"verb":"create","user":{"username":"bob"},"requestObject":{"spec":{"template":{"spec":
+          {"containers":[{"securityContext":{"privileged":true}}]}}}}})");
+  EventFixture plain(R"({"verb":"create","user":{"username":"bob"},"requestObject":{"spec":1}})");
+  for (int round = 0; round < 2; ++round) {
+    std::vector<Finding> out;
+    engine.Evaluate(pod_.event(), &out);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].rule_id, "r.a");
+    EXPECT_EQ(out[1].rule_id, "r.c");
+    out.clear();
+    engine.Evaluate(deploy.event(), &out);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].rule_id, "r.a");
+    EXPECT_EQ(out[1].rule_id, "r.b");
+    out.clear();
+    engine.Evaluate(plain.event(), &out);
+    EXPECT_TRUE(out.empty());
+    EXPECT_TRUE(engine.Matches(1, deploy.event()));
+    EXPECT_FALSE(engine.Matches(1, pod_.event()));
+  }
+}
+
 }  // namespace
 }  // namespace vigil::detect
