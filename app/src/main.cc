@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -97,6 +99,31 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
                  static_cast<unsigned long long>(report->late),
                  static_cast<unsigned long long>(report->resumed_files));
   }
+  return kExitOk;
+}
+
+// Lists the findings stored in the database, newest first, all pages.
+int RunFindings(const Config& config, const FindingFilter& base, size_t limit,
+                OutputFormat format) {
+  if (!std::filesystem::exists(config.db_dir)) {
+    return UsageError(Status::NotFound("no store at " + config.db_dir));
+  }
+  auto opened = store::RocksDbFindingStore::Open(config.db_dir);
+  if (!opened.ok()) return Fail(opened.status());
+  std::vector<Finding> all;
+  FindingFilter filter = base;
+  filter.limit = store::RocksDbFindingStore::kMaxLimit;
+  while (limit == 0 || all.size() < limit) {
+    auto page = (*opened)->Query(filter);
+    if (!page.ok()) return Fail(page.status());
+    for (Finding& f : page->findings) {
+      if (limit != 0 && all.size() >= limit) break;
+      all.push_back(std::move(f));
+    }
+    if (page->next_cursor.empty()) break;
+    filter.cursor = page->next_cursor;
+  }
+  PrintFindings(all, format, std::cout);
   return kExitOk;
 }
 
@@ -258,6 +285,21 @@ int Main(int argc, char** argv) {
       "GET /metrics.\n\nExample:\n  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
       "  curl -s 'http://127.0.0.1:8080/v1/findings?severity=high&limit=20'");
 
+  // findings
+  auto* findings_cmd =
+      cli.add_subcommand("findings", "List the findings stored in the database (newest first)");
+  std::string find_rule, find_user, find_severity, find_format = "table";
+  size_t find_limit = 0;
+  findings_cmd->add_option("--db", db_dir, "RocksDB directory (default ./vigil-data)");
+  findings_cmd->add_option("--cluster", cluster, "only this cluster");
+  findings_cmd->add_option("--rule", find_rule, "only this rule id");
+  findings_cmd->add_option("--user", find_user, "only this user");
+  findings_cmd->add_option("--severity", find_severity, "at least this severity")
+      ->check(CLI::IsMember({"info", "low", "medium", "high", "critical"}));
+  findings_cmd->add_option("--limit", find_limit, "at most this many (default: all)");
+  findings_cmd->add_option("--format", find_format, "table | json | jsonl (default table)")
+      ->check(CLI::IsMember({"table", "json", "jsonl"}));
+
   // rules
   auto* rules_cmd = cli.add_subcommand("rules", "Test, lint and list detection rules");
   rules_cmd->require_subcommand(1);
@@ -297,7 +339,21 @@ int Main(int argc, char** argv) {
     OutputFormat format = OutputFormat::kTable;
     ParseOutputFormat(format_text, &format);
     if (from_start) config.resume = false;
+    // Crash tests: SIGKILL this process after N events (a real kill -9 at a chosen point).
+    if (const char* k = std::getenv("VIGIL_TEST_KILL_AFTER_EVENTS")) {
+      config.test_kill_after_events = std::strtoull(k, nullptr, 10);
+    }
     return RunReplay(config, paths, rule_paths, !db_dir.empty(), parse_only, stateless, format);
+  }
+  if (*findings_cmd) {
+    FindingFilter filter;
+    if (!cluster.empty()) filter.cluster = cluster;
+    if (!find_rule.empty()) filter.rule_id = find_rule;
+    if (!find_user.empty()) filter.user = find_user;
+    if (!find_severity.empty()) filter.min_severity = ParseSeverity(find_severity);
+    OutputFormat format = OutputFormat::kTable;
+    ParseOutputFormat(find_format, &format);
+    return RunFindings(config, filter, find_limit, format);
   }
   if (*rules_test) return RunRulesTest(rule_files, std::cout, std::cerr);
   if (*rules_lint) return RunRulesLint(rule_files, std::cout, std::cerr);

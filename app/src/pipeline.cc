@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <csignal>
 #include <chrono>
 #include <filesystem>
 #include <unordered_map>
@@ -196,6 +197,7 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
       last_pos = pos;
     }
     if (++seen_events % kPublishEvery == 0) publish();
+    if (seen_events == config_.test_kill_after_events) raise(SIGKILL);
     if (!detector_) return;  // parse-only run
     fresh.clear();
     detector_->Evaluate(event, &fresh);

@@ -31,6 +31,7 @@ struct Config {
   size_t state_cache_bytes = size_t{64} << 20;  // state.cache_bytes
   size_t checkpoint_events = 50'000;         // state.checkpoint_events: events per checkpoint
   bool resume = true;  // replay: start files at the position the store remembers (--from-start)
+  uint64_t test_kill_after_events = 0;  // crash tests only (env VIGIL_TEST_KILL_AFTER_EVENTS)
 };
 
 // Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the
