@@ -53,6 +53,9 @@ struct Flags {
   std::string db;
   uint64_t seed = 42;
   uint64_t learning_minutes = 0;  // 0: the rules' own learning periods (24 h)
+  // A checkpoint asked for by checkpoint_due() is taken only once this many events passed since
+  // the last one. 0 (default): at once, as app/src/pipeline.cc does.
+  uint64_t due_min_events = 0;
   std::vector<uint64_t> compare;  // cache sizes (MB) to run side by side
 };
 
@@ -294,7 +297,7 @@ class Workload {
       }
     };
     if (sa) {
-      if (rng_.Percent(40)) {
+      if (rng_.Percent(10)) {
         octets(34, rng_.Next() & 0xffffff);  // token used from varied public addresses
       } else {
         octets(10, (h >> 16) & 0xffffff);
@@ -507,6 +510,12 @@ RunResult Run(const Flags& flags, const std::string& tag) {
                       ? std::to_string(flags.learning_minutes) + " min (override)"
                       : std::string("rules' own (24h: new_terms only learn in this run)"));
   say("cache budget MB", std::to_string(flags.cache_mb));
+  say("checkpoint policy",
+      "every " + std::to_string(flags.checkpoint_events) + " events, or " +
+          std::to_string(kFlushFindings) + " pending findings, or checkpoint_due()" +
+          (flags.due_min_events > 0
+               ? " once " + std::to_string(flags.due_min_events) + " events passed (rate-limited)"
+               : std::string(" (at once, like the pipeline)")));
   std::fflush(stdout);
 
   std::vector<std::string> cluster_names;
@@ -577,7 +586,7 @@ RunResult Run(const Flags& flags, const std::string& tag) {
     }
     ++since;
     if (since >= flags.checkpoint_events || pending.size() >= kFlushFindings ||
-        detector.checkpoint_due()) {
+        (since >= flags.due_min_events && detector.checkpoint_due())) {
       if (!checkpoint()) {
         failed = true;
         break;
@@ -782,6 +791,7 @@ int Usage(const char* argv0) {
                "usage: %s [--identities N] [--clusters C] [--events E (default 3N)]\n"
                "          [--cache-mb M (64)] [--checkpoint-events K (50000)] [--db DIR]\n"
                "          [--seed S (42)] [--learning-minutes L (0: rules' own)]\n"
+               "          [--due-min-events D (0: checkpoint as soon as checkpoint_due())]\n"
                "          [--compare M1,M2,... (cache sizes in MB, one child process each)]\n",
                argv0);
   return 2;
@@ -819,6 +829,8 @@ int main(int argc, char** argv) {
       flags.db = std::string(value);
     } else if (arg == "--seed") {
       ok = ParseUint(value, &flags.seed);
+    } else if (arg == "--due-min-events") {
+      ok = ParseUint(value, &flags.due_min_events);
     } else if (arg == "--learning-minutes") {
       ok = ParseUint(value, &flags.learning_minutes);
     } else if (arg == "--compare") {

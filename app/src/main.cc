@@ -193,9 +193,9 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
         return;
       }
       for (const std::string& e : report->errors) spdlog::warn("skipped {}", e);
+      server.SetReady(true);  // before the log line, so that whoever reads it sees /readyz 200
       spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings", report->events,
                    report->malformed, report->skipped, metrics.findings.load());
-      server.SetReady(true);
     });
   }
 

@@ -183,6 +183,7 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   filters.push_back(std::make_unique<ExpiryFilter>(watermarks, 0, "vigil.dedup_expiry"));
   rocksdb::ColumnFamilyOptions state_opts = findings_opts;
   state_opts.memtable_prefix_bloom_size_ratio = 0.05;
+  state_opts.memtable_whole_key_filtering = true;  // absent keys answered without a skiplist walk
   state_opts.compaction_filter = filters[0].get();
   rocksdb::ColumnFamilyOptions dedup_opts = state_opts;
   dedup_opts.compaction_filter = filters[1].get();

@@ -87,7 +87,9 @@ class Harness {
   Status Checkpoint() {
     StateCheckpoint cp;
     detector_.Checkpoint(&cp);
-    return store_->Commit(cp);
+    Status s = store_->Commit(cp);
+    if (s.ok()) detector_.Committed();
+    return s;
   }
   size_t findings() const { return counts_.size(); }
   uint64_t count_of_only() const { return counts_.size() == 1 ? counts_.begin()->second : 0; }

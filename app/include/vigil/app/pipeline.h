@@ -38,6 +38,8 @@ struct ReplayReport {
   uint64_t resumed_files = 0;       // files read from a stored position instead of the start
 };
 
+class Committer;  // commits checkpoints on a thread of its own (pipeline.cc)
+
 class ReplayPipeline {
  public:
   // `detector` may be null: a parse-only run (for measuring ingest alone). `store` may be null
@@ -58,8 +60,11 @@ class ReplayPipeline {
  private:
   // Writes `pending` (emptied), merged with what is stored under the same ids, with the
   // detector's state and `positions` (meta entries) in one checkpoint.
+  // With a committer, the write runs on its thread: this waits for the previous one first, and
+  // returns its error if it failed.
   Status Checkpoint(std::unordered_map<std::string, Finding>* pending,
-                    std::vector<std::pair<std::string, std::string>>* positions);
+                    std::vector<std::pair<std::string, std::string>>* positions,
+                    Committer* committer);
   // Appends to *batch each pending finding merged with its stored version (read-modify-write).
   Status MergeWithStored(std::unordered_map<std::string, Finding>* pending,
                          std::vector<Finding>* batch);

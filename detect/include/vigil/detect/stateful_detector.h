@@ -74,9 +74,13 @@ class StatefulDetector final : public Detector, private HitSink {
 
   // Moves everything changed since the last checkpoint (dirty state, dedup entries, cluster
   // watermarks) into *cp, to be committed in one write with the findings and source positions.
-  // Then evicts clean entries over the cache budget. Call StateStore::Commit(*cp) right after;
-  // if it fails, discard this detector (its cache is ahead of the store).
+  // Evaluate may go on while the commit runs (on another thread); once StateStore::Commit(*cp)
+  // has succeeded, call Committed(). If it fails, discard this detector (its cache is ahead of
+  // the store). At most one checkpoint may be in flight.
   void Checkpoint(StateCheckpoint* cp);
+  // The last checkpoint is in the store: forgets its dedup keys and evicts clean entries over
+  // the cache budget (an entry is only evicted once the store has it).
+  void Committed();
   // True when a checkpoint should be taken now to keep memory bounded.
   bool checkpoint_due() const;
 
@@ -113,7 +117,17 @@ class StatefulDetector final : public Detector, private HitSink {
   std::list<Slot*> lru_;  // front = most recently used
   size_t cache_bytes_ = 0;
   std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
-  std::unordered_map<std::string, int64_t> pending_dedup_;  // key -> event time
+  ClusterState* cluster_cache_ = nullptr;  // the last event's cluster
+  std::string cluster_cache_name_;
+  // Events seen since the last committed checkpoint: key -> event time and the checkpoint
+  // generation that carries it (dedup_gen_: not yet in a checkpoint; older: in flight).
+  struct DedupEntry {
+    int64_t t = 0;
+    uint32_t gen = 0;
+  };
+  std::unordered_map<std::string, DedupEntry> dedup_;
+  uint32_t dedup_gen_ = 0;
+  size_t pending_events_ = 0;
 
   // The event being evaluated (valid during Evaluate).
   const AuditEvent* event_ = nullptr;
