@@ -35,7 +35,7 @@ const char* const kClusters[] = {"cluster-00", "cluster-01"};
 
 struct Label {
   std::string cluster;
-  std::string rule_id;
+  std::set<std::string> rule_ids;  // rule_id and also_rule_ids (detections the attack implies)
   std::set<std::string> audit_ids;
 };
 
@@ -141,7 +141,11 @@ class StatefulEndToEndTest : public ::testing::Test {
       simdjson::dom::element e = parser.parse(line);
       Label l;
       l.cluster = std::string(e["cluster"].get_string().value());
-      l.rule_id = std::string(e["rule_id"].get_string().value());
+      l.rule_ids.emplace(e["rule_id"].get_string().value());
+      simdjson::dom::array also;
+      if (e["also_rule_ids"].get_array().get(also) == simdjson::SUCCESS) {
+        for (auto id : also) l.rule_ids.emplace(id.get_string().value());
+      }
       simdjson::dom::array ids;
       if (e["auditIDs"].get_array().get(ids) == simdjson::SUCCESS) {
         for (auto id : ids) l.audit_ids.emplace(id.get_string().value());
@@ -172,7 +176,9 @@ TEST_F(StatefulEndToEndTest, EveryLabelledAttackIsFoundAndTheBackgroundIsQuiet) 
   std::vector<Label> labels = Labels();
   std::set<std::string> labelled_rules;
   for (const Label& l : labels) {
-    if (stateful_rules.count(l.rule_id)) labelled_rules.insert(l.rule_id);
+    for (const std::string& r : l.rule_ids) {
+      if (stateful_rules.count(r)) labelled_rules.insert(r);
+    }
   }
   EXPECT_EQ(labelled_rules, stateful_rules) << "a stateful rule has no scenario";
 
@@ -192,7 +198,7 @@ TEST_F(StatefulEndToEndTest, EveryLabelledAttackIsFoundAndTheBackgroundIsQuiet) 
       bool labelled = false;
       for (size_t i = 0; i < labels.size(); ++i) {
         const Label& l = labels[i];
-        if (l.rule_id != rule || l.cluster != f.cluster) continue;
+        if (!l.rule_ids.count(rule) || l.cluster != f.cluster) continue;
         for (const std::string& e : f.evidence) {
           if (l.audit_ids.count(e)) labelled = found[i] = true;
         }
@@ -201,7 +207,7 @@ TEST_F(StatefulEndToEndTest, EveryLabelledAttackIsFoundAndTheBackgroundIsQuiet) 
                             << f.message;
     }
     for (size_t i = 0; i < labels.size(); ++i) {
-      if (labels[i].rule_id == rule) {
+      if (labels[i].rule_ids.count(rule)) {
         EXPECT_TRUE(found[i]) << "labelled attack not found in " << labels[i].cluster;
       }
     }
