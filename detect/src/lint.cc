@@ -105,6 +105,26 @@ class RuleLinter {
       if (f.value == Tri::kNever)
         Report(LintIssue::kError, "condition can never be true: " + f.reason);
     }
+    if (const StatefulSpec* st = rule_.stateful.get()) {
+      for (const auto* keys : {&st->group_by, &st->field, &st->terms}) {
+        for (const KeyExpr& k : *keys) CheckKey(k);
+      }
+      for (const SequenceStep& step : st->steps) {
+        if (step.condition) {
+          CheckExpr(*step.condition, false);
+          Fold f = FoldExpr(*step.condition);
+          if (f.value == Tri::kNever) {
+            Report(LintIssue::kError, "sequence step '" + step.name +
+                                          "' can never be true: " + f.reason);
+          }
+        }
+        for (const KeyExpr& k : step.by) CheckKey(k);
+      }
+      for (const ExprPtr& e : st->must_include) {
+        if (e) CheckExpr(*e, false);
+      }
+      if (st->learn_from) CheckExpr(*st->learn_from, false);
+    }
   }
 
  private:
@@ -124,6 +144,39 @@ class RuleLinter {
     }
     for (const ExprPtr& ch : e.children) {
       if (ch) CheckExpr(*ch, in_exception);
+    }
+  }
+
+  // A stateful key expression: every field it names (fallbacks, template placeholders) must be
+  // one a raw audit event can have, or the key is always empty.
+  void CheckKey(const KeyExpr& k) {
+    std::vector<std::string> paths;
+    if (k.text.find('{') != std::string::npos) {
+      for (size_t p = k.text.find('{'); p != std::string::npos; p = k.text.find('{', p + 1)) {
+        if (k.text.compare(p, 2, "{{") == 0) {
+          ++p;
+          continue;
+        }
+        size_t close = k.text.find('}', p);
+        if (close == std::string::npos) break;
+        paths.push_back(k.text.substr(p + 1, close - p - 1));
+      }
+    } else {
+      std::string_view rest = k.text;
+      while (true) {
+        size_t q = rest.find("??");
+        paths.emplace_back(rest.substr(0, q));
+        if (q == std::string_view::npos) break;
+        rest.remove_prefix(q + 2);
+      }
+    }
+    for (const std::string& path : paths) {
+      auto parsed = internal::ParseField(path);
+      if (!parsed.ok()) {
+        Report(LintIssue::kError, parsed.status().message());
+      } else if (!parsed->spec.known) {
+        Report(LintIssue::kError, "key field '" + path + "' never exists in a raw audit event");
+      }
     }
   }
 

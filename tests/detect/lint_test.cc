@@ -151,6 +151,24 @@ TEST(LintTest, BrokenThingsAndExceptions) {
   EXPECT_TRUE(HasIssue(LintRuleSet(dup), "duplicate rule id"));
 }
 
+TEST(LintTest, StatefulKeysAndStepsAreChecked) {
+  Rule r = MakeRule("s", P("verb", Op::kEq, {"get"}));
+  auto st = std::make_shared<StatefulSpec>();
+  st->kind = StatefulSpec::Kind::kSequence;
+  st->group_by = {KeyExpr{"usr.name", {}}, KeyExpr{"objectRef.name ?? requestObject.metadata.name", {}}};
+  SequenceStep a;
+  a.name = "first";
+  a.condition = Expr::And({P("verb", Op::kEq, {"get"}), P("verb", Op::kEq, {"list"})});
+  a.by = {KeyExpr{"sa:{objectRef.namespace}:{objRef.name}", {}}};
+  st->steps = {a, a};
+  r.stateful = st;
+  auto issues = Lint(r);
+  EXPECT_TRUE(HasIssue(issues, "key field 'usr.name' never exists")) << Dump(issues);
+  EXPECT_TRUE(HasIssue(issues, "key field 'objRef.name' never exists")) << Dump(issues);
+  EXPECT_FALSE(HasIssue(issues, "key field 'objectRef.name")) << Dump(issues);
+  EXPECT_TRUE(HasIssue(issues, "sequence step 'first' can never be true")) << Dump(issues);
+}
+
 std::filesystem::path CorpusDir() {
   if (const char* env = std::getenv("VIGIL_CORPUS")) return env;
   return std::filesystem::path(VIGIL_SOURCE_DIR) / ".." / "shared" / "corpus";
