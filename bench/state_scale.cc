@@ -313,21 +313,21 @@ class Workload {
     Request r;
     r.ns = home_ns;
     const uint64_t roll = rng_.Below(100);
-    if (roll < 24) {  // read pods
+    if (roll < 30) {  // read pods
       r.verb = rng_.Percent(50) ? "get" : "list";
       r.resource = "pods";
       if (r.verb == "get") r.name = "app-" + std::to_string(rng_.Below(50));
-    } else if (roll < 34) {  // discovery
+    } else if (roll < 42) {  // discovery
       r.verb = "list";
       r.resource = kDiscovery[rng_.Below(std::size(kDiscovery))];
       if (r.resource == "namespaces" || r.resource == "nodes" || r.resource == "clusterroles") {
         r.ns.clear();
       }
-    } else if (roll < 48) {  // secret reads, varied names
+    } else if (roll < 50) {  // secret reads, varied names
       r.verb = rng_.Percent(80) ? "get" : "list";
       r.resource = "secrets";
       if (r.verb == "get") r.name = "secret-" + std::to_string(rng_.Below(40));
-    } else if (roll < 58) {  // denied
+    } else if (roll < 60) {  // denied
       r.verb = rng_.Percent(60) ? "get" : "list";
       r.resource = kDeniedResources[rng_.Below(std::size(kDeniedResources))];
       if (r.resource != "secrets") r.ns.clear();
@@ -340,33 +340,33 @@ class Workload {
       }
       if (r.verb == "get") r.name = "x-" + std::to_string(rng_.Below(1000));
       r.code = rng_.Percent(85) ? 403 : 401;
-    } else if (roll < 66) {  // workload changes
+    } else if (roll < 64) {  // workload changes
       r.verb = rng_.Percent(70) ? "patch" : "update";
       r.resource = "deployments";
       r.api_group = "apps";
       r.name = "web-" + std::to_string(rng_.Below(10));
-    } else if (roll < 71) {  // exec
+    } else if (roll < 66) {  // exec
       r.verb = "create";
       r.resource = "pods";
       r.subresource = "exec";
       r.name = "app-" + std::to_string(rng_.Below(50));
       r.code = 101;
-    } else if (roll < 76) {  // watch
+    } else if (roll < 74) {  // watch
       r.verb = "watch";
       r.resource = rng_.Percent(50) ? "pods" : "configmaps";
-    } else if (roll < 80) {  // RBAC change
+    } else if (roll < 76) {  // RBAC change
       r.verb = "create";
       r.resource = "rolebindings";
       r.api_group = "rbac.authorization.k8s.io";
       r.name = "rb-" + std::to_string(rng_.Below(100));
       r.code = 201;
-    } else if (roll < 83) {  // TokenRequest for a ServiceAccount of the namespace
+    } else if (roll < 78) {  // TokenRequest for a ServiceAccount of the namespace
       r.verb = "create";
       r.resource = "serviceaccounts";
       r.subresource = "token";
       r.name = "sa-" + std::to_string(rng_.Below(flags_.identities));
       r.code = 201;
-    } else if (roll < 85) {  // CSR
+    } else if (roll < 79) {  // CSR
       r.verb = "create";
       r.resource = "certificatesigningrequests";
       r.api_group = "certificates.k8s.io";

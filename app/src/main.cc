@@ -91,6 +91,20 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
                                                report->findings_not_shown),
                report->seconds, report->events / secs, report->bytes / 1e6 / secs,
                use_db ? (" -> " + config.db_dir).c_str() : "");
+  if (report->state.events > 0) {
+    const detect::StatefulStats& st = report->state;
+    std::fprintf(stderr,
+                 "vigil: state: %llu stateful hits, %llu findings or updates; cache %llu hits, "
+                 "%llu misses, %llu evictions, %zu entries (%.1f MB); %llu state writes in %llu "
+                 "checkpoints\n",
+                 static_cast<unsigned long long>(st.hits),
+                 static_cast<unsigned long long>(st.findings),
+                 static_cast<unsigned long long>(st.cache_hits),
+                 static_cast<unsigned long long>(st.cache_misses),
+                 static_cast<unsigned long long>(st.evictions), st.cache_entries,
+                 st.cache_bytes / 1e6, static_cast<unsigned long long>(st.state_writes),
+                 static_cast<unsigned long long>(st.checkpoints));
+  }
   if (report->duplicates + report->late + report->resumed_files > 0) {
     std::fprintf(stderr,
                  "vigil: %llu events already processed (skipped), %llu late events (single-event "

@@ -343,6 +343,7 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   if (stateful_ != nullptr) {
     report.duplicates = stateful_->stats().duplicates;
     report.late = stateful_->stats().late;
+    report.state = stateful_->stats();
   }
   if (!s.ok()) return s;
   if (!store_status.ok()) return store_status;

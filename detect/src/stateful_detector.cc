@@ -470,8 +470,10 @@ void StatefulDetector::Sequence(const Rule& rule, const StatefulHit& hit,
 // ---- checkpoints ------------------------------------------------------------------------------
 
 void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
+  ++stats_.checkpoints;
   for (auto& [key, slot] : cache_) {
     if (!slot->dirty) continue;
+    ++stats_.state_writes;
     if (internal::IsEmpty(slot->state)) {
       cp->state_deletes.push_back(key);
     } else {

@@ -36,6 +36,7 @@ struct ReplayReport {
   uint64_t late = 0;                // behind the watermark: single-event rules only
   uint64_t checkpoints = 0;
   uint64_t resumed_files = 0;       // files read from a stored position instead of the start
+  detect::StatefulStats state;      // the stateful detector's counters (zero without one)
 };
 
 class Committer;  // commits checkpoints on a thread of its own (pipeline.cc)

@@ -48,6 +48,8 @@ struct StatefulStats {
   uint64_t evictions = 0;     // clean cache entries dropped to stay under cache_bytes
   uint64_t values_evicted = 0;  // terms/values dropped from a key over max_values
   uint64_t corrupt_state = 0;   // stored values that could not be decoded (started afresh)
+  uint64_t state_writes = 0;    // state entries written (or deleted) by checkpoints
+  uint64_t checkpoints = 0;
   size_t cache_bytes = 0;       // current estimate
   size_t cache_entries = 0;
 };
