@@ -14,18 +14,22 @@ namespace {
 
 using nlohmann::json;
 
-const std::unordered_set<std::string> kControlPlaneUsers = {
-    "system:kube-controller-manager", "system:kube-scheduler",
-    "system:apiserver",               "system:kube-proxy",
-    "system:addon-manager",           "system:cloud-controller-manager",
-    "cloud-controller-manager",       "kube-apiserver-healthcheck",
-    "system:konnectivity-server",     "system:aws-node-termination-handler"};
+const std::unordered_set<std::string> kControlPlaneUsers = {"system:kube-controller-manager",
+                                                            "system:kube-scheduler",
+                                                            "system:apiserver",
+                                                            "system:kube-proxy",
+                                                            "system:addon-manager",
+                                                            "system:cloud-controller-manager",
+                                                            "cloud-controller-manager",
+                                                            "kube-apiserver-healthcheck",
+                                                            "system:konnectivity-server",
+                                                            "system:aws-node-termination-handler"};
 const std::unordered_set<std::string> kHealthPaths = {
-    "/healthz", "/livez", "/readyz", "/version", "/.well-known/openid-configuration",
+    "/healthz",       "/livez", "/readyz", "/version", "/.well-known/openid-configuration",
     "/openid/v1/jwks"};
 const std::unordered_set<std::string> kWorkloadResources = {
-    "pods",         "deployments", "daemonsets", "replicasets",           "statefulsets",
-    "jobs",         "cronjobs",    "podtemplates", "replicationcontrollers"};
+    "pods", "deployments", "daemonsets",   "replicasets",           "statefulsets",
+    "jobs", "cronjobs",    "podtemplates", "replicationcontrollers"};
 const std::unordered_set<std::string> kPrivilegedImages = {
     "falcosecurity/falco",
     "docker.io/falcosecurity/falco",
@@ -97,9 +101,7 @@ bool IsStr(const json* v, std::string_view s) {
   return v->is_string() && v->get_ref<const std::string&>() == s;
 }
 
-bool IsTrue(const json* v) {
-  return (v->is_boolean() && v->get<bool>()) || IsStr(v, "true");
-}
+bool IsTrue(const json* v) { return (v->is_boolean() && v->get<bool>()) || IsStr(v, "true"); }
 
 const json* Member(const json& obj, const char* key) {
   if (!obj.is_object()) return nullptr;
@@ -170,8 +172,7 @@ void Evaluate(const json& ev) {
   const std::string decision = ann != nullptr ? Top(ann, "authorization.k8s.io/decision") : "";
   const bool allowed = !(code >= 400) && decision != "forbid";
   const bool system = kControlPlaneUsers.count(username) > 0 || StartsWith(username, "eks:") ||
-                      StartsWith(username, "aksService") ||
-                      StartsWith(username, "system:node:") ||
+                      StartsWith(username, "aksService") || StartsWith(username, "system:node:") ||
                       StartsWith(username, "system:serviceaccount:kube-system:");
   const bool writes = verb == "create" || verb == "update" || verb == "patch";
   const json* ro = Member(ev, "requestObject");
@@ -219,7 +220,8 @@ void Evaluate(const json& ev) {
     std::vector<const json*> kinds = Values(ro, {"roleRef", "kind"});
     kind_ok = kinds.empty();
     for (const json* v : kinds) kind_ok |= IsStr(v, "ClusterRole");
-    for (const json* v : Values(ro, {"subjects", "*", "name"})) masters |= IsStr(v, "system:masters");
+    for (const json* v : Values(ro, {"subjects", "*", "name"}))
+      masters |= IsStr(v, "system:masters");
     if ((name_admin && kind_ok) || masters) Emit("k8s.cluster_admin_binding", id);
   }
 
