@@ -63,6 +63,39 @@ TEST(ConfigTest, ErrorsNameTheKeyAndLine) {
   EXPECT_EQ(s.code(), StatusCode::kIoError);
 }
 
+TEST(ConfigTest, StateSection) {
+  Config c;
+  auto path = WriteTemp("state.yaml",
+                        "state:\n  allowed_lateness: 10m\n  dedup_retention: 2h\n"
+                        "  learning_period: 1h\n  cache_bytes: 8388608\n"
+                        "  checkpoint_events: 1000\n");
+  ASSERT_TRUE(LoadConfigFile(path, &c).ok());
+  EXPECT_EQ(c.allowed_lateness_us, int64_t{600} * 1'000'000);
+  EXPECT_EQ(c.dedup_retention_us, int64_t{7200} * 1'000'000);
+  EXPECT_EQ(c.learning_override_us, int64_t{3600} * 1'000'000);
+  EXPECT_EQ(c.state_cache_bytes, 8u << 20);
+  EXPECT_EQ(c.checkpoint_events, 1000u);
+
+  struct Bad {
+    const char* yaml;
+    const char* needle;
+  } bad[] = {
+      {"state: {allowed_lateness: soon}\n", "'state.allowed_lateness' must be a duration"},
+      {"state: {learning_period: 5}\n", "'state.learning_period' must be a duration"},
+      {"state: {cache_bytes: lots}\n", "state.cache_bytes"},
+      {"state: {cache_bytes: 1024}\n", "at least 1048576"},
+      {"state: {checkpoint_events: 0}\n", "checkpoint_events must be at least 1"},
+      {"state: {windows: 3}\n", "unknown key 'state.windows'"},
+      {"state: 3\n", "'state' must be a mapping"},
+  };
+  for (const Bad& b : bad) {
+    Config d;
+    Status st = LoadConfigFile(WriteTemp("bad-state.yaml", b.yaml), &d);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << b.yaml;
+    EXPECT_NE(st.message().find(b.needle), std::string::npos) << st.message();
+  }
+}
+
 TEST(ConfigTest, ParseListen) {
   std::string a;
   uint16_t p = 0;
