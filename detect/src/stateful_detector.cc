@@ -8,6 +8,7 @@
 
 #include <map>
 
+#include "fingerprint_set.h"
 #include "state_codec.h"
 #include "vigil/core/memory_state_store.h"
 #include "vigil/core/time_util.h"
@@ -85,7 +86,11 @@ void KeepLast(std::vector<std::string>* ids, size_t n) {
 
 StatefulDetector::StatefulDetector(std::unique_ptr<RuleEngine> engine, StateStore* store,
                                    StatefulOptions options)
-    : engine_(std::move(engine)), store_(store), options_(options) {
+    : engine_(std::move(engine)),
+      store_(store),
+      options_(options),
+      pending_(std::make_unique<internal::FingerprintSet>()),
+      committing_(std::make_unique<internal::FingerprintSet>()) {
   options_.dedup_retention_us =
       std::max(options_.dedup_retention_us, options_.allowed_lateness_us);
 }
@@ -130,22 +135,22 @@ void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* o
   ClusterState& cs = *cluster_cache_;
   if (!event.audit_id.empty()) {
     std::string dk = MakeDedupKey(event.cluster, event.audit_id, AuditStageName(event.stage));
-    auto [it, inserted] = dedup_.try_emplace(std::move(dk), DedupEntry{t, dedup_gen_});
-    if (!inserted) {
+    const internal::Fingerprint fp = internal::FingerprintOf(dk);
+    if (committing_->Contains(fp) || !pending_->Insert(fp)) {
       ++stats_.duplicates;
       return;
     }
     if (t <= cs.committed_max_us) {  // else it cannot be in the store
-      auto seen = store_->ContainsEvent(it->first);
+      auto seen = store_->ContainsEvent(dk);
       if (!seen.ok()) {
         if (status_.ok()) status_ = seen.status().WithContext("reading the dedup set");
       } else if (*seen) {
-        dedup_.erase(it);
+        pending_->Erase(fp);
         ++stats_.duplicates;
         return;
       }
     }
-    ++pending_events_;
+    pending_keys_.emplace_back(std::move(dk), t);
   }
 
   const bool late = cs.max_us != 0 && t < cs.max_us - options_.allowed_lateness_us;
@@ -484,17 +489,17 @@ void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
     }
     slot->dirty = false;
   }
-  // Until the commit is done the store does not know these events: they stay in dedup_ (with
-  // an older generation) until Committed().
-  cp->dedup.reserve(pending_events_);
-  for (const auto& [key, e] : dedup_) {
-    if (e.gen != dedup_gen_) continue;
+  // Until the commit is done the store does not know these events: their fingerprints move to
+  // committing_ until Committed().
+  cp->dedup.reserve(cp->dedup.size() + pending_keys_.size());
+  for (auto& [key, t] : pending_keys_) {
     std::string v;
-    PutExpiry(e.t + options_.dedup_retention_us, &v);
-    cp->dedup.emplace_back(key, std::move(v));
+    PutExpiry(t + options_.dedup_retention_us, &v);
+    cp->dedup.emplace_back(std::move(key), std::move(v));
   }
-  ++dedup_gen_;
-  pending_events_ = 0;
+  pending_keys_.clear();
+  committing_->Clear();
+  std::swap(pending_, committing_);
   // Sorted keys let RocksDB insert into its memtable skiplist along one splice instead of
   // searching from the top for every key (the commit's main cost in the profile).
   std::sort(cp->state.begin(), cp->state.end());
@@ -511,7 +516,7 @@ void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
 
 void StatefulDetector::Committed() {
   for (auto& [name, cs] : clusters_) cs->committed_max_us = cs->checkpoint_max_us;
-  std::erase_if(dedup_, [&](const auto& kv) { return kv.second.gen != dedup_gen_; });
+  committing_->Clear();
   EvictOverBudget();
 }
 
@@ -531,7 +536,7 @@ void StatefulDetector::EvictOverBudget() {
 
 bool StatefulDetector::checkpoint_due() const {
   return cache_bytes_ > options_.cache_bytes ||
-         pending_events_ >= options_.max_pending_events;
+         pending_keys_.size() >= options_.max_pending_events;
 }
 
 // ---- inline tests -----------------------------------------------------------------------------

@@ -17,6 +17,9 @@
 #include "vigil/detect/rule_engine.h"
 
 namespace vigil::detect {
+namespace internal {
+class FingerprintSet;
+}
 
 struct StatefulOptions {
   // Events older than (the newest event time seen in their cluster - allowed_lateness) are late:
@@ -121,15 +124,12 @@ class StatefulDetector final : public Detector, private HitSink {
   std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
   ClusterState* cluster_cache_ = nullptr;  // the last event's cluster
   std::string cluster_cache_name_;
-  // Events seen since the last committed checkpoint: key -> event time and the checkpoint
-  // generation that carries it (dedup_gen_: not yet in a checkpoint; older: in flight).
-  struct DedupEntry {
-    int64_t t = 0;
-    uint32_t gen = 0;
-  };
-  std::unordered_map<std::string, DedupEntry> dedup_;
-  uint32_t dedup_gen_ = 0;
-  size_t pending_events_ = 0;
+  // Events seen since the last committed checkpoint. pending_keys_ (dedup key, event time) go
+  // into the next checkpoint; the fingerprint sets answer "seen?" for them and for the events of
+  // the checkpoint in flight (committing_), which the store does not have yet.
+  std::vector<std::pair<std::string, int64_t>> pending_keys_;
+  std::unique_ptr<internal::FingerprintSet> pending_;
+  std::unique_ptr<internal::FingerprintSet> committing_;
 
   // The event being evaluated (valid during Evaluate).
   const AuditEvent* event_ = nullptr;
