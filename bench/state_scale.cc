@@ -81,7 +81,7 @@ struct RunResult {
   uint64_t stateful_findings = 0;
   uint64_t duplicates = 0;
   uint64_t late = 0;
-  uint64_t finding_updates = 0;  // findings emitted by Evaluate (before aggregation)
+  uint64_t finding_updates = 0;   // findings emitted by Evaluate (before aggregation)
   uint64_t findings_written = 0;  // aggregated findings committed (sum over checkpoints)
   uint64_t findings_approx = 0;   // store CountApprox at the end
   uint64_t state_keys = 0;
@@ -219,10 +219,10 @@ const char* const kUserAgents[] = {
 };
 const char* const kOddAgents[] = {"curl/8.5.0", "kubectl/v1.30.1 (darwin/arm64) kubernetes/7c48c2b",
                                   "PostmanRuntime/7.36.0"};
-const char* const kDiscovery[] = {"namespaces", "nodes", "pods", "roles", "rolebindings",
-                                  "clusterroles", "configmaps", "serviceaccounts"};
-const char* const kDeniedResources[] = {"secrets", "nodes", "clusterroles", "daemonsets",
-                                        "persistentvolumes", "clusterrolebindings"};
+const char* const kDiscovery[] = {"namespaces",   "nodes",        "pods",       "roles",
+                                  "rolebindings", "clusterroles", "configmaps", "serviceaccounts"};
+const char* const kDeniedResources[] = {
+    "secrets", "nodes", "clusterroles", "daemonsets", "persistentvolumes", "clusterrolebindings"};
 
 struct Request {
   std::string_view verb;
@@ -265,8 +265,8 @@ class Workload {
     const uint64_t pass = j / n;
     const uint64_t k = j % n;
     const size_t p = pass % strides_.size();
-    return static_cast<uint64_t>(
-        (static_cast<unsigned __int128>(k) * strides_[p] + offsets_[p]) % n);
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(k) * strides_[p] + offsets_[p]) %
+                                 n);
   }
 
   // Returns the event's cluster index.
@@ -459,8 +459,8 @@ RunResult Run(const Flags& flags, const std::string& tag) {
   bool temp = false;
   if (dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") +
-                        "/vigil-state-scale-XXXXXX";
+    std::string templ =
+        std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/vigil-state-scale-XXXXXX";
     if (mkdtemp(templ.data()) == nullptr) {
       std::perror("mkdtemp");
       return res;
@@ -500,8 +500,10 @@ RunResult Run(const Flags& flags, const std::string& tag) {
   say("db", dir + (temp ? " (temp, removed at exit)" : ""));
   say("store", "sync_writes=false (no fsync), block_cache=" +
                    std::to_string(sopts.block_cache_bytes >> 20) + "MB");
-  say("findings merge", "aggregated per checkpoint by id (count sum); no read-modify-write "
-                        "merge with stored findings");
+  say("commit", "synchronous Commit() then Committed() (the pipeline commits on a thread)");
+  say("findings merge",
+      "aggregated per checkpoint by id (count sum); no read-modify-write "
+      "merge with stored findings");
   say("rules", std::to_string(rule_count) + " (" + std::to_string(stateful_rules) + " stateful)");
   say("workload", std::to_string(flags.identities) + " identities, " +
                       std::to_string(flags.clusters) + " clusters, " + std::to_string(total) +
@@ -547,6 +549,7 @@ RunResult Run(const Flags& flags, const std::string& tag) {
     pending.clear();
     detector.Checkpoint(&cp);
     vigil::Status s = store->Commit(cp);
+    if (s.ok()) detector.Committed();  // now it may forget dedup keys and evict clean state
     res.checkpoint_s +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
     ++res.checkpoints;
@@ -566,8 +569,8 @@ RunResult Run(const Flags& flags, const std::string& tag) {
     report.Clear();
     vigil::Status ps = parser.Parse(json, &event, &report);
     if (!ps.ok()) {
-      std::fprintf(stderr, "event %" PRIu64 " did not parse: %s\n%s\n", j,
-                   ps.ToString().c_str(), json.c_str());
+      std::fprintf(stderr, "event %" PRIu64 " did not parse: %s\n%s\n", j, ps.ToString().c_str(),
+                   json.c_str());
       failed = true;
       break;
     }
@@ -602,7 +605,8 @@ RunResult Run(const Flags& flags, const std::string& tag) {
       res.cache_used_mb[i] = static_cast<double>(st.cache_bytes) / 1048576.0;
       char buf[256];
       std::snprintf(buf, sizeof buf,
-                    "events=%" PRIu64 " wall=%.1fs peak_rss=%.1fMB rss=%.1fMB cache=%.1fMB "
+                    "events=%" PRIu64
+                    " wall=%.1fs peak_rss=%.1fMB rss=%.1fMB cache=%.1fMB "
                     "entries=%zu evictions=%" PRIu64 " checkpoints=%" PRIu64,
                     j + 1, wall, res.peak_rss_mb[i], res.rss_mb[i], res.cache_used_mb[i],
                     st.cache_entries, st.evictions, res.checkpoints);
@@ -647,11 +651,12 @@ RunResult Run(const Flags& flags, const std::string& tag) {
   say("events/s (wall)", num(static_cast<double>(res.events) / res.wall_s, 0));
   say("wall s", num(res.wall_s));
   say("CPU s", num(res.cpu_s));
-  say("checkpoints", std::to_string(res.checkpoints) + " (" + num(res.checkpoint_s) + " s in them)");
+  say("checkpoints",
+      std::to_string(res.checkpoints) + " (" + num(res.checkpoint_s) + " s in them)");
   say("peak RSS MB (run)", num(res.peak_rss_mb[kSamples - 1], 1));
   say("peak RSS MB (+compact)", num(res.final_peak_rss_mb, 1));
-  say("cache MB", num(static_cast<double>(res.cache_bytes) / mb) + " of " +
-                      std::to_string(flags.cache_mb));
+  say("cache MB",
+      num(static_cast<double>(res.cache_bytes) / mb) + " of " + std::to_string(flags.cache_mb));
   say("cache entries", std::to_string(res.cache_entries));
   say("evictions", std::to_string(res.evictions));
   say("cache hits/misses", std::to_string(res.cache_hits) + "/" + std::to_string(res.cache_misses));
@@ -676,7 +681,8 @@ RunResult Run(const Flags& flags, const std::string& tag) {
   say("disk MB (before compact)", num(static_cast<double>(res.disk_bytes_before_compact) / mb));
   say("disk MB (flush+compact)", num(static_cast<double>(res.disk_bytes) / mb));
   std::printf("%sSUMMARY identities=%" PRIu64 " clusters=%" PRIu64 " events=%" PRIu64
-              " cache_mb=%" PRIu64 " ev_per_s=%.0f cpu_s=%.1f peak_rss_mb=%.1f cache_used_mb=%.1f"
+              " cache_mb=%" PRIu64
+              " ev_per_s=%.0f cpu_s=%.1f peak_rss_mb=%.1f cache_used_mb=%.1f"
               " cache_entries=%" PRIu64 " evictions=%" PRIu64 " state_keys=%" PRIu64
               " dedup_keys=%" PRIu64 " disk_mb=%.1f findings=%" PRIu64 " %s\n",
               tag.c_str(), flags.identities, flags.clusters, res.events, flags.cache_mb,
