@@ -26,7 +26,9 @@ struct StatefulDetector::Slot {
   std::string key;
   OpState state;
   int64_t expires_us = 0;  // event time after which the state is dead (0: never written)
-  bool dirty = false;
+  bool dirty = false;   // changed since the last checkpoint
+  bool listed = false;  // in dirty_slots_
+  bool pinned = false;  // written by the checkpoint in flight: not evictable until Committed()
   size_t bytes = 0;
   std::list<Slot*>::iterator lru;
 };
@@ -100,6 +102,7 @@ StatefulDetector::~StatefulDetector() = default;
 const StatefulStats& StatefulDetector::stats() const {
   stats_.cache_bytes = cache_bytes_;
   stats_.cache_entries = cache_.size();
+  stats_.dirty_bytes = dirty_bytes_;
   return stats_;
 }
 
@@ -184,7 +187,13 @@ void StatefulDetector::Touch(Slot& slot) {
 void StatefulDetector::Account(Slot& slot) {
   size_t b = kSlotOverhead + slot.key.size() * 2 + internal::EstimateBytes(slot.state);
   cache_bytes_ = cache_bytes_ - slot.bytes + b;
+  if (slot.listed) dirty_bytes_ = dirty_bytes_ - slot.bytes + b;
   slot.bytes = b;
+  if (slot.dirty && !slot.listed) {
+    slot.listed = true;
+    dirty_slots_.push_back(&slot);
+    dirty_bytes_ += slot.bytes;
+  }
 }
 
 StatefulDetector::Slot& StatefulDetector::LoadSlot(const std::string& key, int64_t t) {
@@ -224,6 +233,7 @@ StatefulDetector::Slot& StatefulDetector::LoadSlot(const std::string& key, int64
   raw->lru = lru_.begin();
   cache_.emplace(key, std::move(slot));
   Account(*raw);
+  if (cache_bytes_ > options_.cache_bytes) EvictOverBudget(raw);
   return *raw;
 }
 
@@ -476,19 +486,23 @@ void StatefulDetector::Sequence(const Rule& rule, const StatefulHit& hit,
 
 void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
   ++stats_.checkpoints;
-  for (auto& [key, slot] : cache_) {
-    if (!slot->dirty) continue;
+  for (Slot* slot : dirty_slots_) {
     ++stats_.state_writes;
     if (internal::IsEmpty(slot->state)) {
-      cp->state_deletes.push_back(key);
+      cp->state_deletes.push_back(slot->key);
     } else {
       std::string v;
       PutExpiry(slot->expires_us, &v);
       internal::EncodeState(slot->state, &v);
-      cp->state.emplace_back(key, std::move(v));
+      cp->state.emplace_back(slot->key, std::move(v));
     }
     slot->dirty = false;
+    slot->listed = false;
+    slot->pinned = true;
   }
+  pinned_slots_.insert(pinned_slots_.end(), dirty_slots_.begin(), dirty_slots_.end());
+  dirty_slots_.clear();
+  dirty_bytes_ = 0;
   // Until the commit is done the store does not know these events: their fingerprints move to
   // committing_ until Committed().
   cp->dedup.reserve(cp->dedup.size() + pending_keys_.size());
@@ -515,17 +529,21 @@ void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
 }
 
 void StatefulDetector::Committed() {
+  for (Slot* slot : pinned_slots_) slot->pinned = false;
+  pinned_slots_.clear();
   for (auto& [name, cs] : clusters_) cs->committed_max_us = cs->checkpoint_max_us;
   committing_->Clear();
-  EvictOverBudget();
+  EvictOverBudget(nullptr);
 }
 
-void StatefulDetector::EvictOverBudget() {
+void StatefulDetector::EvictOverBudget(const Slot* keep) {
+  // Least recently used first; an entry is evictable when the store has its current value:
+  // not dirty, and not written by a checkpoint still in flight.
   auto it = lru_.end();
   while (cache_bytes_ > options_.cache_bytes && it != lru_.begin()) {
     --it;
     Slot* s = *it;
-    if (s->dirty) continue;
+    if (s->dirty || s->pinned || s == keep) continue;
     cache_bytes_ -= s->bytes;
     it = lru_.erase(it);
     std::string key = std::move(s->key);
@@ -535,7 +553,11 @@ void StatefulDetector::EvictOverBudget() {
 }
 
 bool StatefulDetector::checkpoint_due() const {
-  return cache_bytes_ > options_.cache_bytes ||
+  // Clean entries are evicted as new ones come in; a checkpoint is needed when changed state
+  // (which cannot be evicted before it is written) takes half the budget, or when nothing more
+  // can be evicted.
+  return dirty_bytes_ > options_.cache_bytes / 2 ||
+         cache_bytes_ > options_.cache_bytes + options_.cache_bytes / 2 ||
          pending_keys_.size() >= options_.max_pending_events;
 }
 

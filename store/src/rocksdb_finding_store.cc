@@ -9,6 +9,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
 #include <array>
@@ -162,11 +163,18 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   db_opts.max_open_files = opts.max_open_files;
   db_opts.keep_log_file_num = 5;
 
+  // Memory stays bounded whatever the number of keys: memtables share one budget, and index and
+  // filter blocks (which grow with the keys) live in the block cache instead of beside it.
   auto cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
+  db_opts.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(opts.write_buffer_bytes);
   rocksdb::ColumnFamilyOptions index_opts;
   index_opts.compression = PickCompression();
+  index_opts.write_buffer_size = std::max<size_t>(opts.write_buffer_bytes / 8, size_t{1} << 20);
   rocksdb::BlockBasedTableOptions index_table;
   index_table.block_cache = cache;
+  index_table.cache_index_and_filter_blocks = true;
+  index_table.pin_l0_filter_and_index_blocks_in_cache = true;
   index_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(index_table));
 
   // Findings are read by point lookup (Get, and once per index entry in Query): bloom filter.

@@ -329,6 +329,9 @@ TEST(StatefulDetectorTest, ATinyCacheGivesTheSameFindings) {
       if (h.detector().checkpoint_due() || i % 50 == 49) {
         EXPECT_TRUE(h.Checkpoint().ok());
       }
+      // Bounded: clean state is evicted as new state comes in; changed state is checkpointed
+      // before the cache passes 1.5 times its budget (plus the one entry being loaded).
+      EXPECT_LE(h.detector().stats().cache_bytes, cache_bytes + cache_bytes / 2 + 1024);
     }
     *evictions = h.detector().stats().evictions;
     return h.counts();

@@ -29,7 +29,8 @@ struct StatefulOptions {
   // allowed_lateness_us: a redelivery later than that is late anyway.
   int64_t dedup_retention_us = int64_t{60} * 60 * 1'000'000;
   // Memory for cached operator state. Over it, clean entries are evicted (least recently used)
-  // and checkpoint_due() asks for a checkpoint so dirty ones become clean.
+  // as new ones come in; when changed entries (not evictable before they are written) reach half
+  // of it, or the cache 1.5 times it, checkpoint_due() asks for a checkpoint.
   size_t cache_bytes = size_t{64} << 20;
   // Events remembered for dedup between two checkpoints before checkpoint_due() turns true.
   size_t max_pending_events = 100'000;
@@ -55,6 +56,7 @@ struct StatefulStats {
   uint64_t checkpoints = 0;
   size_t cache_bytes = 0;       // current estimate
   size_t cache_entries = 0;
+  size_t dirty_bytes = 0;       // of it, changed since the last checkpoint
 };
 
 // Not thread-safe: one per worker, like every Detector. `store` must outlive it. Evaluate never
@@ -104,7 +106,7 @@ class StatefulDetector final : public Detector, private HitSink {
   ClusterState& LoadCluster(std::string_view cluster);
   void Touch(Slot& slot);
   void Account(Slot& slot);
-  void EvictOverBudget();
+  void EvictOverBudget(const Slot* keep);
   void Emit(Finding f);
 
   void Threshold(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
@@ -121,6 +123,9 @@ class StatefulDetector final : public Detector, private HitSink {
   std::unordered_map<std::string, std::unique_ptr<Slot>> cache_;
   std::list<Slot*> lru_;  // front = most recently used
   size_t cache_bytes_ = 0;
+  size_t dirty_bytes_ = 0;
+  std::vector<Slot*> dirty_slots_;   // changed since the last checkpoint
+  std::vector<Slot*> pinned_slots_;  // written by the checkpoint in flight
   std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
   ClusterState* cluster_cache_ = nullptr;  // the last event's cluster
   std::string cluster_cache_name_;

@@ -29,7 +29,9 @@ struct StoreOptions {
   // fsync the WAL before Put returns (invariant 3, durable before acknowledged). Turn off only
   // where losing the last writes on a machine crash is acceptable (tests, benchmarks).
   bool sync_writes = true;
-  size_t block_cache_bytes = size_t{64} << 20;  // shared by all column families
+  size_t block_cache_bytes = size_t{64} << 20;  // shared by all column families; also holds
+                                                // the SST index and filter blocks
+  size_t write_buffer_bytes = size_t{64} << 20;  // all memtables together (WriteBufferManager)
   int max_open_files = 512;
   // Most index entries one Query looks at before it returns a partial page with a cursor. Bounds
   // the work of a very selective filter over a large store; the client just asks for more.
