@@ -29,6 +29,7 @@ struct StatefulDetector::Slot {
   bool dirty = false;   // changed since the last checkpoint
   bool listed = false;  // in dirty_slots_
   bool pinned = false;  // written by the checkpoint in flight: not evictable until Committed()
+  bool in_lru = false;  // clean and not pinned: in lru_, evictable
   size_t bytes = 0;
   std::list<Slot*>::iterator lru;
 };
@@ -181,7 +182,7 @@ void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* o
 }
 
 void StatefulDetector::Touch(Slot& slot) {
-  lru_.splice(lru_.begin(), lru_, slot.lru);
+  if (slot.in_lru) lru_.splice(lru_.begin(), lru_, slot.lru);
 }
 
 void StatefulDetector::Account(Slot& slot) {
@@ -193,6 +194,10 @@ void StatefulDetector::Account(Slot& slot) {
     slot.listed = true;
     dirty_slots_.push_back(&slot);
     dirty_bytes_ += slot.bytes;
+    if (slot.in_lru) {  // not evictable until written: out of the eviction order
+      lru_.erase(slot.lru);
+      slot.in_lru = false;
+    }
   }
 }
 
@@ -231,6 +236,7 @@ StatefulDetector::Slot& StatefulDetector::LoadSlot(const std::string& key, int64
   Slot* raw = slot.get();
   lru_.push_front(raw);
   raw->lru = lru_.begin();
+  raw->in_lru = true;
   cache_.emplace(key, std::move(slot));
   Account(*raw);
   if (cache_bytes_ > options_.cache_bytes) EvictOverBudget(raw);
@@ -529,7 +535,14 @@ void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
 }
 
 void StatefulDetector::Committed() {
-  for (Slot* slot : pinned_slots_) slot->pinned = false;
+  for (Slot* slot : pinned_slots_) {
+    slot->pinned = false;
+    if (!slot->dirty && !slot->in_lru) {  // evictable again, as recently used
+      lru_.push_front(slot);
+      slot->lru = lru_.begin();
+      slot->in_lru = true;
+    }
+  }
   pinned_slots_.clear();
   for (auto& [name, cs] : clusters_) cs->committed_max_us = cs->checkpoint_max_us;
   committing_->Clear();
@@ -539,13 +552,16 @@ void StatefulDetector::Committed() {
 void StatefulDetector::EvictOverBudget(const Slot* keep) {
   // Least recently used first; an entry is evictable when the store has its current value:
   // not dirty, and not written by a checkpoint still in flight.
-  auto it = lru_.end();
-  while (cache_bytes_ > options_.cache_bytes && it != lru_.begin()) {
-    --it;
-    Slot* s = *it;
-    if (s->dirty || s->pinned || s == keep) continue;
+  // lru_ holds only evictable entries, so this is O(1) per eviction.
+  while (cache_bytes_ > options_.cache_bytes && !lru_.empty()) {
+    Slot* s = lru_.back();
+    if (s == keep) {
+      if (lru_.size() == 1) break;
+      lru_.splice(lru_.begin(), lru_, s->lru);  // the entry being loaded stays
+      continue;
+    }
     cache_bytes_ -= s->bytes;
-    it = lru_.erase(it);
+    lru_.pop_back();
     std::string key = std::move(s->key);
     cache_.erase(key);  // destroys *s
     ++stats_.evictions;
