@@ -192,6 +192,11 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   rocksdb::ColumnFamilyOptions state_opts = findings_opts;
   state_opts.memtable_prefix_bloom_size_ratio = 0.05;
   state_opts.memtable_whole_key_filtering = true;  // absent keys answered without a skiplist walk
+  // State is re-read whenever the detector's cache misses: decompressing its blocks was a third
+  // of the CPU of a 100k-identity run (bench/state_scale). Only the bottom level, where cold
+  // state settles, is compressed.
+  state_opts.compression = rocksdb::kNoCompression;
+  state_opts.bottommost_compression = PickCompression();
   state_opts.compaction_filter = filters[0].get();
   rocksdb::ColumnFamilyOptions dedup_opts = state_opts;
   dedup_opts.compaction_filter = filters[1].get();
