@@ -30,7 +30,7 @@ test: asan
 # then serve them over HTTP from the embedded RocksDB.
 demo: release
 	@mkdir -p $(DEMO_DIR)
-	python3 bench/vigil-gen --events 20000 --clusters 1 --nodes 5 --attacks 1 --stages both \
+	python3 bench/vigil-gen --events 20000 --rate 1 --clusters 1 --nodes 5 --attacks 1 --stages both \
 	  --seed 42 --out $(DEMO_DIR)/audit.log.gz --labels $(DEMO_DIR)/labels.jsonl
 	@rm -rf $(DB)
 	./build/release/app/vigil replay $(DEMO_DIR)/audit.log.gz --db $(DB) --cluster demo-cluster --format table
