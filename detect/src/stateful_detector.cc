@@ -275,6 +275,24 @@ void StatefulDetector::OnHit(const StatefulHit& hit, const FindingMaker& maker) 
 
 // ---- operators ------------------------------------------------------------------------------
 
+// A threshold/distinct finding covers an episode: while matching events keep coming within the
+// window of the last one, each adds 1 to the episode's finding.
+bool StatefulDetector::ContinueEpisode(const Rule& rule, const StatefulHit& hit,
+                                       const FindingMaker& maker, OpState& st) {
+  const int64_t t = event_time_;
+  if (st.episode_start == 0 || t < st.episode_start ||
+      t - st.episode_last > rule.stateful->window_us) {
+    return false;
+  }
+  Finding f = maker.Make();
+  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
+  f.first_seen_us = f.last_seen_us = t;
+  f.count = 1;
+  Emit(std::move(f));
+  st.episode_last = std::max(st.episode_last, t);
+  return true;
+}
+
 void StatefulDetector::Threshold(const Rule& rule, const StatefulHit& hit,
                                  const FindingMaker& maker, Slot& slot) {
   const StatefulSpec& spec = *rule.stateful;
@@ -292,15 +310,7 @@ void StatefulDetector::Threshold(const Rule& rule, const StatefulHit& hit,
   while (st.stamps.size() > spec.count) st.stamps.erase(st.stamps.begin());
   slot.dirty = true;
 
-  if (st.episode_start != 0 && t >= st.episode_start && t - st.episode_last <= spec.window_us) {
-    Finding f = maker.Make();
-    f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
-    f.first_seen_us = f.last_seen_us = t;
-    f.count = 1;
-    Emit(std::move(f));
-    st.episode_last = std::max(st.episode_last, t);
-    return;
-  }
+  if (ContinueEpisode(rule, hit, maker, st)) return;
   if (st.stamps.size() < spec.count) return;
   st.episode_start = st.stamps.front().t;
   st.episode_last = newest;
@@ -351,15 +361,7 @@ void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit,
                                 [&](const Term& x) { return x.t < newest - spec.window_us; }),
                  st.terms.end());
 
-  if (st.episode_start != 0 && t >= st.episode_start && t - st.episode_last <= spec.window_us) {
-    Finding f = maker.Make();
-    f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
-    f.first_seen_us = f.last_seen_us = t;
-    f.count = 1;
-    Emit(std::move(f));
-    st.episode_last = std::max(st.episode_last, t);
-    return;
-  }
+  if (ContinueEpisode(rule, hit, maker, st)) return;
   uint32_t mask = 0;
   int64_t start = newest;
   for (const Term& x : st.terms) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "vigil/ingest/file_source.h"
 #include "vigil/ingest/padded_buffer.h"
 #include "vigil/ingest/record_splitter.h"
@@ -22,36 +23,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "/ingest_resume_XXXXXX";
-    char* p = mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string Write(const std::string& name, const std::string& content) {
-    std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-  std::string WriteGz(const std::string& name, const std::string& content) {
-    std::string p = path_ + "/" + name;
-    gzFile gz = gzopen(p.c_str(), "wb");
-    EXPECT_NE(gz, nullptr);
-    EXPECT_EQ(gzwrite(gz, content.data(), static_cast<unsigned>(content.size())),
-              static_cast<int>(content.size()));
-    gzclose(gz);
-    return p;
-  }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::string Event(const std::string& id, const std::string& extra = "") {
   return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":")" + id +

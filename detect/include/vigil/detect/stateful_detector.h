@@ -109,6 +109,8 @@ class StatefulDetector final : public Detector, private HitSink {
   void EvictOverBudget(const Slot* keep);
   void Emit(Finding f);
 
+  bool ContinueEpisode(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker,
+                       OpState& st);
   void Threshold(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
   void Distinct(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
   void NewTerms(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker, Slot& slot);
