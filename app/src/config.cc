@@ -65,6 +65,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
       RETURN_IF_ERROR(Read(path, v, key, &c->cluster));
     } else if (key == "listen") {
       RETURN_IF_ERROR(Read(path, v, key, &c->listen));
+    } else if (key == "workers") {
+      RETURN_IF_ERROR(Read(path, v, key, &c->workers));
     } else if (key == "log") {
       if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'log' must be a mapping");
       for (const auto& l : v) {
@@ -78,7 +80,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
         }
       }
     } else if (key == "limits") {
-      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'limits' must be a mapping");
+      if (!v.IsMap())
+        return Status::InvalidArgument(Where(path, v) + ": 'limits' must be a mapping");
       for (const auto& l : v) {
         const std::string k = l.first.as<std::string>();
         if (k == "max_event_bytes") {
@@ -104,7 +107,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
         }
       }
     } else if (key == "state") {
-      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'state' must be a mapping");
+      if (!v.IsMap())
+        return Status::InvalidArgument(Where(path, v) + ": 'state' must be a mapping");
       for (const auto& l : v) {
         const std::string k = l.first.as<std::string>();
         if (k == "allowed_lateness") {
@@ -119,8 +123,7 @@ Status LoadConfigFile(const std::string& path, Config* c) {
         } else if (k == "cache_bytes") {
           RETURN_IF_ERROR(Read(path, l.second, "state.cache_bytes", &c->state_cache_bytes));
         } else if (k == "checkpoint_events") {
-          RETURN_IF_ERROR(
-              Read(path, l.second, "state.checkpoint_events", &c->checkpoint_events));
+          RETURN_IF_ERROR(Read(path, l.second, "state.checkpoint_events", &c->checkpoint_events));
         } else {
           return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'state." + k + "'");
         }
@@ -132,18 +135,30 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   if (c->state_cache_bytes < (size_t{1} << 20)) {
     return Status::InvalidArgument(path + ": state.cache_bytes must be at least 1048576 (1 MiB)");
   }
+  if (Status s = CheckWorkers(c->workers); !s.ok())
+    return Status::InvalidArgument(path + ": " + s.message());
   if (c->checkpoint_events == 0) {
     return Status::InvalidArgument(path + ": state.checkpoint_events must be at least 1");
   }
   if (c->max_event_bytes == 0 || c->max_event_bytes > c->max_record_bytes) {
-    return Status::InvalidArgument(path + ": limits.max_event_bytes must be in 1..max_record_bytes");
+    return Status::InvalidArgument(path +
+                                   ": limits.max_event_bytes must be in 1..max_record_bytes");
   }
   if (c->api_threads < 1 || c->api_threads > 64) {
     return Status::InvalidArgument(path + ": api.threads must be in 1..64");
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!kLevels.count(c->log_level)) {
-    return Status::InvalidArgument(path + ": log.level must be one of trace, debug, info, warn, error, off");
+    return Status::InvalidArgument(
+        path + ": log.level must be one of trace, debug, info, warn, error, off");
+  }
+  return Status::Ok();
+}
+
+Status CheckWorkers(int workers) {
+  if (workers < 1 || workers > kMaxWorkers) {
+    return Status::InvalidArgument("workers must be in 1.." + std::to_string(kMaxWorkers) +
+                                   ", got " + std::to_string(workers));
   }
   return Status::Ok();
 }
@@ -154,7 +169,8 @@ Status ParseListen(const std::string& listen, std::string* address, uint16_t* po
     return Status::InvalidArgument("listen address '" + listen + "' must be ADDR:PORT");
   }
   std::string addr = listen.substr(0, colon);
-  if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+  if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']')
+    addr = addr.substr(1, addr.size() - 2);
   if (addr.empty()) addr = "0.0.0.0";
   const std::string p = listen.substr(colon + 1);
   unsigned value = 0;

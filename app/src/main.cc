@@ -1,11 +1,11 @@
 // The `vigil` binary: CLI (CLI11) over the pipeline, the store and the API server.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <cstdio>
 #include <iostream>
 #include <thread>
 
@@ -78,19 +78,19 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
               << (use_db ? " (they are in the store)" : " (use --db to keep them all)") << '\n';
   }
   const double secs = report->seconds > 0 ? report->seconds : 1e-9;
-  std::fprintf(stderr,
-               "vigil: read %llu records (%.1f MB): %llu events parsed, %llu malformed, %llu "
-               "skipped (not audit events), %llu fields dropped; %llu findings; %.3f s, %.0f "
-               "events/s, %.1f MB/s%s\n",
-               static_cast<unsigned long long>(report->records), report->bytes / 1e6,
-               static_cast<unsigned long long>(report->events),
-               static_cast<unsigned long long>(report->malformed),
-               static_cast<unsigned long long>(report->skipped),
-               static_cast<unsigned long long>(report->fields_dropped),
-               static_cast<unsigned long long>(report->findings.size() +
-                                               report->findings_not_shown),
-               report->seconds, report->events / secs, report->bytes / 1e6 / secs,
-               use_db ? (" -> " + config.db_dir).c_str() : "");
+  std::fprintf(
+      stderr,
+      "vigil: read %llu records (%.1f MB): %llu events parsed, %llu malformed, %llu "
+      "skipped (not audit events), %llu fields dropped; %llu findings; %.3f s, %.0f "
+      "events/s, %.1f MB/s%s\n",
+      static_cast<unsigned long long>(report->records), report->bytes / 1e6,
+      static_cast<unsigned long long>(report->events),
+      static_cast<unsigned long long>(report->malformed),
+      static_cast<unsigned long long>(report->skipped),
+      static_cast<unsigned long long>(report->fields_dropped),
+      static_cast<unsigned long long>(report->findings.size() + report->findings_not_shown),
+      report->seconds, report->events / secs, report->bytes / 1e6 / secs,
+      use_db ? (" -> " + config.db_dir).c_str() : "");
   if (report->state.events > 0) {
     const detect::StatefulStats& st = report->state;
     std::fprintf(stderr,
@@ -179,8 +179,8 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     spdlog::info("rules reloaded: {} rules (generation {})", rules.rule_count(),
                  rules.generation());
     return api::Response::Json(200, "{\"rules\":" + std::to_string(rules.rule_count()) +
-                                        ",\"generation\":" +
-                                        std::to_string(rules.generation()) + "}");
+                                        ",\"generation\":" + std::to_string(rules.generation()) +
+                                        "}");
   });
   if (Status s = server.Start(); !s.ok()) return Fail(s);
   spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
@@ -261,9 +261,10 @@ int Main(int argc, char** argv) {
   replay->add_option("--db", db_dir, "also store findings in this RocksDB directory");
   replay->add_option("--cluster", cluster, "cluster the events belong to (default 'default')");
   std::vector<std::string> rule_paths;
-  replay->add_option("--rules", rule_paths,
-                     "rule file or directory (native, Falco or Sigma); repeat to load several "
-                     "in order; default: the built-in pack")
+  replay
+      ->add_option("--rules", rule_paths,
+                   "rule file or directory (native, Falco or Sigma); repeat to load several "
+                   "in order; default: the built-in pack")
       ->check(CLI::ExistingPath);
   bool parse_only = false;
   replay->add_flag("--parse-only", parse_only,
@@ -277,6 +278,11 @@ int Main(int argc, char** argv) {
                    "run only the single-event rules, no stateful ones (no state, no dedup)");
   replay->add_option("--format", format_text, "table | json | jsonl (default table)")
       ->check(CLI::IsMember({"table", "json", "jsonl"}));
+  int workers = 0;
+  const std::string workers_help = "threads parsing events and running rules (1.." +
+                                   std::to_string(kMaxWorkers) +
+                                   ", default 1); findings are the same for any number";
+  replay->add_option("--workers", workers, workers_help)->check(CLI::Range(1, kMaxWorkers));
   replay->footer(
       "Exit status: 0 on success (bad records are reported and skipped), 1 on a runtime error,\n"
       "2 on bad usage.\n\nExample:\n  vigil replay /var/log/kube-audit/ --cluster prod-eu --db "
@@ -285,15 +291,18 @@ int Main(int argc, char** argv) {
   // serve
   auto* serve = cli.add_subcommand("serve", "Serve findings over HTTP from the RocksDB store");
   std::vector<std::string> serve_paths;
-  serve->add_option("PATH", serve_paths,
-                    "optional files or directories to ingest into the store at start")
+  serve
+      ->add_option("PATH", serve_paths,
+                   "optional files or directories to ingest into the store at start")
       ->check(CLI::ExistingPath);
   serve->add_option("--db", db_dir, "RocksDB directory (default ./vigil-data)");
   serve->add_option("--cluster", cluster, "cluster of the ingested files (default 'default')");
-  serve->add_option("--rules", rule_paths,
-                    "rule files, as for replay; reloaded on SIGHUP and POST /v1/rules/reload")
+  serve
+      ->add_option("--rules", rule_paths,
+                   "rule files, as for replay; reloaded on SIGHUP and POST /v1/rules/reload")
       ->check(CLI::ExistingPath);
   serve->add_option("--listen", listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--workers", workers, workers_help)->check(CLI::Range(1, kMaxWorkers));
   serve->footer(
       "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /healthz, GET /readyz,\n"
       "GET /metrics.\n\nExample:\n  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
@@ -318,8 +327,8 @@ int Main(int argc, char** argv) {
   auto* rules_cmd = cli.add_subcommand("rules", "Test, lint and list detection rules");
   rules_cmd->require_subcommand(1);
   std::vector<std::string> rule_files;
-  auto* rules_test = rules_cmd->add_subcommand(
-      "test", "Run every rule's inline tests; exit 1 when one fails");
+  auto* rules_test =
+      rules_cmd->add_subcommand("test", "Run every rule's inline tests; exit 1 when one fails");
   auto* rules_lint = rules_cmd->add_subcommand(
       "lint", "Report fields that never exist, type mismatches and conditions never true");
   auto* rules_list = rules_cmd->add_subcommand("list", "List the rules");
@@ -347,6 +356,7 @@ int Main(int argc, char** argv) {
   if (!db_dir.empty()) config.db_dir = db_dir;
   if (!cluster.empty()) config.cluster = cluster;
   if (!listen.empty()) config.listen = listen;
+  if (workers > 0) config.workers = workers;
   if (Status s = SetupLogging(config.log_level, config.log_json); !s.ok()) return UsageError(s);
 
   if (*replay) {

@@ -1,13 +1,16 @@
-// The replay pipeline. Single-threaded: FileSource -> Detector -> aggregation -> store.
+// The replay pipeline: FileSource -> Detector -> aggregation -> store. With one worker, one
+// thread does it all; with more, workers decode and evaluate batches of records while the
+// calling thread reads, and applies their results in input order (see RunParallel).
 #include "vigil/app/pipeline.h"
 
 #include <pthread.h>
 
 #include <algorithm>
 #include <charconv>
-#include <csignal>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -15,6 +18,7 @@
 #include <unordered_map>
 
 #include "vigil/ingest/file_source.h"
+#include "vigil/ingest/padded_buffer.h"
 
 namespace vigil::app {
 namespace {
@@ -158,10 +162,10 @@ Status ReplayPipeline::Checkpoint(std::unordered_map<std::string, Finding>* pend
   }
   pending->clear();
   if (state_ == nullptr) {
-    return store_ == nullptr ? Status::Ok() : store_->Put(cp.findings).WithContext("writing findings");
+    return store_ == nullptr ? Status::Ok()
+                             : store_->Put(cp.findings).WithContext("writing findings");
   }
-  if (store_ != nullptr &&
-      dynamic_cast<const void*>(store_) != dynamic_cast<const void*>(state_)) {
+  if (store_ != nullptr && dynamic_cast<const void*>(store_) != dynamic_cast<const void*>(state_)) {
     // Separate finding and state stores: the findings cannot share the state's write.
     RETURN_IF_ERROR(store_->Put(cp.findings).WithContext("writing findings"));
     cp.findings.clear();
@@ -203,6 +207,134 @@ Status ReplayPipeline::MergeWithStored(std::unordered_map<std::string, Finding>*
   return Status::Ok();
 }
 
+// One run's aggregation, on the thread that sees events in input order: file positions, the
+// findings (shown and pending for the store), checkpoints, live metrics and errors.
+class ReplayPipeline::Session {
+ public:
+  Session(ReplayPipeline* p, ReplayReport* report) : p_(p), report_(report) {
+    if (p_->state_ != nullptr) committer_ = std::make_unique<Committer>(p_->state_);
+  }
+
+  // The record of the next event (positions are kept only with a state store).
+  void At(std::string_view file, std::string_view fingerprint, uint64_t line, uint64_t offset) {
+    if (p_->state_ == nullptr) return;
+    if (file != last_file_) {
+      NotePosition();  // the file before is done up to its last record
+      last_file_.assign(file);
+      last_fingerprint_.assign(fingerprint);
+    }
+    last_line_ = line;
+    last_offset_ = offset;
+  }
+  // Every event, before its findings; `stats` are the ingest counters so far.
+  void CountEvent(const ingest::FileSourceStats& stats) {
+    if (++seen_events_ % kPublishEvery == 0) Publish(stats);
+    if (seen_events_ == p_->config_.test_kill_after_events) raise(SIGKILL);
+  }
+  // An evaluated event's findings (emptied).
+  void Take(std::vector<Finding>* fresh) {
+    const Config& config = p_->config_;
+    for (Finding& f : *fresh) {
+      auto it = shown_.find(f.id);
+      // Distinct findings: with a store they are counted when first written (MergeWithStored).
+      if (p_->metrics_ && p_->store_ == nullptr && it == shown_.end()) {
+        PipelineMetrics::Inc(p_->metrics_->findings);
+      }
+      if (p_->store_ != nullptr) {
+        auto [pos, inserted] = pending_.try_emplace(f.id, f);
+        if (!inserted) MergeFinding(f, &pos->second);
+      }
+      if (it != shown_.end()) {
+        MergeFinding(f, &report_->findings[it->second]);
+        continue;
+      }
+      if (report_->findings.size() < config.max_findings_shown) {
+        shown_.emplace(f.id, report_->findings.size());
+        report_->findings.push_back(std::move(f));
+      } else {
+        ++report_->findings_not_shown;  // still stored (with --db), not kept in memory
+      }
+    }
+    fresh->clear();
+  }
+  // After each evaluated event: checkpoints when one is due.
+  void AfterEvent() {
+    ++since_checkpoint_;
+    if (pending_.size() >= kFlushEvery || since_checkpoint_ >= p_->config_.checkpoint_events ||
+        (p_->stateful_ != nullptr && p_->stateful_->checkpoint_due())) {
+      NotePosition();
+      Checkpoint();
+    }
+  }
+  void Error(const std::string& message) {
+    ++report_->errors_total;
+    if (report_->errors.size() < p_->config_.max_errors_printed) {
+      report_->errors.push_back(message);
+    }
+  }
+  // Live metrics: the ingest counters as deltas, so /metrics moves during a replay.
+  void Publish(const ingest::FileSourceStats& st) {
+    PipelineMetrics* m = p_->metrics_;
+    if (m == nullptr) return;
+    const ingest::FileSourceStats& was = published_;
+    PipelineMetrics::Inc(m->events_read, st.records - was.records);
+    PipelineMetrics::Inc(m->events_parsed, st.events - was.events);
+    PipelineMetrics::Inc(m->events_malformed,
+                         (st.malformed + st.oversize) - (was.malformed + was.oversize));
+    PipelineMetrics::Inc(m->events_skipped, st.skipped - was.skipped);
+    PipelineMetrics::Inc(m->bytes_read, st.bytes_read - was.bytes_read);
+    PipelineMetrics::Inc(m->fields_dropped, st.dropped_fields - was.dropped_fields);
+    published_ = st;
+  }
+  // The last checkpoint, then waits for it. Whatever was detected is stored, even when reading
+  // was cancelled or a path was missing.
+  Status Finish() {
+    NotePosition();
+    Checkpoint();
+    if (committer_ != nullptr) {
+      Status last = committer_->Wait().WithContext("writing checkpoint");
+      if (store_status_.ok()) store_status_ = last;
+      if (last.ok() && p_->stateful_ != nullptr) p_->stateful_->Committed();
+    }
+    return store_status_;
+  }
+
+ private:
+  void NotePosition() {
+    if (last_file_.empty() || p_->state_ == nullptr) return;
+    positions_.emplace_back(
+        p_->PositionKey(last_file_),
+        EncodePosition(last_fingerprint_, ingest::ResumePoint{last_offset_, last_line_}));
+  }
+  void Checkpoint() {
+    if (!store_status_.ok()) return;
+    store_status_ = p_->Checkpoint(&pending_, &positions_, committer_.get());
+    ++report_->checkpoints;
+    since_checkpoint_ = 0;
+  }
+
+  ReplayPipeline* p_;
+  ReplayReport* report_;
+  std::unordered_map<std::string, size_t> shown_;               // id -> position in report.findings
+  std::unordered_map<std::string, Finding> pending_;            // changed, not yet in the store
+  std::vector<std::pair<std::string, std::string>> positions_;  // for the next checkpoint
+  Status store_status_;
+  uint64_t since_checkpoint_ = 0;
+  uint64_t seen_events_ = 0;
+  std::unique_ptr<Committer> committer_;
+  ingest::FileSourceStats published_;
+  std::string last_file_;
+  std::string last_fingerprint_;
+  uint64_t last_line_ = 0;
+  uint64_t last_offset_ = 0;
+};
+
+std::string ReplayPipeline::PositionKey(std::string_view path) const {
+  std::error_code ec;
+  std::string abs = std::filesystem::absolute(std::string(path), ec).lexically_normal().string();
+  return std::string(kPositionPrefix) + (ec ? std::string(path) : abs);
+}
+
 Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
                                          const std::atomic<bool>* cancel) {
   const auto start = std::chrono::steady_clock::now();
@@ -215,15 +347,10 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   options.envelope.max_record_bytes = config_.max_record_bytes;
   // Files are resumed where the last checkpoint left them (same content: same fingerprint).
   // Events re-read at that record are recognised by the dedup set.
-  auto position_key = [](std::string_view path) {
-    std::error_code ec;
-    std::string abs = std::filesystem::absolute(std::string(path), ec).lexically_normal().string();
-    return std::string(kPositionPrefix) + (ec ? std::string(path) : abs);
-  };
   if (state_ != nullptr && config_.resume) {
     options.resume = [&](std::string_view path,
                          std::string_view fingerprint) -> std::optional<ingest::ResumePoint> {
-      auto stored = state_->GetMeta(position_key(path));
+      auto stored = state_->GetMeta(PositionKey(path));
       if (!stored.ok() || !stored->has_value()) return std::nullopt;
       ingest::ResumePoint rp;
       std::string fp;
@@ -232,114 +359,47 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
     };
   }
   ingest::FileSource source(options);
+  Session session(this, &report);
 
-  std::unordered_map<std::string, size_t> shown;  // id -> position in report.findings
-  std::unordered_map<std::string, Finding> pending;  // changed, not yet in the store
-  std::vector<Finding> fresh;                        // detector output for one event
-  std::vector<std::pair<std::string, std::string>> positions;  // for the next checkpoint
-  Status store_status;
-  uint64_t since_checkpoint = 0;
-  std::unique_ptr<Committer> committer;
-  if (state_ != nullptr) committer = std::make_unique<Committer>(state_);
-  auto checkpoint = [&] {
-    if (!store_status.ok()) return;
-    store_status = Checkpoint(&pending, &positions, committer.get());
-    ++report.checkpoints;
-    since_checkpoint = 0;
-  };
-
-  // Live metrics: publish the source's counters as deltas, so /metrics moves during a replay.
-  ingest::FileSourceStats published;
-  auto publish = [&] {
-    if (metrics_ == nullptr) return;
-    const ingest::FileSourceStats& st = source.stats();
-    PipelineMetrics::Inc(metrics_->events_read, st.records - published.records);
-    PipelineMetrics::Inc(metrics_->events_parsed, st.events - published.events);
-    PipelineMetrics::Inc(metrics_->events_malformed, (st.malformed + st.oversize) -
-                                                         (published.malformed + published.oversize));
-    PipelineMetrics::Inc(metrics_->events_skipped, st.skipped - published.skipped);
-    PipelineMetrics::Inc(metrics_->bytes_read, st.bytes_read - published.bytes_read);
-    PipelineMetrics::Inc(metrics_->fields_dropped, st.dropped_fields - published.dropped_fields);
-    published = st;
-  };
-
-  uint64_t seen_events = 0;
-  std::string last_file;
-  ingest::SourcePosition last_pos;
-  std::string last_fingerprint;
-  auto note_position = [&] {
-    if (last_file.empty() || state_ == nullptr) return;
-    ingest::ResumePoint rp{last_pos.byte_offset, last_pos.line};
-    positions.emplace_back(position_key(last_file), EncodePosition(last_fingerprint, rp));
-  };
-  auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition& pos) {
-    if (state_ != nullptr) {
-      if (pos.file != last_file) {
-        note_position();  // the file before is done up to its last record
-        last_file.assign(pos.file);
-        last_fingerprint.assign(pos.fingerprint);
-      }
-      last_pos = pos;
+  // Worker engines, when the detector can be split and more than one worker is asked for.
+  std::vector<std::unique_ptr<detect::RuleEngine>> engines;
+  for (int i = 0; detector_ && config_.workers > 1 && i < config_.workers; ++i) {
+    auto engine = detector_->NewWorkerEngine();
+    if (!engine) {
+      engines.clear();
+      break;
     }
-    if (++seen_events % kPublishEvery == 0) publish();
-    if (seen_events == config_.test_kill_after_events) raise(SIGKILL);
-    if (!detector_) return;  // parse-only run
-    fresh.clear();
-    detector_->Evaluate(event, &fresh);
-    for (Finding& f : fresh) {
-      auto it = shown.find(f.id);
-      // Distinct findings: with a store they are counted when first written (MergeWithStored).
-      if (metrics_ && store_ == nullptr && it == shown.end()) {
-        PipelineMetrics::Inc(metrics_->findings);
-      }
-      if (store_ != nullptr) {
-        auto [p, inserted] = pending.try_emplace(f.id, f);
-        if (!inserted) MergeFinding(f, &p->second);
-      }
-      if (it != shown.end()) {
-        MergeFinding(f, &report.findings[it->second]);
-        continue;
-      }
-      if (report.findings.size() < config_.max_findings_shown) {
-        shown.emplace(f.id, report.findings.size());
-        report.findings.push_back(std::move(f));
-      } else {
-        ++report.findings_not_shown;  // still stored (with --db), not kept in memory
-      }
-    }
-    ++since_checkpoint;
-    if (pending.size() >= kFlushEvery || since_checkpoint >= config_.checkpoint_events ||
-        (stateful_ != nullptr && stateful_->checkpoint_due())) {
-      note_position();
-      checkpoint();
-    }
-  };
-  auto on_error = [&](const ingest::IngestError& e) {
-    ++report.errors_total;
-    if (report.errors.size() < config_.max_errors_printed) {
-      report.errors.push_back(e.status.message());
-    }
-  };
-
-  Status s = source.ReadPaths(paths, on_event, on_error);
-  publish();
-  const ingest::FileSourceStats& st = source.stats();
-  report.records = st.records;
-  report.events = st.events;
-  report.malformed = st.malformed + st.oversize;
-  report.skipped = st.skipped;
-  report.fields_dropped = st.dropped_fields;
-  report.bytes = st.bytes_read;
-
-  // Whatever was detected is stored, even when reading was cancelled or a path was missing.
-  note_position();
-  checkpoint();
-  if (committer != nullptr) {
-    Status last = committer->Wait().WithContext("writing checkpoint");
-    if (store_status.ok()) store_status = last;
-    if (last.ok() && stateful_ != nullptr) stateful_->Committed();
+    engines.push_back(std::move(engine));
   }
-  report.resumed_files = source.stats().resumed_files;
+
+  ingest::FileSourceStats stats;  // the source's counters plus the workers' decoding counters
+  Status s;
+  if (!engines.empty()) {
+    s = RunParallel(paths, &source, &engines, &session, &stats);
+  } else {
+    std::vector<Finding> fresh;  // detector output for one event
+    auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition& pos) {
+      session.At(pos.file, pos.fingerprint, pos.line, pos.byte_offset);
+      session.CountEvent(source.stats());
+      if (!detector_) return;  // parse-only run
+      detector_->Evaluate(event, &fresh);
+      session.Take(&fresh);
+      session.AfterEvent();
+    };
+    auto on_error = [&](const ingest::IngestError& e) { session.Error(e.status.message()); };
+    s = source.ReadPaths(paths, on_event, on_error);
+    stats = source.stats();
+  }
+  session.Publish(stats);
+  report.records = stats.records;
+  report.events = stats.events;
+  report.malformed = stats.malformed + stats.oversize;
+  report.skipped = stats.skipped;
+  report.fields_dropped = stats.dropped_fields;
+  report.bytes = stats.bytes_read;
+
+  Status store_status = session.Finish();
+  report.resumed_files = stats.resumed_files;
   if (stateful_ != nullptr) {
     report.duplicates = stateful_->stats().duplicates;
     report.late = stateful_->stats().late;
@@ -351,9 +411,239 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   std::sort(report.findings.begin(), report.findings.end(), [](const Finding& a, const Finding& b) {
     return a.first_seen_us != b.first_seen_us ? a.first_seen_us < b.first_seen_us : a.id < b.id;
   });
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+// ---- worker threads ---------------------------------------------------------------------------
+
+namespace {
+
+// Records go to the workers in batches of about this many bytes or records (bigger records go
+// alone), at most 2 batches per worker in flight: memory stays bounded by that many batches.
+constexpr size_t kBatchBytes = size_t{1} << 20;
+constexpr size_t kBatchRecords = 1024;
+
+// A batch of records, read in order, and what a worker made of them.
+struct Batch {
+  struct Item {
+    uint32_t file = 0;  // index into files
+    uint64_t line = 0;
+    uint64_t byte_offset = 0;
+    size_t offset = 0;  // in bytes
+    size_t len = 0;
+    bool is_error = false;      // an error of the source (oversize record, bad file): message
+    std::string message;        // the error of this item (source's, or the worker's decoding)
+    uint32_t events_begin = 0;  // its events in `events`
+    uint32_t events_end = 0;
+  };
+  struct Event {
+    size_t cluster = 0, cluster_len = 0;    // in arena
+    size_t audit_id = 0, audit_id_len = 0;  // in arena
+    AuditStage stage = AuditStage::kUnknown;
+    int64_t t = 0;
+    uint32_t findings_begin = 0, findings_end = 0;
+    uint32_t hits_begin = 0, hits_end = 0;
+  };
+
+  void Clear() {
+    bytes.clear();
+    files.clear();
+    items.clear();
+    events.clear();
+    arena.clear();
+    findings.clear();
+    hits.clear();
+    decoded = ingest::FileSourceStats();
+    done = false;
+  }
+
+  ingest::PaddedBuffer bytes;                              // the records, back to back
+  std::vector<std::pair<std::string, std::string>> files;  // path, fingerprint
+  std::vector<Item> items;
+  // Worker output.
+  std::vector<Event> events;
+  std::string arena;
+  std::vector<Finding> findings;
+  std::vector<detect::DeferredHit> hits;
+  ingest::FileSourceStats decoded;  // events, malformed, skipped, dropped_fields
+  bool done = false;                // guarded by the pool's mutex
+};
+
+}  // namespace
+
+Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
+                                   ingest::FileSource* source,
+                                   std::vector<std::unique_ptr<detect::RuleEngine>>* engines,
+                                   Session* session, ingest::FileSourceStats* stats) {
+  const size_t workers = engines->size();
+  const size_t max_in_flight = 2 * workers;
+  std::mutex mu;
+  std::condition_variable work_cv;  // a batch to work on, or stop
+  std::condition_variable done_cv;  // a batch done
+  std::deque<Batch*> todo;          // guarded by mu
+  bool stop = false;                // guarded by mu
+  const bool collect = stateful_ != nullptr;
+
+  auto work = [&](detect::RuleEngine* engine) {
+    pthread_setname_np(pthread_self(), "vigil-worker");
+    ingest::EnvelopeOptions envelope;
+    envelope.cluster = config_.cluster;
+    envelope.parser.max_event_bytes = config_.max_event_bytes;
+    envelope.max_record_bytes = config_.max_record_bytes;
+    ingest::EnvelopeDecoder decoder(envelope);
+    while (true) {
+      Batch* b = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        work_cv.wait(lock, [&] { return stop || !todo.empty(); });
+        if (todo.empty()) return;
+        b = todo.front();
+        todo.pop_front();
+      }
+      detect::HitCollector collector(*engine, &b->hits);
+      for (Batch::Item& item : b->items) {
+        item.events_begin = item.events_end = static_cast<uint32_t>(b->events.size());
+        if (item.is_error) continue;
+        const auto& [file, fingerprint] = b->files[item.file];
+        ingest::SourcePosition pos{file, item.line, item.byte_offset, fingerprint};
+        auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition&) {
+          Batch::Event& ev = b->events.emplace_back();
+          ev.cluster = b->arena.size();
+          ev.cluster_len = event.cluster.size();
+          b->arena.append(event.cluster);
+          ev.audit_id = b->arena.size();
+          ev.audit_id_len = event.audit_id.size();
+          b->arena.append(event.audit_id);
+          ev.stage = event.stage;
+          ev.t = event.EventTimeMicros();
+          ev.findings_begin = static_cast<uint32_t>(b->findings.size());
+          ev.hits_begin = static_cast<uint32_t>(b->hits.size());
+          const bool feeds = collect && detect::StatefulDetector::FinalStage(event.stage);
+          engine->Evaluate(event, &b->findings, feeds ? &collector : nullptr);
+          ev.findings_end = static_cast<uint32_t>(b->findings.size());
+          ev.hits_end = static_cast<uint32_t>(b->hits.size());
+        };
+        auto on_error = [&](const ingest::IngestError& e) { item.message = e.status.message(); };
+        ingest::DecodeRecord(decoder, b->bytes.data() + item.offset, item.len,
+                             b->bytes.capacity() - item.offset, pos, &b->decoded, on_event,
+                             on_error);
+        item.events_end = static_cast<uint32_t>(b->events.size());
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        b->done = true;
+      }
+      done_cv.notify_all();
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  for (auto& engine : *engines) threads.emplace_back(work, engine.get());
+
+  std::deque<std::unique_ptr<Batch>> in_flight;  // in input order
+  std::vector<std::unique_ptr<Batch>> spare;
+  std::unique_ptr<Batch> filling = std::make_unique<Batch>();
+  ingest::FileSourceStats decoded;  // of the batches applied
+  std::vector<Finding> fresh;
+  auto combined = [&] {
+    ingest::FileSourceStats st = source->stats();
+    st.events += decoded.events;
+    st.malformed += decoded.malformed;
+    st.skipped += decoded.skipped;
+    st.dropped_fields += decoded.dropped_fields;
+    return st;
+  };
+  // Applies the oldest batch in flight, once done: in input order, as one thread would have.
+  auto apply_oldest = [&] {
+    std::unique_ptr<Batch> b = std::move(in_flight.front());
+    in_flight.pop_front();
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      done_cv.wait(lock, [&] { return b->done; });
+    }
+    decoded.events += b->decoded.events;
+    decoded.malformed += b->decoded.malformed;
+    decoded.skipped += b->decoded.skipped;
+    decoded.dropped_fields += b->decoded.dropped_fields;
+    const ingest::FileSourceStats st = combined();
+    for (const Batch::Item& item : b->items) {
+      const auto& [file, fingerprint] = b->files[item.file];
+      for (uint32_t i = item.events_begin; i < item.events_end; ++i) {
+        const Batch::Event& ev = b->events[i];
+        session->At(file, fingerprint, item.line, item.byte_offset);
+        session->CountEvent(st);
+        const std::string_view cluster(b->arena.data() + ev.cluster, ev.cluster_len);
+        const std::string_view audit_id(b->arena.data() + ev.audit_id, ev.audit_id_len);
+        using Admission = detect::StatefulDetector::Admission;
+        Admission admission = Admission::kLive;
+        if (stateful_ != nullptr) admission = stateful_->Admit(cluster, audit_id, ev.stage, ev.t);
+        if (admission != Admission::kDuplicate) {
+          for (uint32_t f = ev.findings_begin; f < ev.findings_end; ++f) {
+            fresh.push_back(std::move(b->findings[f]));
+          }
+          if (stateful_ != nullptr && stateful_->FeedsStateful(admission, ev.stage)) {
+            stateful_->ApplyHits(cluster, audit_id, ev.t, b->hits, ev.hits_begin, ev.hits_end,
+                                 &fresh);
+          }
+          session->Take(&fresh);
+        }
+        session->AfterEvent();
+      }
+      if (!item.message.empty()) session->Error(item.message);
+    }
+    b->Clear();
+    spare.push_back(std::move(b));
+  };
+  auto submit = [&] {
+    if (filling->items.empty()) return;
+    while (in_flight.size() >= max_in_flight) apply_oldest();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      todo.push_back(filling.get());
+    }
+    work_cv.notify_one();
+    in_flight.push_back(std::move(filling));
+    if (spare.empty()) {
+      filling = std::make_unique<Batch>();
+    } else {
+      filling = std::move(spare.back());
+      spare.pop_back();
+    }
+  };
+  auto file_index = [&](std::string_view file, std::string_view fingerprint) {
+    if (filling->files.empty() || filling->files.back().first != file) {
+      filling->files.emplace_back(std::string(file), std::string(fingerprint));
+    }
+    return static_cast<uint32_t>(filling->files.size() - 1);
+  };
+  auto on_record = [&](const char* data, size_t len, size_t, const ingest::SourcePosition& pos) {
+    Batch::Item& item = filling->items.emplace_back();
+    item.file = file_index(pos.file, pos.fingerprint);
+    item.line = pos.line;
+    item.byte_offset = pos.byte_offset;
+    item.offset = filling->bytes.size();
+    item.len = len;
+    filling->bytes.Append(data, len);
+    if (filling->bytes.size() >= kBatchBytes || filling->items.size() >= kBatchRecords) submit();
+  };
+  auto on_error = [&](const ingest::IngestError& e) {
+    Batch::Item& item = filling->items.emplace_back();
+    item.file = file_index(e.position.file, e.position.fingerprint);
+    item.is_error = true;
+    item.message = e.status.message();
+  };
+  Status s = source->ReadRecords(paths, on_record, on_error);
+  submit();
+  while (!in_flight.empty()) apply_oldest();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stop = true;
+  }
+  work_cv.notify_all();
+  for (std::thread& t : threads) t.join();
+  *stats = combined();
+  return s;
 }
 
 }  // namespace vigil::app

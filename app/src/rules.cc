@@ -13,8 +13,7 @@ Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths) {
 Status RuleProvider::Reload() {
   std::lock_guard<std::mutex> reload(reload_mu_);
   ASSIGN_OR_RETURN(detect::RuleSet rules, LoadRules(paths_));
-  ASSIGN_OR_RETURN(std::unique_ptr<detect::RuleEngine> engine,
-                   detect::RuleEngine::Compile(rules));
+  ASSIGN_OR_RETURN(std::unique_ptr<detect::RuleEngine> engine, detect::RuleEngine::Compile(rules));
   {
     std::lock_guard<std::mutex> lock(mu_);
     engine_ = std::move(engine);
@@ -61,6 +60,11 @@ class FollowingDetector final : public detect::Detector {
     return stateful_ ? stateful_->rules() : engine_->rules();
   }
   detect::StatefulDetector* stateful() override { return stateful_.get(); }
+  // Workers evaluate with the rules of the run's start: a reload reaches them at the next run.
+  std::unique_ptr<detect::RuleEngine> NewWorkerEngine() override {
+    if (provider_->generation() != generation_) Refresh();
+    return stateful_ ? stateful_->NewWorkerEngine() : engine_->Clone();
+  }
 
  private:
   void Refresh() {
@@ -74,8 +78,8 @@ class FollowingDetector final : public detect::Detector {
 
   const RuleProvider* provider_;
   uint64_t generation_ = 0;
-  std::unique_ptr<detect::RuleEngine> engine_;               // stateless
-  std::unique_ptr<detect::StatefulDetector> stateful_;       // or stateful
+  std::unique_ptr<detect::RuleEngine> engine_;          // stateless
+  std::unique_ptr<detect::StatefulDetector> stateful_;  // or stateful
 };
 
 }  // namespace

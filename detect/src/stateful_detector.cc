@@ -4,9 +4,8 @@
 
 #include <algorithm>
 #include <limits>
-#include <utility>
-
 #include <map>
+#include <utility>
 
 #include "fingerprint_set.h"
 #include "state_codec.h"
@@ -26,10 +25,10 @@ struct StatefulDetector::Slot {
   std::string key;
   OpState state;
   int64_t expires_us = 0;  // event time after which the state is dead (0: never written)
-  bool dirty = false;   // changed since the last checkpoint
-  bool listed = false;  // in dirty_slots_
-  bool pinned = false;  // written by the checkpoint in flight: not evictable until Committed()
-  bool in_lru = false;  // clean and not pinned: in lru_, evictable
+  bool dirty = false;      // changed since the last checkpoint
+  bool listed = false;     // in dirty_slots_
+  bool pinned = false;     // written by the checkpoint in flight: not evictable until Committed()
+  bool in_lru = false;     // clean and not pinned: in lru_, evictable
   size_t bytes = 0;
   std::list<Slot*>::iterator lru;
 };
@@ -51,8 +50,7 @@ constexpr size_t kSlotOverhead = 160;  // map node, list node, Slot, allocator s
 constexpr char kWatermarkPrefix[] = "wm\x1f";
 
 bool IsFinalStage(AuditStage s) {
-  return s == AuditStage::kResponseComplete || s == AuditStage::kPanic ||
-         s == AuditStage::kUnknown;
+  return s == AuditStage::kResponseComplete || s == AuditStage::kPanic || s == AuditStage::kUnknown;
 }
 
 // The key as people read it: parts separated by ", ".
@@ -94,8 +92,7 @@ StatefulDetector::StatefulDetector(std::unique_ptr<RuleEngine> engine, StateStor
       options_(options),
       pending_(std::make_unique<internal::FingerprintSet>()),
       committing_(std::make_unique<internal::FingerprintSet>()) {
-  options_.dedup_retention_us =
-      std::max(options_.dedup_retention_us, options_.allowed_lateness_us);
+  options_.dedup_retention_us = std::max(options_.dedup_retention_us, options_.allowed_lateness_us);
 }
 
 StatefulDetector::~StatefulDetector() = default;
@@ -113,8 +110,8 @@ StatefulDetector::ClusterState& StatefulDetector::LoadCluster(std::string_view c
   auto cs = std::make_unique<ClusterState>();
   auto stored = store_->GetMeta(std::string(kWatermarkPrefix) + std::string(cluster));
   if (!stored.ok()) {
-    if (status_.ok()) status_ = stored.status().WithContext("reading watermark of " +
-                                                            std::string(cluster));
+    if (status_.ok())
+      status_ = stored.status().WithContext("reading watermark of " + std::string(cluster));
     cs->committed_max_us = std::numeric_limits<int64_t>::max();  // unknown: always look up
   } else if (stored->has_value()) {
     if (!internal::DecodeWatermark(**stored, &cs->max_us, &cs->first_us)) {
@@ -129,20 +126,25 @@ StatefulDetector::ClusterState& StatefulDetector::LoadCluster(std::string_view c
   return *clusters_.emplace(std::string(cluster), std::move(cs)).first->second;
 }
 
-void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
-  ++stats_.events;
-  const int64_t t = event.EventTimeMicros();
-  if (cluster_cache_ == nullptr || event.cluster != cluster_cache_name_) {
-    cluster_cache_ = &LoadCluster(event.cluster);
-    cluster_cache_name_.assign(event.cluster);
+StatefulDetector::ClusterState& StatefulDetector::CurrentCluster(std::string_view cluster) {
+  if (cluster_cache_ == nullptr || cluster != cluster_cache_name_) {
+    cluster_cache_ = &LoadCluster(cluster);
+    cluster_cache_name_.assign(cluster);
   }
-  ClusterState& cs = *cluster_cache_;
-  if (!event.audit_id.empty()) {
-    std::string dk = MakeDedupKey(event.cluster, event.audit_id, AuditStageName(event.stage));
+  return *cluster_cache_;
+}
+
+StatefulDetector::Admission StatefulDetector::Admit(std::string_view cluster,
+                                                    std::string_view audit_id, AuditStage stage,
+                                                    int64_t t) {
+  ++stats_.events;
+  ClusterState& cs = CurrentCluster(cluster);
+  if (!audit_id.empty()) {
+    std::string dk = MakeDedupKey(cluster, audit_id, AuditStageName(stage));
     const internal::Fingerprint fp = internal::FingerprintOf(dk);
     if (committing_->Contains(fp) || !pending_->Insert(fp)) {
       ++stats_.duplicates;
-      return;
+      return Admission::kDuplicate;
     }
     if (t <= cs.committed_max_us) {  // else it cannot be in the store
       auto seen = store_->ContainsEvent(dk);
@@ -151,34 +153,96 @@ void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* o
       } else if (*seen) {
         pending_->Erase(fp);
         ++stats_.duplicates;
-        return;
+        return Admission::kDuplicate;
       }
     }
     pending_keys_.emplace_back(std::move(dk), t);
   }
 
-  const bool late = cs.max_us != 0 && t < cs.max_us - options_.allowed_lateness_us;
-  if (late) {
+  if (cs.max_us != 0 && t < cs.max_us - options_.allowed_lateness_us) {
     ++stats_.late;
-  } else {
-    if (cs.first_us == 0) {
-      cs.first_us = t;
-      cs.dirty = true;
-    }
-    if (t > cs.max_us) {
-      cs.max_us = t;
-      cs.dirty = true;
-    }
+    return Admission::kLate;
   }
-  const bool stateful = !late && IsFinalStage(event.stage) && status_.ok();
-  event_ = &event;
-  cluster_ = &cs;
+  if (cs.first_us == 0) {
+    cs.first_us = t;
+    cs.dirty = true;
+  }
+  if (t > cs.max_us) {
+    cs.max_us = t;
+    cs.dirty = true;
+  }
+  return Admission::kLive;
+}
+
+bool StatefulDetector::FinalStage(AuditStage stage) { return IsFinalStage(stage); }
+
+bool StatefulDetector::FeedsStateful(Admission admission, AuditStage stage) const {
+  return admission == Admission::kLive && IsFinalStage(stage) && status_.ok();
+}
+
+void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
+  const int64_t t = event.EventTimeMicros();
+  const Admission admission = Admit(event.cluster, event.audit_id, event.stage, t);
+  if (admission == Admission::kDuplicate) return;
+  const bool stateful = FeedsStateful(admission, event.stage);
+  event_cluster_ = event.cluster;
+  event_audit_id_ = event.audit_id;
+  cluster_ = cluster_cache_;  // Admit loaded it
   event_time_ = t;
   out_ = out;
   engine_->Evaluate(event, out, stateful ? this : nullptr);
-  event_ = nullptr;
-  cluster_ = nullptr;
   out_ = nullptr;
+  cluster_ = nullptr;
+}
+
+namespace {
+
+// A FindingMaker for a deferred hit: the finding its worker already made.
+class MadeFinding final : public FindingMaker {
+ public:
+  explicit MadeFinding(const Finding& f) : f_(f) {}
+  Finding Make() const override { return f_; }
+
+ private:
+  const Finding& f_;
+};
+
+}  // namespace
+
+void StatefulDetector::ApplyHits(std::string_view cluster, std::string_view audit_id, int64_t t,
+                                 const std::vector<DeferredHit>& hits, size_t begin, size_t end,
+                                 std::vector<Finding>* out) {
+  event_cluster_ = cluster;
+  event_audit_id_ = audit_id;
+  cluster_ = &CurrentCluster(cluster);
+  event_time_ = t;
+  out_ = out;
+  for (size_t i = begin; i < end && status_.ok(); ++i) {
+    const DeferredHit& d = hits[i];
+    StatefulHit hit;
+    hit.step = d.step;
+    hit.key = d.key;
+    hit.value = d.value;
+    hit.include_mask = d.include_mask;
+    hit.learnable = d.learnable;
+    Apply(*d.rule, hit, MadeFinding(d.finding));
+  }
+  out_ = nullptr;
+  cluster_ = nullptr;
+}
+
+HitCollector::HitCollector(const RuleEngine& engine, std::vector<DeferredHit>* out)
+    : rules_(engine.rule_defs()), out_(out) {}
+
+void HitCollector::OnHit(const StatefulHit& hit, const FindingMaker& maker) {
+  DeferredHit& d = out_->emplace_back();
+  d.rule = &rules_[hit.rule];
+  d.step = hit.step;
+  d.key.assign(hit.key);
+  d.value.assign(hit.value);
+  d.include_mask = hit.include_mask;
+  d.learnable = hit.learnable;
+  d.finding = maker.Make();
 }
 
 void StatefulDetector::Touch(Slot& slot) {
@@ -249,10 +313,13 @@ void StatefulDetector::Emit(Finding f) {
 }
 
 void StatefulDetector::OnHit(const StatefulHit& hit, const FindingMaker& maker) {
+  Apply(engine_->rule_defs()[hit.rule], hit, maker);
+}
+
+void StatefulDetector::Apply(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker) {
   ++stats_.hits;
-  const Rule& rule = engine_->rule_defs()[hit.rule];
   const StatefulSpec& spec = *rule.stateful;
-  Slot& slot = LoadSlot(MakeStateKey(rule.id, event_->cluster, hit.key), event_time_);
+  Slot& slot = LoadSlot(MakeStateKey(rule.id, event_cluster_, hit.key), event_time_);
   switch (spec.kind) {
     case StatefulSpec::Kind::kThreshold:
       Threshold(rule, hit, maker, slot);
@@ -285,7 +352,7 @@ bool StatefulDetector::ContinueEpisode(const Rule& rule, const StatefulHit& hit,
     return false;
   }
   Finding f = maker.Make();
-  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
+  f.id = MakeFindingId(rule.id, event_cluster_, hit.key, st.episode_start);
   f.first_seen_us = f.last_seen_us = t;
   f.count = 1;
   Emit(std::move(f));
@@ -298,7 +365,7 @@ void StatefulDetector::Threshold(const Rule& rule, const StatefulHit& hit,
   const StatefulSpec& spec = *rule.stateful;
   OpState& st = slot.state;
   const int64_t t = event_time_;
-  std::string id(event_->audit_id);
+  std::string id(event_audit_id_);
   // Keep the newest `count` stamps inside the window, sorted by time.
   auto pos = std::upper_bound(st.stamps.begin(), st.stamps.end(), t,
                               [](int64_t v, const Stamp& s) { return v < s.t; });
@@ -315,7 +382,7 @@ void StatefulDetector::Threshold(const Rule& rule, const StatefulHit& hit,
   st.episode_start = st.stamps.front().t;
   st.episode_last = newest;
   Finding f = maker.Make();
-  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, st.episode_start);
+  f.id = MakeFindingId(rule.id, event_cluster_, hit.key, st.episode_start);
   f.first_seen_us = st.episode_start;
   f.last_seen_us = newest;
   f.count = st.stamps.size();
@@ -329,8 +396,8 @@ void StatefulDetector::Threshold(const Rule& rule, const StatefulHit& hit,
   Emit(std::move(f));
 }
 
-void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit,
-                                const FindingMaker& maker, Slot& slot) {
+void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker,
+                                Slot& slot) {
   if (hit.value.empty()) return;  // no value to count
   const StatefulSpec& spec = *rule.stateful;
   OpState& st = slot.state;
@@ -350,7 +417,7 @@ void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit,
       ++stats_.values_evicted;
     }
   }
-  st.stamps.push_back(Stamp{t, std::string(event_->audit_id)});
+  st.stamps.push_back(Stamp{t, std::string(event_audit_id_)});
   if (st.stamps.size() > Finding::kMaxEvidence) st.stamps.erase(st.stamps.begin());
   slot.dirty = true;
 
@@ -368,12 +435,13 @@ void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit,
     mask |= x.mask;
     start = std::min(start, x.t);
   }
-  const uint32_t required = (spec.must_include.empty() ? 0u : ((1u << spec.must_include.size()) - 1));
+  const uint32_t required =
+      (spec.must_include.empty() ? 0u : ((1u << spec.must_include.size()) - 1));
   if (st.terms.size() < spec.count || (mask & required) != required) return;
   st.episode_start = start;
   st.episode_last = newest;
   Finding f = maker.Make();
-  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, start);
+  f.id = MakeFindingId(rule.id, event_cluster_, hit.key, start);
   f.first_seen_us = start;
   f.last_seen_us = newest;
   f.count = st.terms.size();
@@ -383,8 +451,9 @@ void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit,
   }
   std::vector<const Term*> sorted;
   for (const Term& x : st.terms) sorted.push_back(&x);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const Term* a, const Term* b) { return a->t != b->t ? a->t < b->t : a->value < b->value; });
+  std::sort(sorted.begin(), sorted.end(), [](const Term* a, const Term* b) {
+    return a->t != b->t ? a->t < b->t : a->value < b->value;
+  });
   std::string values;
   for (size_t i = 0; i < sorted.size() && i < 10; ++i) {
     values += (i ? ", " : "") + sorted[i]->value.substr(0, 64);
@@ -396,8 +465,8 @@ void StatefulDetector::Distinct(const Rule& rule, const StatefulHit& hit,
   Emit(std::move(f));
 }
 
-void StatefulDetector::NewTerms(const Rule& rule, const StatefulHit& hit,
-                                const FindingMaker& maker, Slot& slot) {
+void StatefulDetector::NewTerms(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker,
+                                Slot& slot) {
   const StatefulSpec& spec = *rule.stateful;
   OpState& st = slot.state;
   const int64_t t = event_time_;
@@ -439,21 +508,21 @@ void StatefulDetector::NewTerms(const Rule& rule, const StatefulHit& hit,
   std::string subject(hit.key);
   subject.push_back(kKeySep);
   subject.append(hit.value);
-  f.id = MakeFindingId(rule.id, event_->cluster, subject, 0);
-  f.message += hit.value.empty() ? " [first time for " + Readable(hit.key) + "]"
-                                 : " [new for " + Readable(hit.key) + ": " +
-                                       Readable(hit.value) + "]";
+  f.id = MakeFindingId(rule.id, event_cluster_, subject, 0);
+  f.message += hit.value.empty()
+                   ? " [first time for " + Readable(hit.key) + "]"
+                   : " [new for " + Readable(hit.key) + ": " + Readable(hit.value) + "]";
   Emit(std::move(f));
   learn();
 }
 
-void StatefulDetector::Sequence(const Rule& rule, const StatefulHit& hit,
-                                const FindingMaker& maker, Slot& slot) {
+void StatefulDetector::Sequence(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker,
+                                Slot& slot) {
   const StatefulSpec& spec = *rule.stateful;
   OpState& st = slot.state;
   const int64_t t = event_time_;
   const size_t steps = spec.steps.size();
-  std::string id(event_->audit_id);
+  std::string id(event_audit_id_);
   if (st.partials.size() < steps - 1) st.partials.resize(steps - 1);
   const size_t j = hit.step;
   if (j == 0) {
@@ -475,7 +544,7 @@ void StatefulDetector::Sequence(const Rule& rule, const StatefulHit& hit,
     return;
   }
   Finding f = maker.Make();
-  f.id = MakeFindingId(rule.id, event_->cluster, hit.key, next.start);
+  f.id = MakeFindingId(rule.id, event_cluster_, hit.key, next.start);
   f.first_seen_us = next.start;
   f.last_seen_us = t;
   f.count = 1;

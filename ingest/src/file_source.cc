@@ -67,32 +67,20 @@ char FirstNonSpace(const PaddedBuffer& buf) {
 
 class FileSource::Sink : public RecordSplitter::Sink {
  public:
-  Sink(FileSource* source, std::string_view file, FileEventFn on_event, FileErrorFn on_error)
-      : source_(source),
-        file_(file),
-        fingerprint_(source->fingerprint_),
-        on_event_(on_event),
-        on_error_(on_error) {}
+  Sink(FileSource* source, std::string_view file, const Handlers& handlers)
+      : source_(source), file_(file), fingerprint_(source->fingerprint_), handlers_(handlers) {}
 
   void OnRecord(const char* data, size_t len, size_t capacity, uint64_t line,
                 uint64_t offset) override {
     FileSourceStats& st = source_->stats_;
     ++st.records;
     SourcePosition pos{file_, line, offset, fingerprint_};
-    DecodeResult r = source_->decoder_.Decode(
-        data, len, capacity, [&](const AuditEvent& event) { on_event_(event, pos); });
-    st.events += r.events;
-    st.malformed += r.malformed;
-    st.skipped += r.skipped;
-    st.dropped_fields += r.report.dropped_fields;
-    if (r.malformed > 0) {
-      Status reason = r.first_error;
-      if (r.malformed > 1) {
-        reason = Status(reason.code(), reason.message() + " (and " +
-                                           std::to_string(r.malformed - 1) + " more items)");
-      }
-      on_error_(IngestError{IngestErrorKind::kMalformed, pos, PositionedStatus(pos, reason)});
+    if (handlers_.on_record != nullptr) {
+      (*handlers_.on_record)(data, len, capacity, pos);
+      return;
     }
+    DecodeRecord(source_->decoder_, data, len, capacity, pos, &st, *handlers_.on_event,
+                 handlers_.on_error);
   }
 
   // A record begun before unreadable data and never completed: counted as a malformed record.
@@ -101,8 +89,8 @@ class FileSource::Sink : public RecordSplitter::Sink {
     ++st.records;
     ++st.malformed;
     SourcePosition pos{file_, cut.line, cut.offset, fingerprint_};
-    on_error_(IngestError{IngestErrorKind::kMalformed, pos,
-                          PositionedStatus(pos, Status::Corruption(std::string(why)))});
+    handlers_.on_error(IngestError{IngestErrorKind::kMalformed, pos,
+                                   PositionedStatus(pos, Status::Corruption(std::string(why)))});
   }
 
   void OnOversize(uint64_t bytes, uint64_t line, uint64_t offset) override {
@@ -111,16 +99,34 @@ class FileSource::Sink : public RecordSplitter::Sink {
     Status s = Status::ResourceExhausted(
         "record of " + std::to_string(bytes) + " bytes exceeds limit of " +
         std::to_string(source_->options_.envelope.max_record_bytes) + " bytes");
-    on_error_(IngestError{IngestErrorKind::kOversize, pos, PositionedStatus(pos, s)});
+    handlers_.on_error(IngestError{IngestErrorKind::kOversize, pos, PositionedStatus(pos, s)});
   }
 
  private:
   FileSource* source_;
   std::string_view file_;
   std::string_view fingerprint_;  // source_->fingerprint_, final before the Sink is made
-  FileEventFn on_event_;
-  FileErrorFn on_error_;
+  const Handlers& handlers_;
 };
+
+void DecodeRecord(EnvelopeDecoder& decoder, const char* data, size_t len, size_t capacity,
+                  const SourcePosition& pos, FileSourceStats* stats, FileEventFn on_event,
+                  FileErrorFn on_error) {
+  DecodeResult r =
+      decoder.Decode(data, len, capacity, [&](const AuditEvent& event) { on_event(event, pos); });
+  stats->events += r.events;
+  stats->malformed += r.malformed;
+  stats->skipped += r.skipped;
+  stats->dropped_fields += r.report.dropped_fields;
+  if (r.malformed > 0) {
+    Status reason = r.first_error;
+    if (r.malformed > 1) {
+      reason = Status(reason.code(), reason.message() + " (and " + std::to_string(r.malformed - 1) +
+                                         " more items)");
+    }
+    on_error(IngestError{IngestErrorKind::kMalformed, pos, PositionedStatus(pos, reason)});
+  }
+}
 
 FileSource::FileSource(FileSourceOptions options)
     : options_(options), decoder_(options.envelope), splitter_(options.envelope.max_record_bytes) {
@@ -128,6 +134,21 @@ FileSource::FileSource(FileSourceOptions options)
 }
 
 Status FileSource::ReadFile(const std::string& path, FileEventFn on_event, FileErrorFn on_error) {
+  return ReadOne(path, Handlers{&on_event, nullptr, on_error});
+}
+
+Status FileSource::ReadPaths(const std::vector<std::string>& paths, FileEventFn on_event,
+                             FileErrorFn on_error) {
+  return ReadAll(paths, Handlers{&on_event, nullptr, on_error});
+}
+
+Status FileSource::ReadRecords(const std::vector<std::string>& paths, FileRecordFn on_record,
+                               FileErrorFn on_error) {
+  return ReadAll(paths, Handlers{nullptr, &on_record, on_error});
+}
+
+Status FileSource::ReadOne(const std::string& path, const Handlers& handlers) {
+  const FileErrorFn& on_error = handlers.on_error;
   fingerprint_.clear();
   auto file_error = [&](const Status& s) {
     ++stats_.file_errors;
@@ -154,7 +175,7 @@ Status FileSource::ReadFile(const std::string& path, FileEventFn on_event, FileE
   if (!head_.empty()) {
     fingerprint_ = Sha256Hex(head_.data(), std::min(head_.size(), kFingerprintBytes));
   }
-  Sink sink(this, path, on_event, on_error);
+  Sink sink(this, path, handlers);
   uint64_t file_bytes = head_.size();  // decompressed bytes read or skipped so far
   uint64_t start = 0;                  // offset of the first byte framed
   bool rewind = false;                 // gz has moved past head_: read again from the start
@@ -270,8 +291,7 @@ Status FileSource::ReadFile(const std::string& path, FileEventFn on_event, FileE
   return Status::Ok();
 }
 
-Status FileSource::ReadPaths(const std::vector<std::string>& paths, FileEventFn on_event,
-                             FileErrorFn on_error) {
+Status FileSource::ReadAll(const std::vector<std::string>& paths, const Handlers& handlers) {
   namespace fs = std::filesystem;
   for (const std::string& path : paths) {
     std::error_code ec;
@@ -288,12 +308,12 @@ Status FileSource::ReadPaths(const std::vector<std::string>& paths, FileEventFn 
       if (ec) return Status::IoError("cannot list " + path + ": " + ec.message());
       std::sort(files.begin(), files.end());
       for (const std::string& f : files) {
-        ReadFile(f, on_event, on_error).IgnoreError();
+        ReadOne(f, handlers).IgnoreError();
         if (Cancelled()) return Status::Unavailable("reading cancelled");
       }
     } else {
       // Open failures were reported through on_error; keep going with the next path.
-      ReadFile(path, on_event, on_error).IgnoreError();
+      ReadOne(path, handlers).IgnoreError();
       if (Cancelled()) return Status::Unavailable("reading cancelled");
     }
   }

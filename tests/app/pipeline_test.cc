@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
+#include "vigil/app/rules.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
 namespace vigil::app {
@@ -41,8 +44,8 @@ TEST_F(PipelineTest, TwoStagesOfOneRequestMakeOneFinding) {
   config.cluster = "c1";
   PipelineMetrics metrics;
   ReplayPipeline p(config, detect::MakeBuiltinDetector(), nullptr, &metrics);
-  auto path = Write("a.log", Exec("RequestReceived") + "\n" + Exec("ResponseComplete") + "\n" +
-                                 "not json\n");
+  auto path = Write(
+      "a.log", Exec("RequestReceived") + "\n" + Exec("ResponseComplete") + "\n" + "not json\n");
   auto r = p.Run({path});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->events, 2u);
@@ -142,6 +145,159 @@ TEST_F(PipelineTest, MissingPathStillStoresWhatWasFound) {
   auto page = (*store)->Query(all);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->findings.size(), 1u);
+}
+
+// An event of `user` reading secret `name` at second `sec` after 09:00, with status `code`.
+std::string SecretGet(int i, const std::string& user, const std::string& name, int sec, int code,
+                      const std::string& stage = "ResponseComplete") {
+  char ts[64];
+  std::snprintf(ts, sizeof ts, "2026-11-02T%02d:%02d:%02d.000000Z", 9 + sec / 3600, (sec / 60) % 60,
+                sec % 60);
+  return R"({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"s-)" +
+         std::to_string(i) + R"(","stage":")" + stage +
+         R"(","requestURI":"/api/v1/namespaces/prod/secrets/)" + name +
+         R"(","verb":"get","user":{"username":")" + user +
+         R"(","groups":["system:authenticated"]},"sourceIPs":["203.0.113.)" +
+         std::to_string(i % 7) +
+         R"("],"objectRef":{"resource":"secrets","namespace":"prod","name":")" + name +
+         R"(","apiVersion":"v1"},"responseStatus":{"code":)" + std::to_string(code) +
+         R"(},"requestReceivedTimestamp":")" + ts + R"(","stageTimestamp":")" + ts + "\"}";
+}
+
+struct RunResult {
+  ReplayReport report;
+  std::vector<Finding> stored;
+};
+
+// Every field the pipeline decides, for comparing two runs.
+std::string Describe(const Finding& f) {
+  std::string out = f.id + " " + f.rule_id + " n=" + std::to_string(f.count) + " " +
+                    std::to_string(f.first_seen_us) + ".." + std::to_string(f.last_seen_us) + " [";
+  for (const std::string& e : f.evidence) out += e + ",";
+  return out + "] " + f.message;
+}
+
+TEST_F(PipelineTest, AnyNumberOfWorkersGivesTheSameRun) {
+  // Several batches' worth of records over two files: secret reads by many users (stateful
+  // rules: denied reads, bulk reads, first reads), exec requests (single-event rules), both
+  // stages, redelivered lines (dedup), late events, malformed lines and oversize records.
+  std::string a, b;
+  const std::string big(20000, 'x');
+  for (int i = 0; i < 3000; ++i) {
+    const std::string user = i % 5 == 0 ? "mallory" : "user-" + std::to_string(i % 37);
+    const int code = i % 5 == 0 ? 403 : 200;
+    std::string line = SecretGet(i, user, "s-" + std::to_string(i % 23), i, code);
+    std::string& out = i < 1700 ? a : b;
+    if (i % 11 == 0) out += SecretGet(i, user, "s-x", i, code, "RequestReceived") + "\n";
+    out += line + "\n";
+    if (i % 97 == 0) out += "{\"kind\":\"Event\", broken\n";
+    if (i % 211 == 0) out += line + "\n";  // redelivered
+    if (i % 307 == 0 && i > 1200) out += SecretGet(100000 + i, user, "late", i - 1200, 403) + "\n";
+    if (i % 499 == 0) out += R"({"kind":"Event","auditID":")" + big + "\"}\n";  // oversize
+    if (i % 389 == 0) {
+      std::string e = Exec("ResponseComplete");
+      e.replace(e.find("a-1"), 3, "x-" + std::to_string(i));
+      out += e + "\n";
+    }
+  }
+  const std::vector<std::string> files = {Write("a.log", a), Write("b.log", b)};
+
+  auto run = [&](int workers) {
+    RunResult out;
+    const std::string db_dir = dir_ + "/db-" + std::to_string(workers);
+    auto store = store::RocksDbFindingStore::Open(db_dir);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (!store.ok()) return out;
+    Config config;
+    config.workers = workers;
+    config.max_record_bytes = 16 << 10;
+    config.max_event_bytes = 8 << 10;
+    config.checkpoint_events = 500;
+    RuleProvider rules({});
+    EXPECT_TRUE(rules.Reload().ok());
+    PipelineMetrics metrics;
+    ReplayPipeline p(config,
+                     MakeFollowingDetector(&rules, store->get(), StatefulOptionsFrom(config)),
+                     store->get(), &metrics, store->get());
+    auto r = p.Run(files);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return out;
+    out.report = std::move(r).value();
+    EXPECT_EQ(metrics.events_parsed.load(), out.report.events);
+    EXPECT_EQ(metrics.events_malformed.load(), out.report.malformed);
+    FindingFilter all;
+    all.limit = 1000;
+    do {
+      auto page = (*store)->Query(all);
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) break;
+      for (Finding& f : page->findings) out.stored.push_back(std::move(f));
+      all.cursor = page->next_cursor;
+    } while (!all.cursor.empty());
+    return out;
+  };
+  const RunResult one = run(1);
+  const ReplayReport& r1 = one.report;
+  EXPECT_EQ(r1.malformed, 31u + 7u);  // 31 broken lines, 7 oversize records
+  EXPECT_EQ(r1.errors_total, r1.malformed);
+  EXPECT_GT(r1.duplicates, 10u);
+  EXPECT_GT(r1.late, 5u);
+  EXPECT_GT(r1.state.hits, 1000u);
+  EXPECT_GT(r1.state.findings, 10u);
+  std::set<std::string> rules_found;
+  for (const Finding& f : one.stored) rules_found.insert(f.rule_id);
+  EXPECT_TRUE(rules_found.count("k8s.denied_secret_reads"))
+      << ::testing::PrintToString(rules_found);
+  EXPECT_TRUE(rules_found.count("k8s.exec_into_pod"));
+
+  for (int workers : {2, 3}) {
+    SCOPED_TRACE("workers=" + std::to_string(workers));
+    const RunResult many = run(workers);
+    const ReplayReport& r = many.report;
+    EXPECT_EQ(r.records, r1.records);
+    EXPECT_EQ(r.events, r1.events);
+    EXPECT_EQ(r.malformed, r1.malformed);
+    EXPECT_EQ(r.skipped, r1.skipped);
+    EXPECT_EQ(r.bytes, r1.bytes);
+    EXPECT_EQ(r.errors, r1.errors);  // the same errors, in the same order
+    EXPECT_EQ(r.errors_total, r1.errors_total);
+    EXPECT_EQ(r.duplicates, r1.duplicates);
+    EXPECT_EQ(r.late, r1.late);
+    EXPECT_EQ(r.checkpoints, r1.checkpoints);
+    EXPECT_EQ(r.state.hits, r1.state.hits);
+    EXPECT_EQ(r.state.findings, r1.state.findings);
+    ASSERT_EQ(r.findings.size(), r1.findings.size());
+    for (size_t i = 0; i < r.findings.size(); ++i) {
+      EXPECT_EQ(Describe(r.findings[i]), Describe(r1.findings[i]));
+    }
+    ASSERT_EQ(many.stored.size(), one.stored.size());
+    for (size_t i = 0; i < many.stored.size(); ++i) {
+      EXPECT_EQ(Describe(many.stored[i]), Describe(one.stored[i]));
+    }
+  }
+}
+
+TEST_F(PipelineTest, WorkersRunAStatelessDetectorToo) {
+  std::string text;
+  for (int i = 0; i < 2500; ++i) {
+    std::string e = Exec(i % 2 ? "ResponseComplete" : "RequestReceived");
+    e.replace(e.find("a-1"), 3, "a-" + std::to_string(i / 2));
+    text += e + (i % 301 == 0 ? "\nnot json\n" : "\n");
+  }
+  const std::string path = Write("s.log", text);
+  std::vector<std::string> ids[2];
+  for (int workers : {1, 2}) {
+    Config config;
+    config.workers = workers;
+    ReplayPipeline p(config, detect::MakeBuiltinDetector(), nullptr, nullptr);
+    auto r = p.Run({path});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->events, 2500u);
+    EXPECT_EQ(r->malformed, 9u);
+    EXPECT_EQ(r->findings.size(), 1250u);  // one per request, both stages merged
+    for (const Finding& f : r->findings) ids[workers - 1].push_back(Describe(f));
+  }
+  EXPECT_EQ(ids[0], ids[1]);
 }
 
 TEST(MergeFindingTest, CountsOnlyNewEvidence) {

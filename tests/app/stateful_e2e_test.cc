@@ -77,8 +77,9 @@ std::string Diff(const std::map<FindingKey, std::string>& a,
   for (const auto& [id, d] : a) {
     auto it = b.find(id);
     if (it == b.end() || it->second != d) {
-      if (shown++ < 5) out += "\n  one go:   " + id + " " + d + "\n  other:    " +
-                              (it == b.end() ? "(missing)" : it->second);
+      if (shown++ < 5)
+        out += "\n  one go:   " + id + " " + d +
+               "\n  other:    " + (it == b.end() ? "(missing)" : it->second);
     }
   }
   for (const auto& [id, d] : b) {
@@ -117,8 +118,8 @@ class StatefulEndToEndTest : public ::testing::Test {
   // Runs `vigil replay` into `db`; returns its exit code (-1 when killed).
   static int Replay(const std::string& db, const std::string& cluster,
                     const std::vector<std::string>& files, const std::string& config = "",
-                    bool from_start = false) {
-    std::vector<std::string> argv = {VIGIL_BINARY, "replay"};
+                    bool from_start = false, int workers = 1) {
+    std::vector<std::string> argv = {VIGIL_BINARY, "replay", "--workers", std::to_string(workers)};
     if (from_start) argv.emplace_back("--from-start");
     argv.insert(argv.end(), files.begin(), files.end());
     for (const char* a : {"--db", db.c_str(), "--cluster", cluster.c_str(), "--format", "jsonl"}) {
@@ -205,8 +206,7 @@ TEST_F(StatefulEndToEndTest, EveryLabelledAttackIsFoundAndTheBackgroundIsQuiet) 
           if (l.audit_ids.count(e)) labelled = found[i] = true;
         }
       }
-      EXPECT_TRUE(labelled) << "raised on benign background: " << Describe(f) << " "
-                            << f.message;
+      EXPECT_TRUE(labelled) << "raised on benign background: " << Describe(f) << " " << f.message;
     }
     for (size_t i = 0; i < labels.size(); ++i) {
       if (labels[i].rule_ids.count(rule)) {
@@ -233,8 +233,10 @@ TEST_F(StatefulEndToEndTest, KillNineAtRandomPointsThenRestartGivesTheSameFindin
         unsetenv("VIGIL_TEST_KILL_AFTER_EVENTS");
       }
       // Every other restart re-reads the file from its start instead of the stored position:
-      // then only the dedup set keeps events from counting twice.
-      int rc = Replay(db, c, {Log(c)}, config, /*from_start=*/attempt % 2 == 1);
+      // then only the dedup set keeps events from counting twice. Runs alternate between one
+      // and two worker threads, two attempts each.
+      int rc = Replay(db, c, {Log(c)}, config, /*from_start=*/attempt % 2 == 1,
+                      /*workers=*/1 + (attempt / 2) % 2);
       unsetenv("VIGIL_TEST_KILL_AFTER_EVENTS");
       if (rc == 0) break;
       ASSERT_EQ(rc, -1);
@@ -245,6 +247,18 @@ TEST_F(StatefulEndToEndTest, KillNineAtRandomPointsThenRestartGivesTheSameFindin
   auto got = ReadStore(db);
   EXPECT_EQ(got.size(), baseline_->size());
   EXPECT_TRUE(got == *baseline_) << Diff(*baseline_, got);
+}
+
+TEST_F(StatefulEndToEndTest, WorkerThreadsGiveTheSameFindings) {
+  for (int workers : {2, 4}) {
+    const std::string db = *dir_ + "/workers-" + std::to_string(workers);
+    for (const char* c : kClusters) {
+      ASSERT_EQ(Replay(db, c, {Log(c)}, "", false, workers), 0);
+    }
+    auto got = ReadStore(db);
+    EXPECT_EQ(got.size(), baseline_->size()) << workers << " workers";
+    EXPECT_TRUE(got == *baseline_) << workers << " workers:" << Diff(*baseline_, got);
+  }
 }
 
 TEST_F(StatefulEndToEndTest, AThousandRandomBatchesGiveTheSameFindings) {

@@ -12,12 +12,17 @@ namespace vigil::app {
 
 struct Config {
   std::string db_dir = "./vigil-data";
-  std::string cluster = "default";     // cluster name for events read from files
+  std::string cluster = "default";  // cluster name for events read from files
   std::string listen = "127.0.0.1:8080";
-  std::string log_level = "info";      // trace, debug, info, warn, error, off
+  std::string log_level = "info";  // trace, debug, info, warn, error, off
   bool log_json = false;
   size_t max_event_bytes = 1 << 20;    // 1 MiB
   size_t max_record_bytes = 64 << 20;  // one EventList document
+  // Threads that parse events and run the rules (`workers`, --workers). With 1, one thread does
+  // everything (plus the checkpoint writer); with more, they run beside the thread that reads
+  // and keeps the stateful state, which sees every event in input order, so the findings are
+  // the same whatever the number.
+  int workers = 1;
   int api_threads = 2;
   size_t api_max_body_bytes = 1 << 20;
   std::string api_token;               // empty: the findings API is open (bind to loopback!)
@@ -27,9 +32,9 @@ struct Config {
   // Stateful detection (the `state:` section; durations as "5m", "1h", "7d").
   int64_t allowed_lateness_us = int64_t{5} * 60 * 1'000'000;  // state.allowed_lateness
   int64_t dedup_retention_us = int64_t{60} * 60 * 1'000'000;  // state.dedup_retention
-  int64_t learning_override_us = 0;          // state.learning_period: overrides every rule's
+  int64_t learning_override_us = 0;             // state.learning_period: overrides every rule's
   size_t state_cache_bytes = size_t{64} << 20;  // state.cache_bytes
-  size_t checkpoint_events = 50'000;         // state.checkpoint_events: events per checkpoint
+  size_t checkpoint_events = 50'000;            // state.checkpoint_events: events per checkpoint
   bool resume = true;  // replay: start files at the position the store remembers (--from-start)
   uint64_t test_kill_after_events = 0;  // crash tests only (env VIGIL_TEST_KILL_AFTER_EVENTS)
 };
@@ -37,6 +42,10 @@ struct Config {
 // Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the
 // key, so a typo never silently falls back to a default.
 Status LoadConfigFile(const std::string& path, Config* config);
+
+constexpr int kMaxWorkers = 64;
+// InvalidArgument unless 1 <= workers <= kMaxWorkers.
+Status CheckWorkers(int workers);
 
 // Splits "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080", ":8080"). InvalidArgument on a bad form.
 Status ParseListen(const std::string& listen, std::string* address, uint16_t* port);

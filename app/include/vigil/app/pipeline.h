@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,16 +18,21 @@
 #include "vigil/detect/detector.h"
 #include "vigil/detect/stateful_detector.h"
 
+namespace vigil::ingest {
+class FileSource;
+struct FileSourceStats;
+}  // namespace vigil::ingest
+
 namespace vigil::app {
 
 struct ReplayReport {
-  uint64_t records = 0;         // top-level records read (lines, array elements, documents)
-  uint64_t events = 0;          // audit events parsed and evaluated
-  uint64_t malformed = 0;       // rejected records/events (each reported in `errors`)
-  uint64_t skipped = 0;         // well-formed records that are not audit events
-  uint64_t fields_dropped = 0;  // wrong-typed fields ignored inside good events
-  uint64_t bytes = 0;           // bytes read after decompression
-  double seconds = 0;           // wall time of the replay
+  uint64_t records = 0;             // top-level records read (lines, array elements, documents)
+  uint64_t events = 0;              // audit events parsed and evaluated
+  uint64_t malformed = 0;           // rejected records/events (each reported in `errors`)
+  uint64_t skipped = 0;             // well-formed records that are not audit events
+  uint64_t fields_dropped = 0;      // wrong-typed fields ignored inside good events
+  uint64_t bytes = 0;               // bytes read after decompression
+  double seconds = 0;               // wall time of the replay
   std::vector<std::string> errors;  // "file:line: reason", at most Config::max_errors_printed
   uint64_t errors_total = 0;
   std::vector<Finding> findings;    // aggregated by id, ordered by first_seen; at most
@@ -35,8 +41,8 @@ struct ReplayReport {
   uint64_t duplicates = 0;          // events already processed (same cluster, auditID, stage)
   uint64_t late = 0;                // behind the watermark: single-event rules only
   uint64_t checkpoints = 0;
-  uint64_t resumed_files = 0;       // files read from a stored position instead of the start
-  detect::StatefulStats state;      // the stateful detector's counters (zero without one)
+  uint64_t resumed_files = 0;   // files read from a stored position instead of the start
+  detect::StatefulStats state;  // the stateful detector's counters (zero without one)
 };
 
 class Committer;  // commits checkpoints on a thread of its own (pipeline.cc)
@@ -59,6 +65,13 @@ class ReplayPipeline {
                            const std::atomic<bool>* cancel = nullptr);
 
  private:
+  class Session;
+  // Run with worker threads, one per engine (see pipeline.cc).
+  Status RunParallel(const std::vector<std::string>& paths, ingest::FileSource* source,
+                     std::vector<std::unique_ptr<detect::RuleEngine>>* engines, Session* session,
+                     ingest::FileSourceStats* stats);
+  // The meta key of a file's position: "pos" SEP its absolute path.
+  std::string PositionKey(std::string_view path) const;
   // Writes `pending` (emptied), merged with what is stored under the same ids, with the
   // detector's state and `positions` (meta entries) in one checkpoint.
   // With a committer, the write runs on its thread: this waits for the previous one first, and

@@ -37,6 +37,11 @@ class Detector {
   // The StatefulDetector doing the work, when there is one (it or a wrapper of it), so that the
   // pipeline can checkpoint its state; null for a stateless detector.
   virtual class StatefulDetector* stateful() { return nullptr; }
+
+  // For a pipeline with worker threads: another engine over the same compiled rules, to
+  // evaluate events on another thread (a StatefulDetector's stateful hits are then collected
+  // there and applied by it in input order). Null when this detector cannot be split so.
+  virtual std::unique_ptr<class RuleEngine> NewWorkerEngine() { return nullptr; }
 };
 using DetectorPtr = std::unique_ptr<Detector>;
 

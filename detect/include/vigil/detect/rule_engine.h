@@ -20,10 +20,10 @@ namespace vigil::detect {
 // A stateful rule's condition (or one sequence step's) held for an event. Views are valid only
 // during HitSink::OnHit.
 struct StatefulHit {
-  uint32_t rule = 0;       // index into RuleEngine::rule_defs()
-  uint32_t step = 0;       // sequence step; 0 for the other operators
-  std::string_view key;    // group_by (or the step's `by`) rendered, parts joined by '\x1f'
-  std::string_view value;  // distinct: the field; new_terms: the terms joined by '\x1f'
+  uint32_t rule = 0;          // index into RuleEngine::rule_defs()
+  uint32_t step = 0;          // sequence step; 0 for the other operators
+  std::string_view key;       // group_by (or the step's `by`) rendered, parts joined by '\x1f'
+  std::string_view value;     // distinct: the field; new_terms: the terms joined by '\x1f'
   uint32_t include_mask = 0;  // distinct: bit i set when must_include[i] holds for the event
   bool learnable = true;      // new_terms: learn_from holds (or there is none)
 };
@@ -63,6 +63,7 @@ class RuleEngine final : public Detector {
   ~RuleEngine() override;
 
   std::unique_ptr<RuleEngine> Clone() const;
+  std::unique_ptr<RuleEngine> NewWorkerEngine() override { return Clone(); }
 
   // Findings: id = MakeFindingId(rule.id, event.cluster, event.audit_id); message = the rule's
   // output template rendered against the event; rule_name = Rule::name; severity, attack_ids

@@ -37,7 +37,7 @@ struct StatefulOptions {
   // Overrides every new_terms rule's learning period when > 0 (e.g. for short logs).
   int64_t learning_override_us = 0;
   // Defaults for rules that do not set them.
-  uint32_t default_max_values = 1000;                                 // terms / values per key
+  uint32_t default_max_values = 1000;                                  // terms / values per key
   int64_t default_new_terms_ttl_us = int64_t{90} * 86400 * 1'000'000;  // a baseline's memory
 };
 
@@ -48,15 +48,39 @@ struct StatefulStats {
   uint64_t hits = 0;        // stateful rule conditions that held
   uint64_t findings = 0;    // findings (or finding updates) raised by stateful rules
   uint64_t cache_hits = 0;
-  uint64_t cache_misses = 0;  // state read from the store (or found absent)
-  uint64_t evictions = 0;     // clean cache entries dropped to stay under cache_bytes
+  uint64_t cache_misses = 0;    // state read from the store (or found absent)
+  uint64_t evictions = 0;       // clean cache entries dropped to stay under cache_bytes
   uint64_t values_evicted = 0;  // terms/values dropped from a key over max_values
   uint64_t corrupt_state = 0;   // stored values that could not be decoded (started afresh)
   uint64_t state_writes = 0;    // state entries written (or deleted) by checkpoints
   uint64_t checkpoints = 0;
-  size_t cache_bytes = 0;       // current estimate
+  size_t cache_bytes = 0;  // current estimate
   size_t cache_entries = 0;
-  size_t dirty_bytes = 0;       // of it, changed since the last checkpoint
+  size_t dirty_bytes = 0;  // of it, changed since the last checkpoint
+};
+
+// A stateful hit that a worker's engine collected (HitCollector), to be applied later, in input
+// order, by StatefulDetector::ApplyHits on the one thread that owns the state. Owns its data.
+struct DeferredHit {
+  const Rule* rule = nullptr;  // in the collecting engine's rule_defs(): lives as long as it
+  uint32_t step = 0;
+  std::string key;
+  std::string value;
+  uint32_t include_mask = 0;
+  bool learnable = true;
+  Finding finding;  // the finding the rule would raise for the event (FindingMaker::Make)
+};
+
+// The HitSink of a worker: RuleEngine::Evaluate(event, out, &collector) appends the event's
+// stateful hits to *hits.
+class HitCollector final : public HitSink {
+ public:
+  HitCollector(const RuleEngine& engine, std::vector<DeferredHit>* hits);
+  void OnHit(const StatefulHit& hit, const FindingMaker& maker) override;
+
+ private:
+  const std::vector<Rule>& rules_;
+  std::vector<DeferredHit>* out_;
 };
 
 // Not thread-safe: one per worker, like every Detector. `store` must outlive it. Evaluate never
@@ -74,6 +98,24 @@ class StatefulDetector final : public Detector, private HitSink {
   void Evaluate(const AuditEvent& event, std::vector<Finding>* out) override;
   const std::vector<RuleInfo>& rules() const override { return engine_->rules(); }
   StatefulDetector* stateful() override { return this; }
+  std::unique_ptr<RuleEngine> NewWorkerEngine() override { return engine_->Clone(); }
+
+  // Evaluate in two halves, for a pipeline whose workers run the engine (NewWorkerEngine, with a
+  // HitCollector) while this detector, on one thread, sees every event in input order:
+  //   Admit: the dedup set and the cluster's watermark. A duplicate is dropped whole; a late
+  //     event keeps its single-event findings only.
+  //   ApplyHits: the hits hits[begin, end) collected for an event when FeedsStateful(its
+  //     admission, its stage), applied as Evaluate would have; findings to *out.
+  // Evaluate(e) is Admit then the engine; the findings are the same, except that a worker's
+  // stateful findings come after its single-event ones.
+  enum class Admission : uint8_t { kDuplicate, kLate, kLive };
+  Admission Admit(std::string_view cluster, std::string_view audit_id, AuditStage stage, int64_t t);
+  bool FeedsStateful(Admission admission, AuditStage stage) const;
+  // Whether events of `stage` feed stateful rules at all (one stage per request: the last).
+  static bool FinalStage(AuditStage stage);
+  void ApplyHits(std::string_view cluster, std::string_view audit_id, int64_t t,
+                 const std::vector<DeferredHit>& hits, size_t begin, size_t end,
+                 std::vector<Finding>* out);
 
   // Runs `engine` from the next event on (rules reloaded). State is keyed by rule id, so a rule
   // that stays keeps its state; a removed rule's state expires.
@@ -102,8 +144,10 @@ class StatefulDetector final : public Detector, private HitSink {
   struct OpState;
 
   void OnHit(const StatefulHit& hit, const FindingMaker& maker) override;
+  void Apply(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker);
   Slot& LoadSlot(const std::string& key, int64_t t);
   ClusterState& LoadCluster(std::string_view cluster);
+  ClusterState& CurrentCluster(std::string_view cluster);  // cached: the last event's
   void Touch(Slot& slot);
   void Account(Slot& slot);
   void EvictOverBudget(const Slot* keep);
@@ -138,8 +182,9 @@ class StatefulDetector final : public Detector, private HitSink {
   std::unique_ptr<internal::FingerprintSet> pending_;
   std::unique_ptr<internal::FingerprintSet> committing_;
 
-  // The event being evaluated (valid during Evaluate).
-  const AuditEvent* event_ = nullptr;
+  // The event being evaluated (valid during Evaluate and ApplyHits).
+  std::string_view event_cluster_;
+  std::string_view event_audit_id_;
   ClusterState* cluster_ = nullptr;
   int64_t event_time_ = 0;
   std::vector<Finding>* out_ = nullptr;

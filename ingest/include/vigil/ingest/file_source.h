@@ -85,6 +85,10 @@ struct FileSourceStats {
 
 using FileEventFn = FunctionRef<void(const AuditEvent&, const SourcePosition&)>;
 using FileErrorFn = FunctionRef<void(const IngestError&)>;
+// A framed record, not decoded yet: `len` bytes at `data`, with `capacity` >= len bytes readable
+// there (decoding copies nothing when capacity >= len + SIMDJSON_PADDING). Valid during the call.
+using FileRecordFn =
+    FunctionRef<void(const char* data, size_t len, size_t capacity, const SourcePosition&)>;
 
 // Not thread-safe. Memory is bounded by read_chunk_bytes plus max_record_bytes (plus, when
 // resuming a file, its first line, itself bounded by max_record_bytes).
@@ -100,12 +104,24 @@ class FileSource {
                    FileErrorFn on_error);
   // One regular file; errors go to on_error. Returns IoError only when it cannot be opened.
   Status ReadFile(const std::string& path, FileEventFn on_event, FileErrorFn on_error);
+  // Like ReadPaths, but hands over records undecoded, so that decoding may run on other threads
+  // (DecodeRecord decodes one as ReadPaths would). stats() then counts files, bytes, records,
+  // oversize records and file errors; the decoding counters are DecodeRecord's.
+  Status ReadRecords(const std::vector<std::string>& paths, FileRecordFn on_record,
+                     FileErrorFn on_error);
 
   const FileSourceStats& stats() const { return stats_; }
 
  private:
   bool Cancelled() const { return options_.cancel && options_.cancel->load(); }
   class Sink;
+  struct Handlers {
+    const FileEventFn* on_event;    // decode here, or
+    const FileRecordFn* on_record;  // hand records over
+    FileErrorFn on_error;
+  };
+  Status ReadAll(const std::vector<std::string>& paths, const Handlers& handlers);
+  Status ReadOne(const std::string& path, const Handlers& handlers);
 
   FileSourceOptions options_;
   EnvelopeDecoder decoder_;
@@ -115,6 +131,14 @@ class FileSource {
   std::string fingerprint_;  // of the file being read
   FileSourceStats stats_;
 };
+
+// Decodes one framed record with `decoder` as FileSource::ReadPaths does: its events go to
+// on_event, the decoding counters (events, malformed, skipped, dropped_fields) are added to
+// *stats, and a record with malformed items gives one error. Thread-compatible: one decoder per
+// thread.
+void DecodeRecord(EnvelopeDecoder& decoder, const char* data, size_t len, size_t capacity,
+                  const SourcePosition& pos, FileSourceStats* stats, FileEventFn on_event,
+                  FileErrorFn on_error);
 
 // Convenience: a FileSource over `paths`; `stats` (optional) receives its counters.
 Status ReadPaths(const std::vector<std::string>& paths, const FileSourceOptions& options,
