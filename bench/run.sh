@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
-# End-to-end benchmark, one command (`make bench`): builds Release, generates a realistic log,
-# then measures on that same file, in one run: the ceilings (reading the file, simdjson DOM
-# parse), Vigil parse-only, the stateless pack, the stateless + stateful pack with RocksDB, and
-# the peers users would otherwise run (jq, Python json, nlohmann-json) on the same six rules,
-# checking that every peer finds exactly what Vigil finds. Writes bench/results/latest.md.
+# End-to-end benchmark, one command (`make bench`): builds Release, generates a realistic
+# multi-week log, then measures, in one run on the same data:
+#   - the ceilings (reading the file, simdjson DOM parse), Vigil parse-only, the stateless pack
+#     and the stateless + stateful pack with RocksDB, at 1 and 2 worker threads, and the peers
+#     users would otherwise run (jq, Python json, nlohmann-json) on the same six rules, checking
+#     that every peer finds exactly what Vigil finds;
+#   - the micro-benchmarks (parse, envelopes, rules, state updates, the RocksDB checkpoint);
+#   - scaling: the first 10k, 100k and 1M events of the log, stateless and stateful, 1 and 2
+#     workers, so the cost per event can be read against the log's length and the state's size.
+# Writes bench/results/latest.md and bench/results/scaling.png (gnuplot).
 #
-# Environment: BENCH_DURATION (default 6d of event time, about 300k events), BENCH_SEED (3),
-# BENCH_OUT (bench/results/latest.md), BENCH_PEERS (jq,python,nlohmann).
+# Environment: BENCH_DURATION (event time generated, default 21d: about 1M events),
+# BENCH_MAIN_EVENTS (events of the main comparison, default 300000), BENCH_SCALE (default
+# "10000 100000 1000000"), BENCH_SEED (3), BENCH_OUT (bench/results/latest.md),
+# BENCH_PEERS (jq,python,nlohmann), BENCH_REPEAT (scaling runs per point, best kept; 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=$ROOT/build/release
-DURATION=${BENCH_DURATION:-6d}
+DURATION=${BENCH_DURATION:-21d}
+MAIN_EVENTS=${BENCH_MAIN_EVENTS:-300000}
+SCALE=${BENCH_SCALE:-10000 100000 1000000}
 SEED=${BENCH_SEED:-3}
 OUT=${BENCH_OUT:-$ROOT/bench/results/latest.md}
+PLOT=$(dirname "$OUT")/scaling.png
 PEERS=${BENCH_PEERS:-jq,python,nlohmann}
+REPEAT=${BENCH_REPEAT:-3}
 WORK=$(mktemp -d /tmp/vigil-bench-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+T0=$(date +%s)
 
 echo "== build (Release)"
 cmake --preset release > "$WORK/cmake.log"
-cmake --build "$BUILD" -j"$(nproc)" --target vigil parse_benchmark > "$WORK/build.log"
+cmake --build "$BUILD" -j"$(nproc)" --target vigil parse_benchmark micro_benchmark \
+  > "$WORK/build.log"
 if ! cmake --build "$BUILD" -j"$(nproc)" --target nlohmann_rules >> "$WORK/build.log" 2>&1; then
   echo "   (nlohmann-json missing: that peer is skipped; deploy/install-deps.sh installs it)"
   PEERS=$(echo "$PEERS" | tr ',' '\n' | grep -v '^nlohmann$' | paste -sd, -)
@@ -28,22 +41,33 @@ fi
 VIGIL=$BUILD/app/vigil
 
 echo "== data: vigil-gen --duration $DURATION --clusters 2 --scenarios all --seed $SEED"
-DATA=$WORK/audit.jsonl
+ALL=$WORK/all.jsonl
 python3 bench/vigil-gen --duration "$DURATION" --clusters 2 --nodes 2 --humans 5 \
-  --scenarios all --seed "$SEED" --out "$DATA" --labels "$WORK/labels.jsonl" 2> /dev/null
+  --scenarios all --seed "$SEED" --out "$ALL" --labels "$WORK/labels.jsonl" 2> /dev/null
+DATA=$WORK/audit.jsonl
+head -n "$MAIN_EVENTS" "$ALL" > "$DATA"
 EVENTS=$(wc -l < "$DATA")
 BYTES=$(stat -c %s "$DATA")
-echo "   $EVENTS events, $BYTES bytes"
+echo "   $(wc -l < "$ALL") events generated; the main comparison uses the first $EVENTS" \
+  "($BYTES bytes)"
 
-# run NAME CMD...: wall seconds, CPU seconds and peak RSS of CMD (stdout to $WORK/NAME.out).
+# run NAME CMD...: wall seconds, CPU seconds and peak RSS of CMD, and for vigil the pipeline's
+# own seconds (start-up and rule loading excluded) from its summary (stdout to $WORK/NAME.out).
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
 run() {
   local name=$1
   shift
-  /usr/bin/time -f "%e %U %S %M" -o "$WORK/$name.time" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
-  read -r wall user sys rss < "$WORK/$name.time"
-  printf '%s\t%s\t%s\t%s\n' "$name" "$wall" "$(awk "BEGIN{print $user + $sys}")" "$rss" >> "$RESULTS"
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -f "%U %S %M" -o "$WORK/$name.time" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
+  t1=$(date +%s%N)
+  read -r user sys rss < "$WORK/$name.time"
+  local wall pipeline
+  wall=$(awk "BEGIN{printf \"%.4f\", ($t1 - $t0) / 1e9}")
+  pipeline=$(grep -oP '; \K[0-9.]+(?= s, [0-9]+ events/s)' "$WORK/$name.err" || true)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$wall" "$(awk "BEGIN{print $user + $sys}")" "$rss" \
+    "${pipeline:--}" >> "$RESULTS"
   echo "   $name: ${wall}s wall"
 }
 
@@ -52,11 +76,13 @@ cat "$DATA" > /dev/null  # warm the page cache
 run read dd if="$DATA" of=/dev/null bs=1M
 VIGIL_BENCH_EVENTS=$DATA "$BUILD/bench/parse_benchmark" --benchmark_filter='DomCeiling|VigilParse$' \
   --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
-  --benchmark_format=json > "$WORK/micro.json" 2> /dev/null
+  --benchmark_format=json > "$WORK/parse.json" 2> /dev/null
 echo "== vigil"
 run vigil_parse "$VIGIL" replay "$DATA" --parse-only --format jsonl
-run vigil_stateless "$VIGIL" replay "$DATA" --stateless --format jsonl
-run vigil_stateful "$VIGIL" replay "$DATA" --db "$WORK/db" --format jsonl
+for w in 1 2; do
+  run "vigil_stateless_w$w" "$VIGIL" replay "$DATA" --stateless --workers "$w" --format jsonl
+  run "vigil_stateful_w$w" "$VIGIL" replay "$DATA" --db "$WORK/db-$w" --workers "$w" --format jsonl
+done
 echo "== peers ($PEERS)"
 PEER_ARGS=()
 for peer in ${PEERS//,/ }; do
@@ -68,56 +94,65 @@ for peer in ${PEERS//,/ }; do
   PEER_ARGS+=(--peer-output "$peer=$WORK/peer_$peer.out")
 done
 echo "== agreement (the same (rule, auditID) pairs on every side)"
-python3 bench/peers/agree.py "$DATA" --vigil-output "$WORK/vigil_stateless.out" \
+python3 bench/peers/agree.py "$DATA" --vigil-output "$WORK/vigil_stateless_w1.out" \
   --peers "$PEERS" "${PEER_ARGS[@]}" | tee "$WORK/agree.txt"
+# The stateful runs must agree with each other too: the same findings at 1 and 2 workers.
+if ! cmp -s "$WORK/vigil_stateful_w1.out" "$WORK/vigil_stateful_w2.out"; then
+  echo "FAIL: Vigil's findings differ between 1 and 2 workers" >&2
+  exit 1
+fi
+echo "   Vigil at 1 and 2 workers: identical findings"
+
+echo "== micro-benchmarks"
+# Rule evaluation runs on the comparison log; the other rows use their own fixed inputs.
+VIGIL_BENCH_EVENTS=$DATA "$BUILD/bench/micro_benchmark" --benchmark_format=json \
+  > "$WORK/micro.json" 2> /dev/null
+
+echo "== scaling ($SCALE events; best of $REPEAT)"
+SCALING=$WORK/scaling.tsv
+: > "$SCALING"
+for n in $SCALE; do
+  head -n "$n" "$ALL" > "$WORK/scale.jsonl"
+  got=$(wc -l < "$WORK/scale.jsonl")
+  for mode in stateless stateful; do
+    for w in 1 2; do
+      best=""
+      for _ in $(seq "$REPEAT"); do
+        rm -rf "$WORK/scale-db"
+        args=(--workers "$w" --format jsonl)
+        if [ "$mode" = stateless ]; then args+=(--stateless); else args+=(--db "$WORK/scale-db"); fi
+        "$VIGIL" replay "$WORK/scale.jsonl" "${args[@]}" > /dev/null 2> "$WORK/scale.err"
+        # The pipeline's own rate (start-up and rule loading excluded), and the state's size.
+        line=$(python3 - "$WORK/scale.err" << 'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+secs = float(re.search(r"; ([0-9.]+) s, [0-9]+ events/s", text).group(1))
+m = re.search(r"([0-9]+) entries \(", text)
+w = re.search(r"([0-9]+) state writes", text)
+print(secs, m.group(1) if m else 0, w.group(1) if w else 0)
+EOF
+)
+        read -r secs entries writes <<< "$line"
+        if [ -z "$best" ] || awk "BEGIN{exit !($secs < ${best%% *})}"; then best="$secs $entries $writes"; fi
+      done
+      read -r secs entries writes <<< "$best"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$got" "$mode" "$w" "$secs" "$entries" "$writes" >> "$SCALING"
+      echo "   $got events, $mode, $w worker(s): ${secs}s"
+    done
+  done
+done
+rm -f "$WORK/scale.jsonl"
 
 mkdir -p "$(dirname "$OUT")"
-python3 - "$RESULTS" "$WORK/micro.json" "$EVENTS" "$BYTES" "$DURATION" "$SEED" "$WORK/agree.txt" \
-  > "$OUT" << 'EOF'
-import json, platform, subprocess, sys
-results, micro, events, nbytes, duration, seed, agree = sys.argv[1:]
-events, nbytes = int(events), int(nbytes)
-rows = {}
-for line in open(results):
-    name, wall, cpu, rss = line.split("\t")
-    rows[name] = (float(wall), float(cpu), int(rss) / 1024)
-m = {b["run_name"]: b for b in json.load(open(micro))["benchmarks"] if b.get("aggregate_name") == "mean"}
-dom = next(b["items_per_second"] for n, b in m.items() if "DomCeiling" in n)
-labels = {
-    "read": "ceiling: read the file (dd, page cache)",
-    "vigil_parse": "Vigil parse only",
-    "vigil_stateless": "Vigil, stateless pack",
-    "vigil_stateful": "Vigil, stateless + stateful pack, RocksDB",
-    "peer_jq": "jq 1.6, 6 rules",
-    "peer_python": "Python 3 json, 6 rules",
-    "peer_nlohmann": "C++ nlohmann-json, 6 rules",
-}
-peers = [n for n in rows if n.startswith("peer_")]
-cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
-                     capture_output=True, text=True).stdout.strip()
-print("# Benchmark results\n")
-print(f"`make bench` (bench/run.sh) on {platform.node()}: {cpu}, "
-      f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores. "
-      f"Data: `vigil-gen --duration {duration} --clusters 2 --nodes 2 --humans 5 --scenarios all "
-      f"--seed {seed}`: {events} events, {nbytes / 1e6:.1f} MB. Each line is one process over "
-      "the whole file (wall time, start-up and rule loading included).\n")
-print(f"simdjson DOM parse of every event, no rules (the ceiling, Google Benchmark, one core): "
-      f"**{dom / 1e3:,.0f}k events/s**.\n")
-head = "| run | events/s | MB/s | CPU s | peak RSS MB | vs DOM ceiling |"
-head += "".join(f" vs {labels[p].split(',')[0]} |" for p in peers)
-print(head)
-print("|" + "---|" * (5 + 1 + len(peers)))
-for name, (wall, cpu_s, rss) in rows.items():
-    eps = events / wall
-    line = (f"| {labels[name]} | {eps:,.0f} | {nbytes / 1e6 / wall:,.1f} | {cpu_s:.2f} | {rss:.0f} | "
-            f"{eps / dom:.0%} |")
-    for p in peers:
-        line += f" {rows[p][0] / wall:.1f}x |" if name.startswith("vigil") else " |"
-    print(line)
-print("\nAgreement of the peers with Vigil's stateless pack on the same six rules:\n")
-print("```")
-print(open(agree).read().rstrip())
-print("```")
-EOF
-echo "== wrote $OUT"
+python3 bench/report.py --results "$RESULTS" --parse "$WORK/parse.json" \
+  --micro "$WORK/micro.json" --scaling "$SCALING" \
+  --events "$EVENTS" --bytes "$BYTES" --duration "$DURATION" --seed "$SEED" \
+  --agree "$WORK/agree.txt" --plot-data "$WORK/plot.dat" --plot "$PLOT" \
+  --seconds "$(( $(date +%s) - T0 ))" > "$OUT"
+if command -v gnuplot > /dev/null; then
+  gnuplot -e "data='$WORK/plot.dat'; out='$PLOT'" bench/scaling.gp
+  echo "== wrote $OUT and $PLOT"
+else
+  echo "== wrote $OUT (gnuplot missing: no plot; deploy/install-deps.sh installs it)"
+fi
 cat "$OUT"

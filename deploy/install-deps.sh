@@ -10,7 +10,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev
   zlib1g-dev libssl-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev gnuplot-nox
   curl jq python3
 )
 

@@ -1384,6 +1384,8 @@ class EventFindingMaker final : public FindingMaker {
 
 }  // namespace
 
+std::unique_ptr<RuleEngine> Detector::NewWorkerEngine() { return nullptr; }
+
 void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
   Evaluate(event, out, nullptr);
 }

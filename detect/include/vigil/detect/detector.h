@@ -41,7 +41,7 @@ class Detector {
   // For a pipeline with worker threads: another engine over the same compiled rules, to
   // evaluate events on another thread (a StatefulDetector's stateful hits are then collected
   // there and applied by it in input order). Null when this detector cannot be split so.
-  virtual std::unique_ptr<class RuleEngine> NewWorkerEngine() { return nullptr; }
+  virtual std::unique_ptr<class RuleEngine> NewWorkerEngine();  // default: null
 };
 using DetectorPtr = std::unique_ptr<Detector>;
 
