@@ -79,6 +79,10 @@ VIGIL_BENCH_EVENTS=$DATA "$BUILD/bench/parse_benchmark" --benchmark_filter='DomC
   --benchmark_format=json > "$WORK/parse.json" 2> /dev/null
 echo "== vigil"
 run vigil_parse "$VIGIL" replay "$DATA" --parse-only --format jsonl
+# The peers' six rules only (bench/peers/agree.py lists them): the like-for-like comparison.
+SIX=$(python3 -c 'import sys; sys.path.insert(0, "bench/peers"); import agree; print(",".join(agree.RULES))')
+run vigil_six "$VIGIL" replay "$DATA" --stateless --only "$SIX" --format jsonl
+run vigil_six_w2 "$VIGIL" replay "$DATA" --stateless --only "$SIX" --workers 2 --format jsonl
 for w in 1 2; do
   run "vigil_stateless_w$w" "$VIGIL" replay "$DATA" --stateless --workers "$w" --format jsonl
   run "vigil_stateful_w$w" "$VIGIL" replay "$DATA" --db "$WORK/db-$w" --workers "$w" --format jsonl
@@ -94,7 +98,7 @@ for peer in ${PEERS//,/ }; do
   PEER_ARGS+=(--peer-output "$peer=$WORK/peer_$peer.out")
 done
 echo "== agreement (the same (rule, auditID) pairs on every side)"
-python3 bench/peers/agree.py "$DATA" --vigil-output "$WORK/vigil_stateless_w1.out" \
+python3 bench/peers/agree.py "$DATA" --vigil-output "$WORK/vigil_six.out" \
   --peers "$PEERS" "${PEER_ARGS[@]}" | tee "$WORK/agree.txt"
 # The stateful runs must agree with each other too: the same findings at 1 and 2 workers.
 if ! cmp -s "$WORK/vigil_stateful_w1.out" "$WORK/vigil_stateful_w2.out"; then

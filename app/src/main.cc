@@ -39,9 +39,9 @@ int UsageError(const Status& s) {
 }
 
 int RunReplay(const Config& config, const std::vector<std::string>& paths,
-              const std::vector<std::string>& rule_paths, bool use_db, bool parse_only,
-              bool stateless, OutputFormat format) {
-  RuleProvider rules(rule_paths);
+              const std::vector<std::string>& rule_paths, const std::vector<std::string>& only,
+              bool use_db, bool parse_only, bool stateless, OutputFormat format) {
+  RuleProvider rules(rule_paths, only);
   if (!parse_only) {
     if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
   }
@@ -266,6 +266,12 @@ int Main(int argc, char** argv) {
                    "rule file or directory (native, Falco or Sigma); repeat to load several "
                    "in order; default: the built-in pack")
       ->check(CLI::ExistingPath);
+  std::vector<std::string> only_rules;
+  replay
+      ->add_option("--only", only_rules,
+                   "run only these rule ids (comma-separated or repeated), e.g. to compare with "
+                   "another tool on the same rules")
+      ->delimiter(',');
   bool parse_only = false;
   replay->add_flag("--parse-only", parse_only,
                    "read and parse only, run no rules (to measure ingest alone)");
@@ -367,7 +373,8 @@ int Main(int argc, char** argv) {
     if (const char* k = std::getenv("VIGIL_TEST_KILL_AFTER_EVENTS")) {
       config.test_kill_after_events = std::strtoull(k, nullptr, 10);
     }
-    return RunReplay(config, paths, rule_paths, !db_dir.empty(), parse_only, stateless, format);
+    return RunReplay(config, paths, rule_paths, only_rules, !db_dir.empty(), parse_only, stateless,
+                     format);
   }
   if (*findings_cmd) {
     FindingFilter filter;

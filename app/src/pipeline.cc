@@ -12,6 +12,7 @@
 #include <csignal>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -47,6 +48,14 @@ bool DecodePosition(std::string_view text, std::string* fingerprint, ingest::Res
     return ec == std::errc() && p == s.data() + s.size();
   };
   return num(text.substr(a + 1, b - a - 1), &rp->byte_offset) && num(text.substr(b + 1), &rp->line);
+}
+
+ingest::EnvelopeOptions EnvelopeOptionsFrom(const Config& config) {
+  ingest::EnvelopeOptions o;
+  o.cluster = config.cluster;
+  o.parser.max_event_bytes = config.max_event_bytes;
+  o.max_record_bytes = config.max_record_bytes;
+  return o;
 }
 
 }  // namespace
@@ -341,10 +350,8 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   ReplayReport report;
 
   ingest::FileSourceOptions options;
-  options.envelope.cluster = config_.cluster;
+  options.envelope = EnvelopeOptionsFrom(config_);
   options.cancel = cancel;
-  options.envelope.parser.max_event_bytes = config_.max_event_bytes;
-  options.envelope.max_record_bytes = config_.max_record_bytes;
   // Files are resumed where the last checkpoint left them (same content: same fingerprint).
   // Events re-read at that record are recognised by the dedup set.
   if (state_ != nullptr && config_.resume) {
@@ -361,16 +368,16 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   ingest::FileSource source(options);
   Session session(this, &report);
 
-  // Worker engines, when the detector can be split and more than one worker is asked for.
+  // Worker engines, when the detector can be split and more than one worker is asked for: all
+  // clones of one engine, so that every worker runs the same rules (a reload may come between).
   std::vector<std::unique_ptr<detect::RuleEngine>> engines;
-  for (int i = 0; detector_ && config_.workers > 1 && i < config_.workers; ++i) {
-    auto engine = detector_->NewWorkerEngine();
-    if (!engine) {
-      engines.clear();
-      break;
+  if (detector_ && config_.workers > 1) {
+    if (auto first = detector_->NewWorkerEngine()) {
+      for (int i = 1; i < config_.workers; ++i) engines.push_back(first->Clone());
+      engines.push_back(std::move(first));
     }
-    engines.push_back(std::move(engine));
   }
+  report.workers = engines.empty() ? 1 : static_cast<int>(engines.size());
 
   ingest::FileSourceStats stats;  // the source's counters plus the workers' decoding counters
   Status s;
@@ -419,10 +426,9 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
 
 namespace {
 
-// Records go to the workers in batches of about this many bytes or records (bigger records go
-// alone), at most 2 batches per worker in flight: memory stays bounded by that many batches.
-constexpr size_t kBatchBytes = size_t{1} << 20;
-constexpr size_t kBatchRecords = 1024;
+// Records go to the workers in batches of at most Config::batch_bytes (a bigger record goes
+// alone) and batch_records records, at most 2 batches per worker in flight: memory stays
+// bounded by that many batches (and a buffer that grew for a big record is not kept).
 
 // A batch of records, read in order, and what a worker made of them.
 struct Batch {
@@ -446,7 +452,8 @@ struct Batch {
     uint32_t hits_begin = 0, hits_end = 0;
   };
 
-  void Clear() {
+  void Clear(size_t max_bytes) {
+    if (bytes.capacity() > 2 * max_bytes) bytes = ingest::PaddedBuffer();  // a big record's
     bytes.clear();
     files.clear();
     items.clear();
@@ -455,6 +462,7 @@ struct Batch {
     findings.clear();
     hits.clear();
     decoded = ingest::FileSourceStats();
+    failure.clear();
     done = false;
   }
 
@@ -467,6 +475,7 @@ struct Batch {
   std::vector<Finding> findings;
   std::vector<detect::DeferredHit> hits;
   ingest::FileSourceStats decoded;  // events, malformed, skipped, dropped_fields
+  std::string failure;              // what a worker threw (the batch is then not applied)
   bool done = false;                // guarded by the pool's mutex
 };
 
@@ -478,6 +487,8 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
                                    Session* session, ingest::FileSourceStats* stats) {
   const size_t workers = engines->size();
   const size_t max_in_flight = 2 * workers;
+  const size_t batch_bytes = std::max<size_t>(config_.batch_bytes, 1);
+  const size_t batch_records = std::max<size_t>(config_.batch_records, 1);
   std::mutex mu;
   std::condition_variable work_cv;  // a batch to work on, or stop
   std::condition_variable done_cv;  // a batch done
@@ -485,13 +496,40 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
   bool stop = false;                // guarded by mu
   const bool collect = stateful_ != nullptr;
 
+  // Decodes and evaluates one batch (on a worker thread).
+  auto process = [&](Batch* b, detect::RuleEngine* engine, ingest::EnvelopeDecoder& decoder) {
+    detect::HitCollector collector(*engine, &b->hits);
+    for (Batch::Item& item : b->items) {
+      item.events_begin = item.events_end = static_cast<uint32_t>(b->events.size());
+      if (item.is_error) continue;
+      const auto& [file, fingerprint] = b->files[item.file];
+      ingest::SourcePosition pos{file, item.line, item.byte_offset, fingerprint};
+      auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition&) {
+        Batch::Event& ev = b->events.emplace_back();
+        ev.cluster = b->arena.size();
+        ev.cluster_len = event.cluster.size();
+        b->arena.append(event.cluster);
+        ev.audit_id = b->arena.size();
+        ev.audit_id_len = event.audit_id.size();
+        b->arena.append(event.audit_id);
+        ev.stage = event.stage;
+        ev.t = event.EventTimeMicros();
+        ev.findings_begin = static_cast<uint32_t>(b->findings.size());
+        ev.hits_begin = static_cast<uint32_t>(b->hits.size());
+        const bool feeds = collect && detect::StatefulDetector::FinalStage(event.stage);
+        engine->Evaluate(event, &b->findings, feeds ? &collector : nullptr);
+        ev.findings_end = static_cast<uint32_t>(b->findings.size());
+        ev.hits_end = static_cast<uint32_t>(b->hits.size());
+      };
+      auto on_error = [&](const ingest::IngestError& e) { item.message = e.status.message(); };
+      ingest::DecodeRecord(decoder, b->bytes.data() + item.offset, item.len,
+                           b->bytes.capacity() - item.offset, pos, &b->decoded, on_event, on_error);
+      item.events_end = static_cast<uint32_t>(b->events.size());
+    }
+  };
   auto work = [&](detect::RuleEngine* engine) {
     pthread_setname_np(pthread_self(), "vigil-worker");
-    ingest::EnvelopeOptions envelope;
-    envelope.cluster = config_.cluster;
-    envelope.parser.max_event_bytes = config_.max_event_bytes;
-    envelope.max_record_bytes = config_.max_record_bytes;
-    ingest::EnvelopeDecoder decoder(envelope);
+    ingest::EnvelopeDecoder decoder(EnvelopeOptionsFrom(config_));
     while (true) {
       Batch* b = nullptr;
       {
@@ -501,34 +539,10 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
         b = todo.front();
         todo.pop_front();
       }
-      detect::HitCollector collector(*engine, &b->hits);
-      for (Batch::Item& item : b->items) {
-        item.events_begin = item.events_end = static_cast<uint32_t>(b->events.size());
-        if (item.is_error) continue;
-        const auto& [file, fingerprint] = b->files[item.file];
-        ingest::SourcePosition pos{file, item.line, item.byte_offset, fingerprint};
-        auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition&) {
-          Batch::Event& ev = b->events.emplace_back();
-          ev.cluster = b->arena.size();
-          ev.cluster_len = event.cluster.size();
-          b->arena.append(event.cluster);
-          ev.audit_id = b->arena.size();
-          ev.audit_id_len = event.audit_id.size();
-          b->arena.append(event.audit_id);
-          ev.stage = event.stage;
-          ev.t = event.EventTimeMicros();
-          ev.findings_begin = static_cast<uint32_t>(b->findings.size());
-          ev.hits_begin = static_cast<uint32_t>(b->hits.size());
-          const bool feeds = collect && detect::StatefulDetector::FinalStage(event.stage);
-          engine->Evaluate(event, &b->findings, feeds ? &collector : nullptr);
-          ev.findings_end = static_cast<uint32_t>(b->findings.size());
-          ev.hits_end = static_cast<uint32_t>(b->hits.size());
-        };
-        auto on_error = [&](const ingest::IngestError& e) { item.message = e.status.message(); };
-        ingest::DecodeRecord(decoder, b->bytes.data() + item.offset, item.len,
-                             b->bytes.capacity() - item.offset, pos, &b->decoded, on_event,
-                             on_error);
-        item.events_end = static_cast<uint32_t>(b->events.size());
+      try {
+        process(b, engine, decoder);
+      } catch (const std::exception& e) {
+        b->failure = e.what();
       }
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -537,13 +551,28 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
       done_cv.notify_all();
     }
   };
-  std::vector<std::thread> threads;
-  threads.reserve(workers);
-  for (auto& engine : *engines) threads.emplace_back(work, engine.get());
-
   std::deque<std::unique_ptr<Batch>> in_flight;  // in input order
   std::vector<std::unique_ptr<Batch>> spare;
   std::unique_ptr<Batch> filling = std::make_unique<Batch>();
+  // The workers; stopped and joined on every way out, before the batches they may hold go.
+  struct Pool {
+    std::vector<std::thread> threads;
+    std::function<void()> stop;
+    ~Pool() {
+      stop();
+      for (std::thread& t : threads) t.join();
+    }
+  } pool;
+  pool.stop = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    work_cv.notify_all();
+  };
+  pool.threads.reserve(workers);
+  for (auto& engine : *engines) pool.threads.emplace_back(work, engine.get());
+  Status failed;                    // a worker threw: nothing after that batch is applied
   ingest::FileSourceStats decoded;  // of the batches applied
   std::vector<Finding> fresh;
   auto combined = [&] {
@@ -561,6 +590,14 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
     {
       std::unique_lock<std::mutex> lock(mu);
       done_cv.wait(lock, [&] { return b->done; });
+    }
+    if (failed.ok() && !b->failure.empty()) {
+      failed = Status::Internal("worker thread: " + b->failure);
+    }
+    if (!failed.ok()) {  // the events after a hole must not be applied (nor their positions)
+      b->Clear(batch_bytes);
+      spare.push_back(std::move(b));
+      return;
     }
     decoded.events += b->decoded.events;
     decoded.malformed += b->decoded.malformed;
@@ -592,7 +629,7 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
       }
       if (!item.message.empty()) session->Error(item.message);
     }
-    b->Clear();
+    b->Clear(batch_bytes);
     spare.push_back(std::move(b));
   };
   auto submit = [&] {
@@ -618,6 +655,8 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
     return static_cast<uint32_t>(filling->files.size() - 1);
   };
   auto on_record = [&](const char* data, size_t len, size_t, const ingest::SourcePosition& pos) {
+    if (!failed.ok()) return;
+    if (!filling->items.empty() && filling->bytes.size() + len > batch_bytes) submit();
     Batch::Item& item = filling->items.emplace_back();
     item.file = file_index(pos.file, pos.fingerprint);
     item.line = pos.line;
@@ -625,9 +664,10 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
     item.offset = filling->bytes.size();
     item.len = len;
     filling->bytes.Append(data, len);
-    if (filling->bytes.size() >= kBatchBytes || filling->items.size() >= kBatchRecords) submit();
+    if (filling->bytes.size() >= batch_bytes || filling->items.size() >= batch_records) submit();
   };
   auto on_error = [&](const ingest::IngestError& e) {
+    if (!failed.ok()) return;
     Batch::Item& item = filling->items.emplace_back();
     item.file = file_index(e.position.file, e.position.fingerprint);
     item.is_error = true;
@@ -636,14 +676,8 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
   Status s = source->ReadRecords(paths, on_record, on_error);
   submit();
   while (!in_flight.empty()) apply_oldest();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    stop = true;
-  }
-  work_cv.notify_all();
-  for (std::thread& t : threads) t.join();
   *stats = combined();
-  return s;
+  return failed.ok() ? s : failed;
 }
 
 }  // namespace vigil::app

@@ -1,6 +1,8 @@
 // RuleProvider and the Detector that follows it.
 #include "vigil/app/rules.h"
 
+#include <unordered_set>
+
 #include "vigil/detect/rule_files.h"
 
 namespace vigil::app {
@@ -10,9 +12,26 @@ Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths) {
   return detect::LoadRuleFiles(paths);
 }
 
+Status KeepOnly(const std::vector<std::string>& only, detect::RuleSet* rules) {
+  std::unordered_set<std::string> wanted(only.begin(), only.end());
+  std::unordered_set<std::string> found;
+  for (detect::Rule& r : rules->rules) {
+    if (wanted.count(r.id) > 0) {
+      found.insert(r.id);
+    } else {
+      r.enabled = false;
+    }
+  }
+  for (const std::string& id : only) {
+    if (found.count(id) == 0) return Status::InvalidArgument("no rule with id '" + id + "'");
+  }
+  return Status::Ok();
+}
+
 Status RuleProvider::Reload() {
   std::lock_guard<std::mutex> reload(reload_mu_);
   ASSIGN_OR_RETURN(detect::RuleSet rules, LoadRules(paths_));
+  if (!only_.empty()) RETURN_IF_ERROR(KeepOnly(only_, &rules));
   ASSIGN_OR_RETURN(std::unique_ptr<detect::RuleEngine> engine, detect::RuleEngine::Compile(rules));
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -193,6 +193,7 @@ void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* o
   engine_->Evaluate(event, out, stateful ? this : nullptr);
   out_ = nullptr;
   cluster_ = nullptr;
+  event_cluster_ = event_audit_id_ = {};
 }
 
 namespace {
@@ -217,7 +218,7 @@ void StatefulDetector::ApplyHits(std::string_view cluster, std::string_view audi
   cluster_ = &CurrentCluster(cluster);
   event_time_ = t;
   out_ = out;
-  for (size_t i = begin; i < end && status_.ok(); ++i) {
+  for (size_t i = begin; i < end; ++i) {
     const DeferredHit& d = hits[i];
     StatefulHit hit;
     hit.step = d.step;
@@ -229,6 +230,7 @@ void StatefulDetector::ApplyHits(std::string_view cluster, std::string_view audi
   }
   out_ = nullptr;
   cluster_ = nullptr;
+  event_cluster_ = event_audit_id_ = {};
 }
 
 HitCollector::HitCollector(const RuleEngine& engine, std::vector<DeferredHit>* out)

@@ -213,6 +213,10 @@ TEST_F(PipelineTest, AnyNumberOfWorkersGivesTheSameRun) {
     config.max_record_bytes = 16 << 10;
     config.max_event_bytes = 8 << 10;
     config.checkpoint_events = 500;
+    // Small batches: many more than the 2 per worker in flight, so reading waits for workers,
+    // batches are reused, and big (oversize) records fill a batch alone.
+    config.batch_records = 7;
+    config.batch_bytes = 4096;
     RuleProvider rules({});
     EXPECT_TRUE(rules.Reload().ok());
     PipelineMetrics metrics;
@@ -223,6 +227,7 @@ TEST_F(PipelineTest, AnyNumberOfWorkersGivesTheSameRun) {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (!r.ok()) return out;
     out.report = std::move(r).value();
+    EXPECT_EQ(out.report.workers, workers);
     EXPECT_EQ(metrics.events_parsed.load(), out.report.events);
     EXPECT_EQ(metrics.events_malformed.load(), out.report.malformed);
     FindingFilter all;
@@ -292,12 +297,37 @@ TEST_F(PipelineTest, WorkersRunAStatelessDetectorToo) {
     ReplayPipeline p(config, detect::MakeBuiltinDetector(), nullptr, nullptr);
     auto r = p.Run({path});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->workers, workers);
     EXPECT_EQ(r->events, 2500u);
     EXPECT_EQ(r->malformed, 9u);
     EXPECT_EQ(r->findings.size(), 1250u);  // one per request, both stages merged
     for (const Finding& f : r->findings) ids[workers - 1].push_back(Describe(f));
   }
   EXPECT_EQ(ids[0], ids[1]);
+}
+
+TEST(KeepOnlyTest, RunsOnlyTheNamedRulesAndRejectsUnknownIds) {
+  auto set = LoadRules({});
+  ASSERT_TRUE(set.ok());
+  detect::RuleSet rules = *set;
+  ASSERT_TRUE(KeepOnly({"k8s.exec_into_pod", "k8s.privileged_pod"}, &rules).ok());
+  std::set<std::string> enabled;
+  for (const detect::Rule& r : rules.rules) {
+    if (r.enabled) enabled.insert(r.id);
+  }
+  EXPECT_EQ(enabled, (std::set<std::string>{"k8s.exec_into_pod", "k8s.privileged_pod"}));
+
+  rules = *set;
+  Status s = KeepOnly({"k8s.exec_into_pod", "k8s.no_such_rule"}, &rules);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'k8s.no_such_rule'"), std::string::npos) << s.message();
+
+  // Through the provider: the engine runs those rules only.
+  RuleProvider provider({}, {"k8s.exec_into_pod"});
+  ASSERT_TRUE(provider.Reload().ok());
+  EXPECT_EQ(provider.rule_count(), 1u);
+  RuleProvider bad({}, {"k8s.no_such_rule"});
+  EXPECT_FALSE(bad.Reload().ok());
 }
 
 TEST(MergeFindingTest, CountsOnlyNewEvidence) {

@@ -23,6 +23,10 @@ struct Config {
   // and keeps the stateful state, which sees every event in input order, so the findings are
   // the same whatever the number.
   int workers = 1;
+  // Records handed to a worker at a time: at most this many, and this many bytes (a bigger
+  // record goes alone). Not in the config file.
+  size_t batch_records = 1024;
+  size_t batch_bytes = size_t{1} << 20;
   int api_threads = 2;
   size_t api_max_body_bytes = 1 << 20;
   std::string api_token;               // empty: the findings API is open (bind to loopback!)

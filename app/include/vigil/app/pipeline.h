@@ -42,6 +42,7 @@ struct ReplayReport {
   uint64_t late = 0;                // behind the watermark: single-event rules only
   uint64_t checkpoints = 0;
   uint64_t resumed_files = 0;   // files read from a stored position instead of the start
+  int workers = 1;              // threads that parsed and evaluated (1: the calling one)
   detect::StatefulStats state;  // the stateful detector's counters (zero without one)
 };
 

@@ -20,10 +20,17 @@ namespace vigil::app {
 // Loads rule files (empty list: the built-in pack). Exposed for `vigil rules`.
 Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths);
 
+// Disables every rule of `rules` whose id is not in `only`. InvalidArgument naming an id of
+// `only` that no rule has.
+Status KeepOnly(const std::vector<std::string>& only, detect::RuleSet* rules);
+
 // Thread-safe holder of the current compiled rules.
 class RuleProvider {
  public:
-  explicit RuleProvider(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+  // `only` (optional): the ids of the rules to run; the others are loaded and left out. An id
+  // that is not among the loaded rules fails Reload.
+  explicit RuleProvider(std::vector<std::string> paths, std::vector<std::string> only = {})
+      : paths_(std::move(paths)), only_(std::move(only)) {}
 
   // Loads and compiles the rules. On error returns it (file:line:col: reason) and keeps the
   // previous rules. Serialised: concurrent reloads run one after the other.
@@ -37,6 +44,7 @@ class RuleProvider {
 
  private:
   const std::vector<std::string> paths_;
+  const std::vector<std::string> only_;
   std::mutex reload_mu_;
   mutable std::mutex mu_;
   std::shared_ptr<const detect::RuleEngine> engine_;  // guarded by mu_
@@ -47,8 +55,7 @@ class RuleProvider {
 // `provider` must outlive it and must have loaded successfully once. With `state`, stateful
 // rules run too (a StatefulDetector over `state`, which must outlive it); without, only the
 // single-event rules.
-detect::DetectorPtr MakeFollowingDetector(const RuleProvider* provider,
-                                          StateStore* state = nullptr,
+detect::DetectorPtr MakeFollowingDetector(const RuleProvider* provider, StateStore* state = nullptr,
                                           const detect::StatefulOptions& options = {});
 
 }  // namespace vigil::app
