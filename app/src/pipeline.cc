@@ -370,14 +370,15 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
 
   // Worker engines, when the detector can be split and more than one worker is asked for: all
   // clones of one engine, so that every worker runs the same rules (a reload may come between).
+  // One more clone remakes, on this thread, the findings of the stateful hits that raise one.
   std::vector<std::unique_ptr<detect::RuleEngine>> engines;
   if (detector_ && config_.workers > 1) {
     if (auto first = detector_->NewWorkerEngine()) {
-      for (int i = 1; i < config_.workers; ++i) engines.push_back(first->Clone());
+      for (int i = 0; i < config_.workers; ++i) engines.push_back(first->Clone());
       engines.push_back(std::move(first));
     }
   }
-  report.workers = engines.empty() ? 1 : static_cast<int>(engines.size());
+  report.workers = engines.empty() ? 1 : static_cast<int>(engines.size()) - 1;
 
   ingest::FileSourceStats stats;  // the source's counters plus the workers' decoding counters
   Status s;
@@ -452,18 +453,23 @@ struct Batch {
     uint32_t hits_begin = 0, hits_end = 0;
   };
 
-  void Clear(size_t max_bytes) {
+  // Ready to be filled again. The worker output is cleared by the next worker to take the
+  // batch (ClearOutput): freeing a batch's findings and hits is not left to the thread that
+  // applies batches in order, which every batch waits for.
+  void ClearInput(size_t max_bytes) {
     if (bytes.capacity() > 2 * max_bytes) bytes = ingest::PaddedBuffer();  // a big record's
     bytes.clear();
     files.clear();
     items.clear();
+    failure.clear();
+    done = false;
+  }
+  void ClearOutput() {
     events.clear();
     arena.clear();
     findings.clear();
     hits.clear();
     decoded = ingest::FileSourceStats();
-    failure.clear();
-    done = false;
   }
 
   ingest::PaddedBuffer bytes;                              // the records, back to back
@@ -479,13 +485,41 @@ struct Batch {
   bool done = false;                // guarded by the pool's mutex
 };
 
+// Makes the finding of a deferred hit by decoding its event again (the nth event of its record)
+// and asking the engine for it: the finding the worker would have made, made only for the few
+// hits that raise one.
+class RemadeFinding final : public detect::DeferredFindingMaker {
+ public:
+  RemadeFinding(ingest::EnvelopeDecoder* decoder, detect::RuleEngine* engine, const Batch& batch,
+                const Batch::Item& item, uint32_t nth)
+      : decoder_(decoder), engine_(engine), batch_(batch), item_(item), nth_(nth) {}
+
+  Finding Make(const detect::DeferredHit& hit) const override {
+    Finding f;
+    uint32_t i = 0;
+    decoder_->Decode(batch_.bytes.data() + item_.offset, item_.len,
+                     batch_.bytes.capacity() - item_.offset, [&](const AuditEvent& event) {
+                       if (i++ == nth_) f = engine_->MakeFinding(hit.unit, event);
+                     });
+    return f;
+  }
+
+ private:
+  ingest::EnvelopeDecoder* decoder_;
+  detect::RuleEngine* engine_;
+  const Batch& batch_;
+  const Batch::Item& item_;
+  uint32_t nth_;
+};
+
 }  // namespace
 
 Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
                                    ingest::FileSource* source,
                                    std::vector<std::unique_ptr<detect::RuleEngine>>* engines,
                                    Session* session, ingest::FileSourceStats* stats) {
-  const size_t workers = engines->size();
+  detect::RuleEngine& remaker = *engines->back();  // the last engine is this thread's
+  const size_t workers = engines->size() - 1;
   const size_t max_in_flight = 2 * workers;
   const size_t batch_bytes = std::max<size_t>(config_.batch_bytes, 1);
   const size_t batch_records = std::max<size_t>(config_.batch_records, 1);
@@ -498,7 +532,8 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
 
   // Decodes and evaluates one batch (on a worker thread).
   auto process = [&](Batch* b, detect::RuleEngine* engine, ingest::EnvelopeDecoder& decoder) {
-    detect::HitCollector collector(*engine, &b->hits);
+    b->ClearOutput();
+    detect::HitCollector collector(*engine, &b->hits, &b->arena);
     for (Batch::Item& item : b->items) {
       item.events_begin = item.events_end = static_cast<uint32_t>(b->events.size());
       if (item.is_error) continue;
@@ -571,7 +606,8 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
     work_cv.notify_all();
   };
   pool.threads.reserve(workers);
-  for (auto& engine : *engines) pool.threads.emplace_back(work, engine.get());
+  for (size_t i = 0; i < workers; ++i) pool.threads.emplace_back(work, (*engines)[i].get());
+  ingest::EnvelopeDecoder redecoder(EnvelopeOptionsFrom(config_));
   Status failed;                    // a worker threw: nothing after that batch is applied
   ingest::FileSourceStats decoded;  // of the batches applied
   std::vector<Finding> fresh;
@@ -595,7 +631,7 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
       failed = Status::Internal("worker thread: " + b->failure);
     }
     if (!failed.ok()) {  // the events after a hole must not be applied (nor their positions)
-      b->Clear(batch_bytes);
+      b->ClearInput(batch_bytes);
       spare.push_back(std::move(b));
       return;
     }
@@ -620,8 +656,11 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
             fresh.push_back(std::move(b->findings[f]));
           }
           if (stateful_ != nullptr && stateful_->FeedsStateful(admission, ev.stage)) {
-            stateful_->ApplyHits(cluster, audit_id, ev.t, b->hits, ev.hits_begin, ev.hits_end,
-                                 &fresh);
+            const RemadeFinding remade(&redecoder, &remaker, *b, item, i - item.events_begin);
+            stateful_->ApplyHits(
+                cluster, audit_id, ev.t,
+                std::span(b->hits).subspan(ev.hits_begin, ev.hits_end - ev.hits_begin), b->arena,
+                remade, &fresh);
           }
           session->Take(&fresh);
         }
@@ -629,7 +668,7 @@ Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
       }
       if (!item.message.empty()) session->Error(item.message);
     }
-    b->Clear(batch_bytes);
+    b->ClearInput(batch_bytes);
     spare.push_back(std::move(b));
   };
   auto submit = [&] {

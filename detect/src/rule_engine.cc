@@ -1190,9 +1190,8 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
       // before it starts a new one, so it never completes a sequence on its own.
       for (size_t k = st->steps.size(); k-- > 0;) {
         const SequenceStep& step = st->steps[k];
-        unit_exprs.emplace_back(Expr::And({r.condition ? r.condition : Expr::True(),
-                                           step.condition}),
-                                &step);
+        unit_exprs.emplace_back(
+            Expr::And({r.condition ? r.condition : Expr::True(), step.condition}), &step);
         step_of.push_back(static_cast<uint32_t>(k));
       }
     } else {
@@ -1222,13 +1221,11 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
             r, st->kind == StatefulSpec::Kind::kDistinct ? st->field : st->terms, &unit.value));
         for (const ExprPtr& inc : st->must_include) {
           unit.include.emplace_back();
-          RETURN_IF_ERROR(
-              CompileNode(r, inc.get(), &c->preds, &pred_ids, &unit.include.back()));
+          RETURN_IF_ERROR(CompileNode(r, inc.get(), &c->preds, &pred_ids, &unit.include.back()));
         }
         if (st->learn_from) {
           unit.has_learn = true;
-          RETURN_IF_ERROR(
-              CompileNode(r, st->learn_from.get(), &c->preds, &pred_ids, &unit.learn));
+          RETURN_IF_ERROR(CompileNode(r, st->learn_from.get(), &c->preds, &pred_ids, &unit.learn));
         }
       }
       c->crules.push_back(std::move(cr));
@@ -1294,7 +1291,7 @@ bool RuleFires(const CRule& r, const std::vector<CPred>& preds, Ctx& c) {
   return true;
 }
 
-Finding MakeFinding(const Rule& rule, const CRule& cr, Ctx& c) {
+Finding MakeEventFinding(const Rule& rule, const CRule& cr, Ctx& c) {
   const AuditEvent& e = c.ev;
   Finding f;
   std::string key(e.audit_id);
@@ -1371,10 +1368,27 @@ void RenderKey(const std::vector<KeyPart>& parts, Ctx& c, std::string* out) {
   }
 }
 
+// The evaluation context of one event, over an engine's compiled rules and scratch buffers.
+template <typename CompiledT, typename ScratchT>
+Ctx NewCtx(const AuditEvent& event, const CompiledT& c, ScratchT& s) {
+  return Ctx{event,
+             LazyBody(&s.req_parser, event.request_object),
+             LazyBody(&s.resp_parser, event.response_object),
+             &s.xform,
+             &s.qkey,
+             &s.qval,
+             &s.time,
+             &c.body_paths,
+             &s.body_memo,
+             &s.node_memo,
+             s.NextEvent(c)};
+}
+
 class EventFindingMaker final : public FindingMaker {
  public:
-  EventFindingMaker(const Rule& rule, const CRule& cr, Ctx& ctx) : rule_(rule), cr_(cr), ctx_(ctx) {}
-  Finding Make() const override { return MakeFinding(rule_, cr_, ctx_); }
+  EventFindingMaker(const Rule& rule, const CRule& cr, Ctx& ctx)
+      : rule_(rule), cr_(cr), ctx_(ctx) {}
+  Finding Make() const override { return MakeEventFinding(rule_, cr_, ctx_); }
 
  private:
   const Rule& rule_;
@@ -1393,17 +1407,7 @@ void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out) {
 void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out, HitSink* sink) {
   const Compiled& c = *compiled_;
   Scratch& s = *scratch_;
-  Ctx ctx{event,
-          LazyBody(&s.req_parser, event.request_object),
-          LazyBody(&s.resp_parser, event.response_object),
-          &s.xform,
-          &s.qkey,
-          &s.qval,
-          &s.time,
-          &c.body_paths,
-          &s.body_memo,
-          &s.node_memo,
-          s.NextEvent(c)};
+  Ctx ctx = NewCtx(event, c, s);
   const size_t nr = c.resources.size() + 1;
   const auto& cell =
       c.cells[c.VerbSlot(event.verb) * nr + c.ResourceSlot(event.object_ref.resource)];
@@ -1414,12 +1418,13 @@ void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out, Hi
     if (!RuleFires(c.crules[u], c.preds, ctx)) continue;
     const Rule& rule = c.rules[unit.rule];
     if (!unit.stateful) {
-      out->push_back(MakeFinding(rule, c.crules[u], ctx));
+      out->push_back(MakeEventFinding(rule, c.crules[u], ctx));
       continue;
     }
     StatefulHit hit;
     hit.rule = unit.rule;
     hit.step = unit.step;
+    hit.unit = u;
     RenderKey(unit.key, ctx, &s.key);
     RenderKey(unit.value, ctx, &s.value);
     hit.key = s.key;
@@ -1433,21 +1438,18 @@ void RuleEngine::Evaluate(const AuditEvent& event, std::vector<Finding>* out, Hi
   }
 }
 
+Finding RuleEngine::MakeFinding(uint32_t unit, const AuditEvent& event) {
+  const Compiled& c = *compiled_;
+  Scratch& s = *scratch_;
+  Ctx ctx = NewCtx(event, c, s);
+  return MakeEventFinding(c.rules[c.units[unit].rule], c.crules[unit], ctx);
+}
+
 bool RuleEngine::Matches(size_t index, const AuditEvent& event) {
   const Compiled& c = *compiled_;
   if (index >= c.rule_unit.size()) return false;
   Scratch& s = *scratch_;
-  Ctx ctx{event,
-          LazyBody(&s.req_parser, event.request_object),
-          LazyBody(&s.resp_parser, event.response_object),
-          &s.xform,
-          &s.qkey,
-          &s.qval,
-          &s.time,
-          &c.body_paths,
-          &s.body_memo,
-          &s.node_memo,
-          s.NextEvent(c)};
+  Ctx ctx = NewCtx(event, c, s);
   return RuleFires(c.crules[c.rule_unit[index]], c.preds, ctx);
 }
 

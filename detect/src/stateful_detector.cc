@@ -198,53 +198,60 @@ void StatefulDetector::Evaluate(const AuditEvent& event, std::vector<Finding>* o
 
 namespace {
 
-// A FindingMaker for a deferred hit: the finding its worker already made.
-class MadeFinding final : public FindingMaker {
+// The FindingMaker of a deferred hit: its finding, made on demand.
+class DeferredMaker final : public FindingMaker {
  public:
-  explicit MadeFinding(const Finding& f) : f_(f) {}
-  Finding Make() const override { return f_; }
+  DeferredMaker(const DeferredFindingMaker& findings, const DeferredHit& hit)
+      : findings_(findings), hit_(hit) {}
+  Finding Make() const override { return findings_.Make(hit_); }
 
  private:
-  const Finding& f_;
+  const DeferredFindingMaker& findings_;
+  const DeferredHit& hit_;
 };
 
 }  // namespace
 
 void StatefulDetector::ApplyHits(std::string_view cluster, std::string_view audit_id, int64_t t,
-                                 const std::vector<DeferredHit>& hits, size_t begin, size_t end,
-                                 std::vector<Finding>* out) {
+                                 std::span<const DeferredHit> hits, std::string_view arena,
+                                 const DeferredFindingMaker& findings, std::vector<Finding>* out) {
   event_cluster_ = cluster;
   event_audit_id_ = audit_id;
   cluster_ = &CurrentCluster(cluster);
   event_time_ = t;
   out_ = out;
-  for (size_t i = begin; i < end; ++i) {
-    const DeferredHit& d = hits[i];
+  for (const DeferredHit& d : hits) {
     StatefulHit hit;
+    hit.unit = d.unit;
     hit.step = d.step;
-    hit.key = d.key;
-    hit.value = d.value;
+    hit.key = arena.substr(d.key, d.key_len);
+    hit.value = arena.substr(d.value, d.value_len);
     hit.include_mask = d.include_mask;
     hit.learnable = d.learnable;
-    Apply(*d.rule, hit, MadeFinding(d.finding));
+    Apply(*d.rule, hit, DeferredMaker(findings, d));
   }
   out_ = nullptr;
   cluster_ = nullptr;
   event_cluster_ = event_audit_id_ = {};
 }
 
-HitCollector::HitCollector(const RuleEngine& engine, std::vector<DeferredHit>* out)
-    : rules_(engine.rule_defs()), out_(out) {}
+HitCollector::HitCollector(const RuleEngine& engine, std::vector<DeferredHit>* hits,
+                           std::string* arena)
+    : rules_(engine.rule_defs()), out_(hits), arena_(arena) {}
 
-void HitCollector::OnHit(const StatefulHit& hit, const FindingMaker& maker) {
+void HitCollector::OnHit(const StatefulHit& hit, const FindingMaker&) {
   DeferredHit& d = out_->emplace_back();
   d.rule = &rules_[hit.rule];
+  d.unit = hit.unit;
   d.step = hit.step;
-  d.key.assign(hit.key);
-  d.value.assign(hit.value);
   d.include_mask = hit.include_mask;
   d.learnable = hit.learnable;
-  d.finding = maker.Make();
+  d.key = static_cast<uint32_t>(arena_->size());
+  d.key_len = static_cast<uint32_t>(hit.key.size());
+  arena_->append(hit.key);
+  d.value = static_cast<uint32_t>(arena_->size());
+  d.value_len = static_cast<uint32_t>(hit.value.size());
+  arena_->append(hit.value);
 }
 
 void StatefulDetector::Touch(Slot& slot) {
@@ -593,10 +600,6 @@ void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
   pending_keys_.clear();
   committing_->Clear();
   std::swap(pending_, committing_);
-  // Sorted keys let RocksDB insert into its memtable skiplist along one splice instead of
-  // searching from the top for every key (the commit's main cost in the profile).
-  std::sort(cp->state.begin(), cp->state.end());
-  std::sort(cp->dedup.begin(), cp->dedup.end());
   for (auto& [name, cs] : clusters_) {
     if (!cs->dirty) continue;
     cp->meta.emplace_back(std::string(kWatermarkPrefix) + name,

@@ -483,15 +483,26 @@ Status RocksDbFindingStore::Commit(const StateCheckpoint& cp) {
   std::lock_guard<std::mutex> lock(put_mu_);
   rocksdb::WriteBatch batch;
   RETURN_IF_ERROR(AddFindings(cp.findings, &batch).WithContext("checkpoint"));
-  for (const auto& [k, v] : cp.state) {
-    RETURN_IF_ERROR(FromRocks(batch.Put(state_cf_, k, v), "checkpoint"));
-  }
+  // Keys in sorted order let RocksDB insert into its memtable skiplist along one splice instead
+  // of searching from the top for every key (a checkpoint's main cost in the profile). Sorted
+  // here, on the committing thread, not by the detector that fills the checkpoint.
+  using Entry = std::pair<std::string, std::string>;
+  std::vector<const Entry*> order;
+  auto put_sorted = [&](const std::vector<Entry>& entries, rocksdb::ColumnFamilyHandle* cf) {
+    order.clear();
+    for (const Entry& e : entries) order.push_back(&e);
+    std::sort(order.begin(), order.end(),
+              [](const Entry* a, const Entry* b) { return a->first < b->first; });
+    for (const Entry* e : order) {
+      RETURN_IF_ERROR(FromRocks(batch.Put(cf, e->first, e->second), "checkpoint"));
+    }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(put_sorted(cp.state, state_cf_));
   for (const auto& k : cp.state_deletes) {
     RETURN_IF_ERROR(FromRocks(batch.Delete(state_cf_, k), "checkpoint"));
   }
-  for (const auto& [k, v] : cp.dedup) {
-    RETURN_IF_ERROR(FromRocks(batch.Put(dedup_cf_, k, v), "checkpoint"));
-  }
+  RETURN_IF_ERROR(put_sorted(cp.dedup, dedup_cf_));
   for (const auto& [k, v] : cp.meta) {
     RETURN_IF_ERROR(FromRocks(batch.Put(meta_cf_, k, v), "checkpoint"));
   }

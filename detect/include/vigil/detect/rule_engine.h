@@ -22,6 +22,7 @@ namespace vigil::detect {
 struct StatefulHit {
   uint32_t rule = 0;          // index into RuleEngine::rule_defs()
   uint32_t step = 0;          // sequence step; 0 for the other operators
+  uint32_t unit = 0;          // the compiled condition that held (RuleEngine::MakeFinding)
   std::string_view key;       // group_by (or the step's `by`) rendered, parts joined by '\x1f'
   std::string_view value;     // distinct: the field; new_terms: the terms joined by '\x1f'
   uint32_t include_mask = 0;  // distinct: bit i set when must_include[i] holds for the event
@@ -74,6 +75,10 @@ class RuleEngine final : public Detector {
   // their hits to it instead.
   void Evaluate(const AuditEvent& event, std::vector<Finding>* out, HitSink* sink);
   const std::vector<RuleInfo>& rules() const override;
+
+  // The finding that a hit's FindingMaker makes, made again later from the same event (for
+  // hits collected on another thread; `unit` is StatefulHit::unit).
+  Finding MakeFinding(uint32_t unit, const AuditEvent& event);
 
   // The compiled rules, in load order (for `vigil rules test`).
   const std::vector<Rule>& rule_defs() const;

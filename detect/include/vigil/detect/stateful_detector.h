@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -60,27 +61,40 @@ struct StatefulStats {
 };
 
 // A stateful hit that a worker's engine collected (HitCollector), to be applied later, in input
-// order, by StatefulDetector::ApplyHits on the one thread that owns the state. Owns its data.
+// order, by StatefulDetector::ApplyHits on the one thread that owns the state. Its key and value
+// are in the collector's arena. Its finding is not made here: most hits only update state, and
+// a DeferredFindingMaker makes the few that are raised.
 struct DeferredHit {
   const Rule* rule = nullptr;  // in the collecting engine's rule_defs(): lives as long as it
+  uint32_t unit = 0;           // StatefulHit::unit, for RuleEngine::MakeFinding
   uint32_t step = 0;
-  std::string key;
-  std::string value;
   uint32_t include_mask = 0;
   bool learnable = true;
-  Finding finding;  // the finding the rule would raise for the event (FindingMaker::Make)
+  uint32_t key = 0, key_len = 0;      // in the arena
+  uint32_t value = 0, value_len = 0;  // in the arena
 };
 
 // The HitSink of a worker: RuleEngine::Evaluate(event, out, &collector) appends the event's
-// stateful hits to *hits.
+// stateful hits to *hits, their keys and values to *arena.
 class HitCollector final : public HitSink {
  public:
-  HitCollector(const RuleEngine& engine, std::vector<DeferredHit>* hits);
+  HitCollector(const RuleEngine& engine, std::vector<DeferredHit>* hits, std::string* arena);
   void OnHit(const StatefulHit& hit, const FindingMaker& maker) override;
 
  private:
   const std::vector<Rule>& rules_;
   std::vector<DeferredHit>* out_;
+  std::string* arena_;
+};
+
+// Makes the finding a deferred hit's rule raises for its event (what the hit's FindingMaker
+// would have made), e.g. by decoding the event again and calling RuleEngine::MakeFinding.
+class DeferredFindingMaker {
+ public:
+  virtual Finding Make(const DeferredHit& hit) const = 0;
+
+ protected:
+  ~DeferredFindingMaker() = default;
 };
 
 // Not thread-safe: one per worker, like every Detector. `store` must outlive it. Evaluate never
@@ -104,8 +118,9 @@ class StatefulDetector final : public Detector, private HitSink {
   // HitCollector) while this detector, on one thread, sees every event in input order:
   //   Admit: the dedup set and the cluster's watermark. A duplicate is dropped whole; a late
   //     event keeps its single-event findings only.
-  //   ApplyHits: the hits hits[begin, end) collected for an event when FeedsStateful(its
-  //     admission, its stage), applied as Evaluate would have; findings to *out.
+  //   ApplyHits: the hits collected for an event (keys and values in `arena`) when
+  //     FeedsStateful(its admission, its stage), applied as Evaluate would have; the findings
+  //     raised (made by `findings`) to *out.
   // Evaluate(e) is Admit then the engine; the findings are the same, except that a worker's
   // stateful findings come after its single-event ones.
   enum class Admission : uint8_t { kDuplicate, kLate, kLive };
@@ -114,8 +129,8 @@ class StatefulDetector final : public Detector, private HitSink {
   // Whether events of `stage` feed stateful rules at all (one stage per request: the last).
   static bool FinalStage(AuditStage stage);
   void ApplyHits(std::string_view cluster, std::string_view audit_id, int64_t t,
-                 const std::vector<DeferredHit>& hits, size_t begin, size_t end,
-                 std::vector<Finding>* out);
+                 std::span<const DeferredHit> hits, std::string_view arena,
+                 const DeferredFindingMaker& findings, std::vector<Finding>* out);
 
   // Runs `engine` from the next event on (rules reloaded). State is keyed by rule id, so a rule
   // that stays keeps its state; a removed rule's state expires.
