@@ -7,8 +7,9 @@
 
 namespace vigil::app {
 
-Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths) {
-  if (paths.empty()) return detect::LoadBuiltinPack();
+Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths,
+                                  detect::PackContent builtin) {
+  if (paths.empty()) return detect::LoadBuiltinPack(builtin);
   return detect::LoadRuleFiles(paths);
 }
 
@@ -30,7 +31,8 @@ Status KeepOnly(const std::vector<std::string>& only, detect::RuleSet* rules) {
 
 Status RuleProvider::Reload() {
   std::lock_guard<std::mutex> reload(reload_mu_);
-  ASSIGN_OR_RETURN(detect::RuleSet rules, LoadRules(paths_));
+  // Running rules need no inline tests (`vigil rules test` runs them): half the loading time.
+  ASSIGN_OR_RETURN(detect::RuleSet rules, LoadRules(paths_, detect::PackContent::kRulesOnly));
   if (!only_.empty()) RETURN_IF_ERROR(KeepOnly(only_, &rules));
   ASSIGN_OR_RETURN(std::unique_ptr<detect::RuleEngine> engine, detect::RuleEngine::Compile(rules));
   {

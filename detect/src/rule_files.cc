@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 
 bool IsFalcoItem(const YAML::Node& item) {
   if (!item.IsMap()) return false;
-  for (const char* key : {"required_engine_version", "required_plugin_versions", "priority",
-                          "desc", "source", "override"}) {
+  for (const char* key : {"required_engine_version", "required_plugin_versions", "priority", "desc",
+                          "source", "override"}) {
     if (item[key]) return true;
   }
   // Falco lists/macros/rules with `append` (native files have no such key).
@@ -66,9 +66,12 @@ void Append(RuleSet&& from, RuleSet* into) {
 
 std::string_view RuleFormatName(RuleFormat f) {
   switch (f) {
-    case RuleFormat::kNative: return "native";
-    case RuleFormat::kFalco: return "falco";
-    case RuleFormat::kSigma: return "sigma";
+    case RuleFormat::kNative:
+      return "native";
+    case RuleFormat::kFalco:
+      return "falco";
+    case RuleFormat::kSigma:
+      return "sigma";
   }
   return "native";
 }
@@ -78,8 +81,8 @@ Result<RuleFormat> DetectRuleFormat(std::string_view yaml, std::string_view name
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(std::string(name) + ":" + std::to_string(e.mark.line + 1) +
-                                   ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    return Status::InvalidArgument(std::string(name) + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   if (root.IsMap() && root["detection"]) return RuleFormat::kSigma;
   if (root.IsSequence()) {
@@ -107,7 +110,9 @@ Result<RuleSet> LoadRuleFiles(const std::vector<std::string>& paths) {
     text << in.rdbuf();
     ASSIGN_OR_RETURN(RuleFormat format, DetectRuleFormat(text.str(), f));
     if (std::find(order.begin(), order.end(), format) == order.end()) order.push_back(format);
-    (format == RuleFormat::kFalco ? falco : format == RuleFormat::kSigma ? sigma : native)
+    (format == RuleFormat::kFalco   ? falco
+     : format == RuleFormat::kSigma ? sigma
+                                    : native)
         .push_back(f);
   }
 
@@ -122,10 +127,53 @@ Result<RuleSet> LoadRuleFiles(const std::vector<std::string>& paths) {
   return all;
 }
 
-Result<RuleSet> LoadBuiltinPack() { return LoadNativeRulesFromFiles(BuiltinPackFiles()); }
+std::string BlankInlineTests(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t blank_deeper_than = std::string_view::npos;  // in a tests block keyed at this indent
+  while (!text.empty()) {
+    const size_t eol = text.find('\n');
+    const std::string_view line = text.substr(0, eol == std::string_view::npos ? text.size() : eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    const size_t indent = line.find_first_not_of(' ');
+    const std::string_view body =
+        indent == std::string_view::npos ? std::string_view() : line.substr(indent);
+    if (blank_deeper_than != std::string_view::npos) {
+      // Inside: blank lines, deeper lines, and sequence items at the key's own indentation.
+      const bool inside = body.empty() || body[0] == '#' || indent > blank_deeper_than ||
+                          (indent == blank_deeper_than && body.starts_with("- "));
+      if (inside) {
+        if (eol != std::string_view::npos) out.push_back('\n');
+        continue;
+      }
+      blank_deeper_than = std::string_view::npos;
+    }
+    std::string_view key = body;
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\r')) key.remove_suffix(1);
+    if (key == "tests:") {
+      blank_deeper_than = indent;
+      if (eol != std::string_view::npos) out.push_back('\n');
+      continue;
+    }
+    out.append(line);
+    if (eol != std::string_view::npos) out.push_back('\n');
+  }
+  return out;
+}
+
+Result<RuleSet> LoadBuiltinPack(PackContent content) {
+  if (content == PackContent::kWithTests) return LoadNativeRulesFromFiles(BuiltinPackFiles());
+  std::vector<std::string> texts;
+  for (const EmbeddedFile& f : BuiltinPackFiles()) texts.push_back(BlankInlineTests(f.text));
+  std::vector<EmbeddedFile> files;
+  size_t i = 0;
+  for (const EmbeddedFile& f : BuiltinPackFiles())
+    files.push_back(EmbeddedFile{f.name, texts[i++]});
+  return LoadNativeRulesFromFiles(files);
+}
 
 DetectorPtr MakeBuiltinDetector() {
-  auto rules = LoadBuiltinPack();
+  auto rules = LoadBuiltinPack(PackContent::kRulesOnly);
   if (!rules.ok()) {
     std::fprintf(stderr, "vigil: the built-in rule pack does not load: %s\n",
                  rules.status().message().c_str());

@@ -3,6 +3,7 @@
 // kubernetes/audit rule by reference, and docs/rules.md is generated from it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "rules_doc.h"
 #include "vigil/detect/native_loader.h"
 #include "vigil/detect/rule_engine.h"
+#include "vigil/detect/rule_files.h"
 #include "vigil/detect/stateful_detector.h"
 
 namespace vigil::detect {
@@ -158,6 +160,103 @@ TEST(PackTest, EveryStatefulInlineTestPasses) {
   }
   EXPECT_GE(stateful_rules, 18u);
   EXPECT_GE(ran, 2 * stateful_rules);
+}
+
+// Replay and serve load the built-in pack without its inline tests (their lines blanked): the
+// same rules at the same lines, and they pass every inline test of the full pack.
+TEST(PackTest, RulesOnlyLoadIsThePackWithoutItsTests) {
+  for (const EmbeddedFile& f : BuiltinPackFiles()) {
+    const std::string blanked = BlankInlineTests(f.text);
+    EXPECT_EQ(std::count(blanked.begin(), blanked.end(), '\n'),
+              std::count(f.text.begin(), f.text.end(), '\n'))
+        << f.name;
+    EXPECT_LE(blanked.size(), f.text.size()) << f.name;
+  }
+  Result<RuleSet> full = LoadBuiltinPack(PackContent::kWithTests);
+  Result<RuleSet> lean = LoadBuiltinPack(PackContent::kRulesOnly);
+  ASSERT_TRUE(full.ok()) << full.status().message();
+  ASSERT_TRUE(lean.ok()) << lean.status().message();
+  ASSERT_EQ(lean->rules.size(), full->rules.size());
+  EXPECT_EQ(lean->disabled, full->disabled);
+  size_t full_tests = 0;
+  for (size_t i = 0; i < full->rules.size(); ++i) {
+    const Rule& a = full->rules[i];
+    const Rule& b = lean->rules[i];
+    SCOPED_TRACE(a.id);
+    EXPECT_EQ(b.id, a.id);
+    EXPECT_EQ(b.name, a.name);
+    EXPECT_EQ(b.description, a.description);
+    EXPECT_EQ(b.severity, a.severity);
+    EXPECT_EQ(b.attack_ids, a.attack_ids);
+    EXPECT_EQ(b.tags, a.tags);
+    EXPECT_EQ(b.enabled, a.enabled);
+    EXPECT_EQ(b.output, a.output);
+    EXPECT_EQ(b.references, a.references);
+    EXPECT_EQ(b.source.file, a.source.file);
+    EXPECT_EQ(b.source.line, a.source.line);
+    EXPECT_EQ(b.exceptions.size(), a.exceptions.size());
+    ASSERT_EQ(b.stateful != nullptr, a.stateful != nullptr);
+    if (a.stateful) {
+      EXPECT_EQ(b.stateful->kind, a.stateful->kind);
+      EXPECT_EQ(b.stateful->window_us, a.stateful->window_us);
+      EXPECT_EQ(b.stateful->count, a.stateful->count);
+      EXPECT_EQ(b.stateful->group_by.size(), a.stateful->group_by.size());
+    }
+    EXPECT_TRUE(b.tests.empty());
+    EXPECT_TRUE(b.stateful_tests.empty());
+    full_tests += a.tests.size() + a.stateful_tests.size();
+  }
+  EXPECT_GE(full_tests, 250u);
+
+  // The conditions are the same: the lean rules pass the full pack's tests.
+  RuleSet all = *lean;
+  for (Rule& r : all.rules) r.enabled = true;
+  Result<std::unique_ptr<RuleEngine>> engine = RuleEngine::Compile(all);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  size_t ran = 0;
+  for (size_t i = 0; i < full->rules.size(); ++i) {
+    const Rule& r = full->rules[i];
+    for (const RuleTest& t : r.tests) {
+      EventFixture fx(t.event_json, kCluster);
+      ASSERT_TRUE(fx.ok()) << r.id << " / " << t.name;
+      EXPECT_EQ((*engine)->Matches(i, fx.event()), t.expect_match) << r.id << " / " << t.name;
+      ++ran;
+    }
+    for (const StatefulTest& t : r.stateful_tests) {
+      std::vector<EventFixture> fixtures;
+      std::vector<const AuditEvent*> events;
+      for (const std::string& json : t.events_json) fixtures.emplace_back(json, kCluster);
+      for (const EventFixture& fx : fixtures) events.push_back(&fx.event());
+      EXPECT_EQ(RunStatefulTest(**engine, i, t, events), "") << r.id << " / " << t.name;
+      ++ran;
+    }
+  }
+  EXPECT_EQ(ran, full_tests);
+}
+
+TEST(BlankInlineTestsTest, BlanksOnlyTheTestsBlocks) {
+  const std::string yaml =
+      "- rule: a\n"
+      "  condition: verb = \"get\"\n"
+      "  tests:\n"
+      "  - name: t1\n"
+      "    event: {x: 1}\n"
+      "\n"
+      "    # a comment\n"
+      "  - name: t2\n"
+      "  output: \"tests: are not here\"\n"
+      "- rule: b\n"
+      "  tests:\n"
+      "    - name: t3\n"
+      "- rule: c\n";
+  EXPECT_EQ(BlankInlineTests(yaml),
+            "- rule: a\n"
+            "  condition: verb = \"get\"\n"
+            "\n\n\n\n\n\n"
+            "  output: \"tests: are not here\"\n"
+            "- rule: b\n"
+            "\n\n"
+            "- rule: c\n");
 }
 
 // A matching test event must give a finding of that rule whose message names the cluster and

@@ -13,12 +13,15 @@
 #include "vigil/detect/detector.h"
 #include "vigil/detect/rule.h"
 #include "vigil/detect/rule_engine.h"
+#include "vigil/detect/rule_files.h"
 #include "vigil/detect/stateful_detector.h"
 
 namespace vigil::app {
 
-// Loads rule files (empty list: the built-in pack). Exposed for `vigil rules`.
-Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths);
+// Loads rule files (empty list: the built-in pack, with or without its inline tests). Exposed
+// for `vigil rules`.
+Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths,
+                                  detect::PackContent builtin = detect::PackContent::kWithTests);
 
 // Disables every rule of `rules` whose id is not in `only`. InvalidArgument naming an id of
 // `only` that no rule has.

@@ -32,6 +32,14 @@ Result<RuleSet> LoadRuleFiles(const std::vector<std::string>& paths);
 
 // The built-in rule pack (detect/rules/*.yaml, embedded at build time).
 std::span<const EmbeddedFile> BuiltinPackFiles();
-Result<RuleSet> LoadBuiltinPack();
+// kRulesOnly skips the rules' inline tests (three quarters of the pack's text): what a replay
+// or a server needs, loaded in about half the time. kWithTests is for `vigil rules` and tests.
+enum class PackContent : uint8_t { kWithTests, kRulesOnly };
+Result<RuleSet> LoadBuiltinPack(PackContent content = PackContent::kWithTests);
+
+// The YAML `text` with the lines of every block-style `tests:` mapping entry blanked (line
+// numbers, and so positions in messages, are kept). Meant for the built-in pack, whose layout
+// is known: `tests:` alone on its line, its items indented at least as deep as the key.
+std::string BlankInlineTests(std::string_view text);
 
 }  // namespace vigil::detect
