@@ -47,6 +47,12 @@ Status ValidateEvent(AuditEvent* out, const TopLevelHints& hints);
 // InvalidArgument when the JSON text nests deeper than max_depth (strings are skipped).
 Status CheckDepth(const char* data, size_t len, uint32_t max_depth);
 
+// CheckDepth's first pass: the '{' and '[' of data[0, len), or any number over `limit` once the
+// count passes it. kBest is AVX2 or SSE2 by CPU on x86-64; kSse2 and kAvx2 (on a CPU with AVX2)
+// are for tests; elsewhere every choice is the scalar loop.
+enum class CountImpl : uint8_t { kBest, kScalar, kSse2, kAvx2 };
+size_t CountOpens(const char* data, size_t len, size_t limit, CountImpl impl = CountImpl::kBest);
+
 // The raw JSON text of `value`, of any type, without trailing whitespace.
 simdjson::error_code RawValue(simdjson::ondemand::value& value, std::string_view* out);
 
