@@ -143,6 +143,16 @@ int RunFindings(const Config& config, const FindingFilter& base, size_t limit,
 
 int RunServe(const Config& config, const std::vector<std::string>& paths,
              const std::vector<std::string>& rule_paths) {
+  // Block the stop signals before any thread starts (RocksDB starts its own when it opens), so
+  // that only sigwait below receives them: a thread that did not block them would take SIGTERM
+  // with its default action and kill the process without a clean shutdown.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   RuleProvider rules(rule_paths);
   if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
 
@@ -153,14 +163,6 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   auto opened = store::RocksDbFindingStore::Open(config.db_dir);
   if (!opened.ok()) return Fail(opened.status());
   std::unique_ptr<store::RocksDbFindingStore> db = std::move(opened).value();
-
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   PipelineMetrics metrics;
   api::ServerOptions opts;
