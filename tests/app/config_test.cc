@@ -96,6 +96,22 @@ TEST(ConfigTest, StateSection) {
   }
 }
 
+TEST(ConfigTest, Workers) {
+  Config c;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("workers.yaml", "workers: 4\n"), &c).ok());
+  EXPECT_EQ(c.workers, 4);
+  for (const char* yaml : {"workers: 0\n", "workers: 65\n", "workers: -1\n"}) {
+    Config d;
+    Status st = LoadConfigFile(WriteTemp("bad-workers.yaml", yaml), &d);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << yaml;
+    EXPECT_NE(st.message().find("workers must be in 1..64"), std::string::npos) << st.message();
+  }
+  Config e;
+  Status st = LoadConfigFile(WriteTemp("typo-workers.yaml", "workers: many\n"), &e);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("workers"), std::string::npos) << st.message();
+}
+
 TEST(ConfigTest, ParseListen) {
   std::string a;
   uint16_t p = 0;
