@@ -55,7 +55,9 @@ class ReplayPipeline {
   // StatefulDetector's state lives: with it, every checkpoint writes findings, detector state,
   // the dedup set and the file positions in one StateStore::Commit (the findings go to `store`
   // through it when both are the same RocksDB store), and files are resumed from the stored
-  // positions.
+  // positions. With Config::workers > 1 and a detector that can be split
+  // (Detector::NewWorkerEngine), that many threads decode and evaluate while the calling thread
+  // reads and applies their results in input order: the outcome is the same as with one.
   ReplayPipeline(const Config& config, detect::DetectorPtr detector, FindingStore* store,
                  PipelineMetrics* metrics, StateStore* state = nullptr);
 
