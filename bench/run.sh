@@ -87,7 +87,7 @@ echo "== vigil"
 run vigil_parse "$VIGIL" replay "$DATA" --parse-only --format jsonl
 # The peers' six rules only (bench/peers/agree.py lists them): the like-for-like comparison.
 SIX=$(python3 -c 'import sys; sys.path.insert(0, "bench/peers"); import agree; print(",".join(agree.RULES))')
-run vigil_six "$VIGIL" replay "$DATA" --stateless --only "$SIX" --format jsonl
+run vigil_six "$VIGIL" replay "$DATA" --stateless --only "$SIX" --workers 1 --format jsonl
 run vigil_six_w2 "$VIGIL" replay "$DATA" --stateless --only "$SIX" --workers 2 --format jsonl
 for w in 1 2; do
   run "vigil_stateless_w$w" "$VIGIL" replay "$DATA" --stateless --workers "$w" --format jsonl

@@ -5,9 +5,11 @@
 #include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "vigil/core/time_util.h"
 
@@ -156,11 +158,17 @@ Status LoadConfigFile(const std::string& path, Config* c) {
 }
 
 Status CheckWorkers(int workers) {
-  if (workers < 1 || workers > kMaxWorkers) {
-    return Status::InvalidArgument("workers must be in 1.." + std::to_string(kMaxWorkers) +
-                                   ", got " + std::to_string(workers));
+  if (workers < 0 || workers > kMaxWorkers) {
+    return Status::InvalidArgument("workers must be in 0.." + std::to_string(kMaxWorkers) +
+                                   " (0: one per core), got " + std::to_string(workers));
   }
   return Status::Ok();
+}
+
+int EffectiveWorkers(int workers) {
+  if (workers > 0) return workers;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp<unsigned>(cores, 1, kAutoMaxWorkers));
 }
 
 Status ParseListen(const std::string& listen, std::string* address, uint16_t* port) {

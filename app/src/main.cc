@@ -286,11 +286,12 @@ int Main(int argc, char** argv) {
                    "run only the single-event rules, no stateful ones (no state, no dedup)");
   replay->add_option("--format", format_text, "table | json | jsonl (default table)")
       ->check(CLI::IsMember({"table", "json", "jsonl"}));
-  int workers = 0;
-  const std::string workers_help = "threads parsing events and running rules (1.." +
-                                   std::to_string(kMaxWorkers) +
-                                   ", default 1); findings are the same for any number";
-  replay->add_option("--workers", workers, workers_help)->check(CLI::Range(1, kMaxWorkers));
+  int workers = -1;
+  const std::string workers_help =
+      "threads parsing events and running rules (0.." + std::to_string(kMaxWorkers) +
+      "; default 0: one per core, at most " + std::to_string(kAutoMaxWorkers) +
+      "); the findings are the same for any number";
+  replay->add_option("--workers", workers, workers_help)->check(CLI::Range(0, kMaxWorkers));
   replay->footer(
       "Exit status: 0 on success (bad records are reported and skipped), 1 on a runtime error,\n"
       "2 on bad usage.\n\nExample:\n  vigil replay /var/log/kube-audit/ --cluster prod-eu --db "
@@ -310,7 +311,7 @@ int Main(int argc, char** argv) {
                    "rule files, as for replay; reloaded on SIGHUP and POST /v1/rules/reload")
       ->check(CLI::ExistingPath);
   serve->add_option("--listen", listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
-  serve->add_option("--workers", workers, workers_help)->check(CLI::Range(1, kMaxWorkers));
+  serve->add_option("--workers", workers, workers_help)->check(CLI::Range(0, kMaxWorkers));
   serve->footer(
       "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /healthz, GET /readyz,\n"
       "GET /metrics.\n\nExample:\n  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
@@ -364,7 +365,7 @@ int Main(int argc, char** argv) {
   if (!db_dir.empty()) config.db_dir = db_dir;
   if (!cluster.empty()) config.cluster = cluster;
   if (!listen.empty()) config.listen = listen;
-  if (workers > 0) config.workers = workers;
+  if (workers >= 0) config.workers = workers;
   if (Status s = SetupLogging(config.log_level, config.log_json); !s.ok()) return UsageError(s);
 
   if (*replay) {

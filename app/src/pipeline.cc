@@ -372,9 +372,10 @@ Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
   // clones of one engine, so that every worker runs the same rules (a reload may come between).
   // One more clone remakes, on this thread, the findings of the stateful hits that raise one.
   std::vector<std::unique_ptr<detect::RuleEngine>> engines;
-  if (detector_ && config_.workers > 1) {
+  const int workers = EffectiveWorkers(config_.workers);
+  if (detector_ && workers > 1) {
     if (auto first = detector_->NewWorkerEngine()) {
-      for (int i = 0; i < config_.workers; ++i) engines.push_back(first->Clone());
+      for (int i = 0; i < workers; ++i) engines.push_back(first->Clone());
       engines.push_back(std::move(first));
     }
   }

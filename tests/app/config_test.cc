@@ -100,11 +100,17 @@ TEST(ConfigTest, Workers) {
   Config c;
   ASSERT_TRUE(LoadConfigFile(WriteTemp("workers.yaml", "workers: 4\n"), &c).ok());
   EXPECT_EQ(c.workers, 4);
-  for (const char* yaml : {"workers: 0\n", "workers: 65\n", "workers: -1\n"}) {
+  EXPECT_EQ(EffectiveWorkers(4), 4);
+  Config automatic;
+  EXPECT_EQ(automatic.workers, 0);  // the default: one per core
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("auto.yaml", "workers: 0\n"), &automatic).ok());
+  EXPECT_GE(EffectiveWorkers(0), 1);
+  EXPECT_LE(EffectiveWorkers(0), kAutoMaxWorkers);
+  for (const char* yaml : {"workers: 65\n", "workers: -1\n"}) {
     Config d;
     Status st = LoadConfigFile(WriteTemp("bad-workers.yaml", yaml), &d);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << yaml;
-    EXPECT_NE(st.message().find("workers must be in 1..64"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("workers must be in 0..64"), std::string::npos) << st.message();
   }
   Config e;
   Status st = LoadConfigFile(WriteTemp("typo-workers.yaml", "workers: many\n"), &e);

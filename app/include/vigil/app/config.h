@@ -18,11 +18,11 @@ struct Config {
   bool log_json = false;
   size_t max_event_bytes = 1 << 20;    // 1 MiB
   size_t max_record_bytes = 64 << 20;  // one EventList document
-  // Threads that parse events and run the rules (`workers`, --workers). With 1, one thread does
-  // everything (plus the checkpoint writer); with more, they run beside the thread that reads
-  // and keeps the stateful state, which sees every event in input order, so the findings are
-  // the same whatever the number.
-  int workers = 1;
+  // Threads that parse events and run the rules (`workers`, --workers); 0, the default, is one
+  // per core (at most kAutoMaxWorkers). With 1, one thread does everything (plus the checkpoint
+  // writer); with more, they run beside the thread that reads and keeps the stateful state,
+  // which sees every event in input order, so the findings are the same whatever the number.
+  int workers = 0;
   // Records handed to a worker at a time: at most this many, and this many bytes (a bigger
   // record goes alone). Not in the config file.
   size_t batch_records = 1024;
@@ -48,8 +48,11 @@ struct Config {
 Status LoadConfigFile(const std::string& path, Config* config);
 
 constexpr int kMaxWorkers = 64;
-// InvalidArgument unless 1 <= workers <= kMaxWorkers.
+constexpr int kAutoMaxWorkers = 8;
+// InvalidArgument unless 0 <= workers <= kMaxWorkers.
 Status CheckWorkers(int workers);
+// The threads `workers` stands for: itself, or for 0 the number of cores (1..kAutoMaxWorkers).
+int EffectiveWorkers(int workers);
 
 // Splits "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080", ":8080"). InvalidArgument on a bad form.
 Status ParseListen(const std::string& listen, std::string* address, uint16_t* port);
