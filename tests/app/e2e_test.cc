@@ -258,6 +258,15 @@ TEST_F(EndToEndTest, BadUsageExitsTwo) {
   EXPECT_EQ(missing.Wait(30s), 2);
   Subprocess bad_format({VIGIL_BINARY, "replay", "--format", "xml", dir_});
   EXPECT_EQ(bad_format.Wait(30s), 2);
+  Subprocess bad_workers({VIGIL_BINARY, "replay", "--workers", "65", dir_});
+  EXPECT_EQ(bad_workers.Wait(30s), 2);
+  EXPECT_NE(bad_workers.err().find("--workers"), std::string::npos) << bad_workers.err();
+  const std::string log = dir_ + "/one.log";
+  Generate(log, 5);
+  Subprocess bad_only({VIGIL_BINARY, "replay", log, "--only", "k8s.exec_into_pod,no.such.rule"});
+  EXPECT_EQ(bad_only.Wait(30s), 2);
+  EXPECT_NE(bad_only.err().find("no rule with id 'no.such.rule'"), std::string::npos)
+      << bad_only.err();
   Subprocess help({VIGIL_BINARY, "--help"});
   EXPECT_EQ(help.Wait(30s), 0);
   EXPECT_NE(help.out().find("replay"), std::string::npos);
