@@ -566,7 +566,9 @@ class NativeLoader {
         {"new_terms", StatefulSpec::Kind::kNewTerms},
         {"sequence", StatefulSpec::Kind::kSequence}};
     const char* found = nullptr;
-    for (const auto& [name, kind] : kKinds) {
+    for (const auto& entry : kKinds) {
+      const char* const name = entry.first;  // not a structured binding: lambdas below use it
+      const StatefulSpec::Kind kind = entry.second;
       YAML::Node n = item[name];
       if (!n) continue;
       if (found) {
