@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_events.h"
 #include "vigil/core/audit_event.h"
 #include "vigil/core/finding.h"
 #include "vigil/core/json_writer.h"
@@ -102,18 +103,7 @@ std::vector<std::string> GkeLogEntries() {
 // The events for rule evaluation: the first 20,000 lines of $VIGIL_BENCH_EVENTS (a vigil-gen
 // log, say) when set, else the four realistic events above (as in parse_benchmark.cc).
 const std::vector<std::string>& BenchEvents() {
-  static const std::vector<std::string> events = [] {
-    std::vector<std::string> out;
-    if (const char* path = std::getenv("VIGIL_BENCH_EVENTS")) {
-      std::ifstream in(path);
-      std::string line;
-      while (out.size() < 20000 && std::getline(in, line)) {
-        if (!line.empty()) out.push_back(line);
-      }
-    }
-    if (out.empty()) out = RealisticEvents();
-    return out;
-  }();
+  static const std::vector<std::string> events = vigil::bench::BenchEventsOr(RealisticEvents());
   return events;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_events.h"
 #include "vigil/detect/detector.h"
 #include "vigil/ingest/audit_event_parser.h"
 
@@ -33,18 +34,7 @@ std::vector<std::string> Events() {
 // The events to measure: the first 20,000 lines of $VIGIL_BENCH_EVENTS (for example a vigil-gen
 // log, a realistic mix) when set, else the small built-in mix above.
 const std::vector<std::string>& BenchEvents() {
-  static const std::vector<std::string> events = [] {
-    std::vector<std::string> out;
-    if (const char* path = std::getenv("VIGIL_BENCH_EVENTS")) {
-      std::ifstream in(path);
-      std::string line;
-      while (out.size() < 20000 && std::getline(in, line)) {
-        if (!line.empty()) out.push_back(line);
-      }
-    }
-    if (out.empty()) out = Events();
-    return out;
-  }();
+  static const std::vector<std::string> events = vigil::bench::BenchEventsOr(Events());
   return events;
 }
 

@@ -80,6 +80,11 @@ DecodeResult EnvelopeDecoder::Decode(const char* data, size_t len, size_t capaci
 
   simdjson::ondemand::document doc;
   auto err = outer_parser_.iterate(data, len, capacity).get(doc);
+  doc_ = &doc;
+  struct Forget {  // doc_ never outlives doc
+    simdjson::ondemand::document** doc;
+    ~Forget() { *doc = nullptr; }
+  } forget{&doc_};
   json_type type;
   if (!err) err = doc.type().get(type);
   if (err) {
@@ -190,6 +195,10 @@ void EnvelopeDecoder::ParseNestedObject(simdjson::ondemand::value& value, Decode
     ParseNestedString(s, r, on_event);
     return;
   }
+  if (!DocumentAlive()) {  // an earlier error ended the document: no value can be read
+    Malformed(internal::JsonError(simdjson::TAPE_ERROR), r);
+    return;
+  }
   if (type != json_type::object) {
     // Skip the value so the enclosing iteration can go on.
     std::string_view raw;
@@ -217,14 +226,17 @@ void EnvelopeDecoder::ParseNestedString(std::string_view json, DecodeResult* r, 
   Deliver(st, event_, report_, r, on_event);
 }
 
-// Iterates an array of nested events; a JSON error ends the record.
+// Iterates an array of nested events; a JSON error ends the record. So does an element whose
+// error ended the whole document (simdjson abandons it): that element was already counted.
 template <typename Fn>
-static simdjson::error_code ForEachElement(simdjson::ondemand::array& arr, Fn fn) {
+static simdjson::error_code ForEachElement(simdjson::ondemand::document& doc,
+                                           simdjson::ondemand::array& arr, Fn fn) {
   for (auto elem : arr) {
     simdjson::ondemand::value v;
     auto err = elem.get(v);
     if (err) return err;
     fn(v);
+    if (!doc.is_alive()) return SUCCESS;
   }
   return SUCCESS;
 }
@@ -253,7 +265,7 @@ void EnvelopeDecoder::DecodeEventList(simdjson::ondemand::document& doc, DecodeR
   simdjson::ondemand::array arr;
   err = items.get_array().get(arr);
   if (!err)
-    err = ForEachElement(arr,
+    err = ForEachElement(*doc_, arr,
                          [&](simdjson::ondemand::value& v) { ParseNestedObject(v, r, on_event); });
   if (err) Malformed(internal::JsonError(err), r);
 }
@@ -263,7 +275,7 @@ void EnvelopeDecoder::DecodeArray(simdjson::ondemand::document& doc, DecodeResul
   simdjson::ondemand::array arr;
   auto err = doc.get_array().get(arr);
   if (!err)
-    err = ForEachElement(arr,
+    err = ForEachElement(*doc_, arr,
                          [&](simdjson::ondemand::value& v) { ParseNestedObject(v, r, on_event); });
   if (err) Malformed(internal::JsonError(err), r);
 }
@@ -295,7 +307,7 @@ void EnvelopeDecoder::DecodeAks(simdjson::ondemand::document& doc, bool records,
   simdjson::ondemand::array arr;
   err = recs.get_array().get(arr);
   if (!err)
-    err = ForEachElement(arr, [&](simdjson::ondemand::value& v) {
+    err = ForEachElement(*doc_, arr, [&](simdjson::ondemand::value& v) {
       json_type t;
       if (v.type().get(t) == SUCCESS && t == json_type::object) {
         simdjson::ondemand::object rec;
@@ -318,6 +330,10 @@ void EnvelopeDecoder::DecodeAksRecord(simdjson::ondemand::object& record, Decode
     if (cat.type().get(t) == SUCCESS && t == json_type::string) {
       if (cat.get_string().get(category) != SUCCESS) category = {};
     }
+  }
+  if (!DocumentAlive()) {  // the category lookup hit an error that ended the document
+    Malformed(internal::JsonError(simdjson::TAPE_ERROR), r);
+    return;
   }
   if (!category.empty() && !category.starts_with("kube-audit")) {
     Skip("AKS record of a category other than kube-audit", r);
@@ -397,7 +413,7 @@ void EnvelopeDecoder::DecodeCloudWatch(simdjson::ondemand::document& doc, bool l
   simdjson::ondemand::array arr;
   err = v.get_array().get(arr);
   if (!err)
-    err = ForEachElement(arr, [&](simdjson::ondemand::value& entry) {
+    err = ForEachElement(*doc_, arr, [&](simdjson::ondemand::value& entry) {
       json_type et;
       simdjson::ondemand::object eobj;
       simdjson::ondemand::value msg;

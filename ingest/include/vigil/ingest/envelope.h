@@ -100,6 +100,10 @@ class EnvelopeDecoder {
   const char* outer_data_ = nullptr;
   const char* outer_limit_ = nullptr;  // data + capacity
   size_t outer_len_ = 0;
+  // The outer document while Decode runs. simdjson abandons it (parser gone) on some errors
+  // inside nested values; nothing may read it after that (DocumentAlive).
+  simdjson::ondemand::document* doc_ = nullptr;
+  bool DocumentAlive() const { return doc_ != nullptr && doc_->is_alive(); }
   AuditEvent event_;
   ParseReport report_;
   AuditEventParser inner_;
