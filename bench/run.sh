@@ -33,7 +33,7 @@ T0=$(date +%s)
 
 echo "== build (Release)"
 cmake --preset release > "$WORK/cmake.log"
-cmake --build "$BUILD" -j"$(nproc)" --target vigil parse_benchmark micro_benchmark \
+cmake --build "$BUILD" -j"$(nproc)" --target vigil parse_benchmark micro_benchmark kafka_bench \
   > "$WORK/build.log"
 if ! cmake --build "$BUILD" -j"$(nproc)" --target nlohmann_rules >> "$WORK/build.log" 2>&1; then
   echo "   (nlohmann-json missing: that peer is skipped; deploy/install-deps.sh installs it)"
@@ -153,12 +153,25 @@ EOF
 done
 rm -f "$WORK/scale.jsonl"
 
+KAFKA_RECORDS=${BENCH_KAFKA_RECORDS:-200000}
+echo "== kafka: vigil serve consuming a mock broker, against the consumer-only ceiling" \
+  "($KAFKA_RECORDS records)"
+"$BUILD/bench/kafka_bench" --vigil "$VIGIL" --events "$ALL" --records "$KAFKA_RECORDS" \
+  --workdir "$WORK" > "$WORK/kafka.md"
+cat "$WORK/kafka.md"
+
 mkdir -p "$(dirname "$OUT")"
 python3 bench/report.py --results "$RESULTS" --parse "$WORK/parse.json" \
   --micro "$WORK/micro.json" --scaling "$SCALING" \
   --events "$EVENTS" --bytes "$BYTES" --duration "$DURATION" --seed "$SEED" \
   --agree "$WORK/agree.txt" --plot-data "$WORK/plot.dat" --plot "$PLOT" \
   --repeat "$REPEAT" --seconds "$(( $(date +%s) - T0 ))" > "$OUT"
+{
+  echo
+  echo "## Kafka end to end (\`bench/kafka_bench\`)"
+  echo
+  cat "$WORK/kafka.md"
+} >> "$OUT"
 if command -v gnuplot > /dev/null; then
   gnuplot -e "data='$WORK/plot.dat'; out='$PLOT'" bench/scaling.gp
   echo "== wrote $OUT and $PLOT"

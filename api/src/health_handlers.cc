@@ -1,22 +1,31 @@
 // GET /healthz, /readyz and /metrics: liveness, readiness and Prometheus counters.
 #include "vigil/api/handlers.h"
+#include "vigil/core/json_writer.h"
 
 namespace vigil::api {
 
 void RegisterHealthHandlers(const std::atomic<bool>* ready, const PipelineMetrics* metrics,
-                            const HttpCounters* http, Router* router) {
+                            const HttpCounters* http, Router* router, const HealthHooks* hooks) {
   router->Add("GET", "/healthz",
               [](const Request&) { return Response::Json(200, R"({"status":"ok"})"); });
-  router->Add("GET", "/readyz", [ready](const Request&) {
-    if (ready != nullptr && ready->load(std::memory_order_acquire)) {
+  router->Add("GET", "/readyz", [ready, hooks](const Request&) {
+    std::string why = "starting";
+    const bool up = ready != nullptr && ready->load(std::memory_order_acquire);
+    if (up && (hooks == nullptr || !hooks->readiness || hooks->readiness(&why))) {
       return Response::Json(200, R"({"status":"ready"})");
     }
-    return Response::Json(503, R"({"status":"not ready"})");
+    std::string body = R"({"status":"not ready","reason":)";
+    AppendJsonString(up ? why : "starting", &body);
+    body.push_back('}');
+    return Response::Json(503, std::move(body));
   });
-  router->Add("GET", "/metrics", [metrics, http](const Request&) {
+  router->Add("GET", "/metrics", [metrics, http, hooks](const Request&) {
     std::string body;
     if (metrics != nullptr) body = RenderPrometheus(*metrics);
     if (http != nullptr) body.append(http->Render());
+    if (hooks != nullptr) {
+      for (const auto& render : hooks->metrics) render(&body);
+    }
     return Response::Text(200, "text/plain; version=0.0.4; charset=utf-8", std::move(body));
   });
 }

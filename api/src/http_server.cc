@@ -97,6 +97,7 @@ struct HttpServer::Impl {
   net::steady_timer backoff;
   std::vector<std::thread> threads;
   std::atomic<uint16_t> port{0};
+  HealthHooks hooks;  // filled before Start
 
   std::mutex life_mu;
   std::condition_variable life_cv;
@@ -109,13 +110,24 @@ HttpServer::HttpServer(ServerOptions opts, const FindingStore* store,
                        const PipelineMetrics* metrics)
     : impl_(std::make_unique<Impl>(std::move(opts))) {
   Router* r = &impl_->state.router();
-  RegisterHealthHandlers(&impl_->state.ready(), metrics, &impl_->state.counters(), r);
+  RegisterHealthHandlers(&impl_->state.ready(), metrics, &impl_->state.counters(), r,
+                         &impl_->hooks);
   RegisterFindingHandlers(store, r);
+  RegisterDeadLetterHandlers(nullptr, r);
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
 Router* HttpServer::router() { return &impl_->state.router(); }
+
+Status HttpServer::SetDeadLetterStore(const DeadLetterStore* store) {
+  std::lock_guard<std::mutex> lock(impl_->life_mu);
+  if (impl_->started || impl_->stopped) {
+    return Status::FailedPrecondition("dead-letter store set after the server started");
+  }
+  RegisterDeadLetterHandlers(store, &impl_->state.router());  // replaces the null one
+  return Status::Ok();
+}
 
 Status HttpServer::Start() {
   std::lock_guard<std::mutex> lock(impl_->life_mu);
@@ -150,6 +162,14 @@ uint16_t HttpServer::port() const { return impl_->port.load(); }
 
 void HttpServer::SetReady(bool ready) {
   impl_->state.ready().store(ready, std::memory_order_release);
+}
+
+void HttpServer::SetReadinessCheck(std::function<bool(std::string* why)> check) {
+  impl_->hooks.readiness = std::move(check);
+}
+
+void HttpServer::AddMetrics(std::function<void(std::string*)> render) {
+  impl_->hooks.metrics.push_back(std::move(render));
 }
 
 void HttpServer::Stop() {

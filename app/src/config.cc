@@ -43,6 +43,98 @@ Status ReadDuration(const std::string& path, const YAML::Node& node, const std::
   return Status::Ok();
 }
 
+Status ReadKafkaTopic(const std::string& path, const YAML::Node& node, size_t index,
+                      ingest::KafkaTopic* t) {
+  const std::string where = "kafka.topics[" + std::to_string(index) + "]";
+  if (!node.IsMap()) return Status::InvalidArgument(Where(path, node) + ": '" + where +
+                                                    "' must be a mapping (name, cluster...)");
+  for (const auto& kv : node) {
+    const std::string k = kv.first.as<std::string>();
+    const std::string key = where + "." + k;
+    if (k == "name") {
+      RETURN_IF_ERROR(Read(path, kv.second, key, &t->name));
+    } else if (k == "pattern") {
+      RETURN_IF_ERROR(Read(path, kv.second, key, &t->pattern));
+    } else if (k == "cluster") {
+      RETURN_IF_ERROR(Read(path, kv.second, key, &t->cluster));
+    } else if (k == "cluster_from") {
+      std::string text;
+      RETURN_IF_ERROR(Read(path, kv.second, key, &text));
+      if (Status s = ingest::ParseClusterFrom(text, t); !s.ok()) {
+        return Status::InvalidArgument(Where(path, kv.second) + ": '" + key + "': " + s.message());
+      }
+    } else if (k == "envelope") {
+      std::string text;
+      RETURN_IF_ERROR(Read(path, kv.second, key, &text));
+      auto choice = ingest::ParseEnvelopeChoice(text);
+      if (!choice.ok()) {
+        return Status::InvalidArgument(Where(path, kv.second) + ": '" + key +
+                                       "': " + choice.status().message());
+      }
+      t->envelope = *choice;
+    } else {
+      return Status::InvalidArgument(Where(path, kv.first) + ": unknown key '" + key + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafka) {
+  if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'kafka' must be a mapping");
+  ingest::KafkaOptions& o = kafka->consumer;
+  for (const auto& kv : v) {
+    const std::string k = kv.first.as<std::string>();
+    const std::string key = "kafka." + k;
+    const YAML::Node& n = kv.second;
+    if (k == "brokers") {
+      RETURN_IF_ERROR(Read(path, n, key, &o.brokers));
+    } else if (k == "group") {
+      RETURN_IF_ERROR(Read(path, n, key, &o.group));
+    } else if (k == "client_id") {
+      RETURN_IF_ERROR(Read(path, n, key, &o.client_id));
+    } else if (k == "queue_bytes") {
+      RETURN_IF_ERROR(Read(path, n, key, &o.queue_bytes));
+      if (o.queue_bytes < (size_t{1} << 20)) {
+        return Status::InvalidArgument(Where(path, n) + ": 'kafka.queue_bytes' must be at least "
+                                       "1048576 (1 MiB)");
+      }
+    } else if (k == "rebalance_timeout") {
+      int64_t us = 0;
+      RETURN_IF_ERROR(ReadDuration(path, n, key, &us));
+      o.rebalance_timeout = std::chrono::milliseconds(us / 1000);
+    } else if (k == "findings_topic") {
+      RETURN_IF_ERROR(Read(path, n, key, &kafka->findings_topic));
+    } else if (k == "dead_letter_topic") {
+      RETURN_IF_ERROR(Read(path, n, key, &kafka->dead_letter_topic));
+    } else if (k == "topics") {
+      if (!n.IsSequence() || n.size() == 0) {
+        return Status::InvalidArgument(Where(path, n) + ": 'kafka.topics' must be a list of "
+                                       "topics");
+      }
+      o.topics.clear();
+      for (size_t i = 0; i < n.size(); ++i) {
+        RETURN_IF_ERROR(ReadKafkaTopic(path, n[i], i, &o.topics.emplace_back()));
+      }
+    } else if (k == "properties") {
+      if (!n.IsMap()) {
+        return Status::InvalidArgument(Where(path, n) + ": 'kafka.properties' must be a mapping");
+      }
+      for (const auto& p : n) {
+        std::string value;
+        RETURN_IF_ERROR(Read(path, p.second, "kafka.properties." + p.first.as<std::string>(),
+                             &value));
+        o.properties.emplace_back(p.first.as<std::string>(), value);
+      }
+    } else {
+      return Status::InvalidArgument(Where(path, kv.first) + ": unknown key '" + key + "'");
+    }
+  }
+  if (!o.topics.empty() && o.brokers.empty()) {
+    return Status::InvalidArgument(path + ": 'kafka.brokers' is required with kafka.topics");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status LoadConfigFile(const std::string& path, Config* c) {
@@ -108,6 +200,39 @@ Status LoadConfigFile(const std::string& path, Config* c) {
           return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'api." + k + "'");
         }
       }
+    } else if (key == "kafka") {
+      RETURN_IF_ERROR(ReadKafka(path, v, &c->kafka));
+    } else if (key == "ready") {
+      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'ready' must be a mapping");
+      for (const auto& l : v) {
+        const std::string k = l.first.as<std::string>();
+        if (k == "max_lag") {
+          RETURN_IF_ERROR(Read(path, l.second, "ready.max_lag", &c->ready_max_lag));
+        } else {
+          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'ready." + k + "'");
+        }
+      }
+    } else if (key == "checkpoint") {
+      if (!v.IsMap()) {
+        return Status::InvalidArgument(Where(path, v) + ": 'checkpoint' must be a mapping");
+      }
+      for (const auto& l : v) {
+        const std::string k = l.first.as<std::string>();
+        if (k == "events") {
+          RETURN_IF_ERROR(Read(path, l.second, "checkpoint.events", &c->checkpoint_events));
+        } else if (k == "interval") {
+          int64_t us = 0;
+          RETURN_IF_ERROR(ReadDuration(path, l.second, "checkpoint.interval", &us));
+          if (us < 1000) {
+            return Status::InvalidArgument(Where(path, l.second) +
+                                           ": 'checkpoint.interval' must be at least 1ms");
+          }
+          c->checkpoint_interval_ms = us / 1000;
+        } else {
+          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'checkpoint." + k +
+                                         "'");
+        }
+      }
     } else if (key == "state") {
       if (!v.IsMap())
         return Status::InvalidArgument(Where(path, v) + ": 'state' must be a mapping");
@@ -124,7 +249,7 @@ Status LoadConfigFile(const std::string& path, Config* c) {
               ReadDuration(path, l.second, "state.learning_period", &c->learning_override_us));
         } else if (k == "cache_bytes") {
           RETURN_IF_ERROR(Read(path, l.second, "state.cache_bytes", &c->state_cache_bytes));
-        } else if (k == "checkpoint_events") {
+        } else if (k == "checkpoint_events") {  // older name of checkpoint.events
           RETURN_IF_ERROR(Read(path, l.second, "state.checkpoint_events", &c->checkpoint_events));
         } else {
           return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'state." + k + "'");

@@ -7,10 +7,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "vigil/api/http_server.h"
 #include "vigil/app/config.h"
+#include "vigil/app/deadletters_cli.h"
 #include "vigil/app/logging.h"
 #include "vigil/app/output.h"
 #include "vigil/app/pipeline.h"
@@ -18,6 +21,8 @@
 #include "vigil/app/rules_cli.h"
 #include "vigil/core/json_writer.h"
 #include "vigil/core/memory_state_store.h"
+#include "vigil/ingest/kafka_producer.h"
+#include "vigil/ingest/kafka_source.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
 namespace vigil::app {
@@ -56,7 +61,7 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
   StateStore* state = nullptr;
   if (!stateless && !parse_only) state = db ? static_cast<StateStore*>(db.get()) : &memory_state;
   PipelineMetrics metrics;
-  ReplayPipeline pipeline(
+  Pipeline pipeline(
       config,
       parse_only ? nullptr : MakeFollowingDetector(&rules, state, StatefulOptionsFrom(config)),
       db.get(), &metrics, state);
@@ -141,6 +146,21 @@ int RunFindings(const Config& config, const FindingFilter& base, size_t limit,
   return kExitOk;
 }
 
+// The sources `vigil serve` runs: files given on the command line (read once), then the
+// Kafka consumer group, live.
+class ServeSources {
+ public:
+  explicit ServeSources(const Config& config) : config_(config) {}
+
+  // Makes the Kafka source (a fresh consumer: after a failure the group is joined anew).
+  Result<std::unique_ptr<ingest::KafkaRecordSource>> MakeKafka() const {
+    return ingest::KafkaRecordSource::Create(config_.kafka.consumer);
+  }
+
+ private:
+  const Config& config_;
+};
+
 int RunServe(const Config& config, const std::vector<std::string>& paths,
              const std::vector<std::string>& rule_paths) {
   // Block the stop signals before any thread starts (RocksDB starts its own when it opens), so
@@ -159,10 +179,30 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   std::string address;
   uint16_t port = 0;
   if (Status s = ParseListen(config.listen, &address, &port); !s.ok()) return UsageError(s);
+  // Kafka options are checked before anything is opened: a bad topic or property is a usage
+  // error (exit 2) that names the key.
+  if (config.kafka.enabled()) {
+    auto probe = ingest::KafkaRecordSource::Create(config.kafka.consumer);
+    if (!probe.ok()) return UsageError(probe.status());
+  }
 
   auto opened = store::RocksDbFindingStore::Open(config.db_dir);
   if (!opened.ok()) return Fail(opened.status());
   std::unique_ptr<store::RocksDbFindingStore> db = std::move(opened).value();
+
+  // Producers for the findings and dead-letter topics.
+  std::unique_ptr<ingest::KafkaProducer> findings_out, dead_letters_out;
+  for (auto [topic, out] : {std::pair{&config.kafka.findings_topic, &findings_out},
+                            std::pair{&config.kafka.dead_letter_topic, &dead_letters_out}}) {
+    if (topic->empty()) continue;
+    ingest::KafkaProducerOptions po;
+    po.brokers = config.kafka.consumer.brokers;
+    po.properties = config.kafka.consumer.properties;
+    po.client_id = config.kafka.consumer.client_id;
+    auto made = ingest::KafkaProducer::Create(po);
+    if (!made.ok()) return UsageError(made.status());
+    *out = std::move(made).value();
+  }
 
   PipelineMetrics metrics;
   api::ServerOptions opts;
@@ -172,6 +212,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   opts.max_body_bytes = config.api_max_body_bytes;
   opts.bearer_token = config.api_token;
   api::HttpServer server(opts, db.get(), &metrics);
+  if (Status s = server.SetDeadLetterStore(db.get()); !s.ok()) return Fail(s);
   // Rules reload: a bad file is answered 400 with its file:line:col, the old rules stay.
   server.router()->Add("POST", "/v1/rules/reload", [&rules](const api::Request&) {
     if (Status s = rules.Reload(); !s.ok()) {
@@ -184,36 +225,134 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
                                         ",\"generation\":" + std::to_string(rules.generation()) +
                                         "}");
   });
+  // The source the pipeline runs now, for /readyz and /metrics (null between runs).
+  std::mutex source_mu;
+  ingest::RecordSource* live = nullptr;  // guarded by source_mu
+  std::atomic<bool> files_done{paths.empty()};
+  server.SetReadinessCheck([&](std::string* why) {
+    if (!files_done.load()) {
+      *why = "ingesting the files named on the command line";
+      return false;
+    }
+    if (!config.kafka.enabled()) return true;
+    std::lock_guard<std::mutex> lock(source_mu);
+    if (live == nullptr) {
+      *why = "kafka: the consumer is (re)starting";
+      return false;
+    }
+    ingest::SourceHealth h = live->Health();
+    if (!h.ready) {
+      *why = h.why;
+      return false;
+    }
+    if (h.lag > config.ready_max_lag) {
+      *why = "kafka: " + std::to_string(h.lag) + " records behind (ready.max_lag " +
+             std::to_string(config.ready_max_lag) + ")";
+      return false;
+    }
+    return true;
+  });
+  server.AddMetrics([&](std::string* out) {
+    std::lock_guard<std::mutex> lock(source_mu);
+    if (live != nullptr) live->RenderMetrics(out);
+    if (findings_out) findings_out->RenderMetrics("findings", out);
+    if (dead_letters_out) dead_letters_out->RenderMetrics("deadletters", out);
+  });
   if (Status s = server.Start(); !s.ok()) return Fail(s);
   spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
                server.port());
   std::printf("listening on %s:%u\n", address.c_str(), static_cast<unsigned>(server.port()));
   std::fflush(stdout);
+  server.SetReady(true);  // the readiness check says what is still missing
 
-  // Files named on the command line are ingested while the API is up; /readyz turns 200 when
-  // they are all in the store. A stop signal cancels the replay at its next chunk.
+  // The pipeline thread: the files, then Kafka live. A failure (an exception, a store or source
+  // error) is logged and counted and the pipeline restarts from the store (the source seeks to
+  // the stored offsets again); after kMaxFailures in a row the process exits 1.
+  constexpr int kMaxFailures = 5;
   std::atomic<bool> stop{false};
-  std::thread ingest;
-  if (paths.empty()) {
-    server.SetReady(true);
-  } else {
-    ingest = std::thread([&] {
-      Config serve_config = config;
-      serve_config.max_findings_shown = 0;  // nothing to print: keep findings only in the store
-      ReplayPipeline pipeline(
+  std::atomic<int> exit_code{kExitOk};
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  std::thread pipeline_thread([&] {
+    Config serve_config = config;
+    serve_config.max_findings_shown = 0;  // nothing to print: keep findings only in the store
+    auto make_pipeline = [&] {
+      auto p = std::make_unique<Pipeline>(
           serve_config, MakeFollowingDetector(&rules, db.get(), StatefulOptionsFrom(serve_config)),
           db.get(), &metrics, db.get());
-      auto report = pipeline.Run(paths, &stop);
-      if (!report.ok()) {
-        spdlog::error("ingest failed: {}", report.status().message());
-        return;
+      if (findings_out) {
+        p->OnFindingsDurable([&](const std::vector<Finding>& findings) {
+          for (const Finding& f : findings) {
+            findings_out->Produce(config.kafka.findings_topic, f.id, FindingToJson(f));
+          }
+        });
       }
-      for (const std::string& e : report->errors) spdlog::warn("skipped {}", e);
-      server.SetReady(true);  // before the log line, so that whoever reads it sees /readyz 200
-      spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings", report->events,
-                   report->malformed, report->skipped, metrics.findings.load());
-    });
-  }
+      if (dead_letters_out) {
+        p->OnDeadLettersDurable([&](const std::vector<DeadLetter>& letters) {
+          for (const DeadLetter& d : letters) {
+            dead_letters_out->Produce(config.kafka.dead_letter_topic, d.origin,
+                                      DeadLetterToJson(d));
+          }
+        });
+      }
+      return p;
+    };
+    int failures = 0;
+    auto failed = [&](const Status& s, const char* what) {
+      PipelineMetrics::Inc(metrics.pipeline_errors);
+      ++failures;
+      spdlog::error("{} failed ({} of {} in a row): {}", what, failures, kMaxFailures,
+                    s.message());
+      if (failures >= kMaxFailures) {
+        std::fprintf(stderr, "vigil: %s failed %d times in a row, last: %s\n", what, failures,
+                     SanitizeForTerminal(s.message()).c_str());
+        exit_code = kExitFailure;
+        stop = true;
+        kill(getpid(), SIGTERM);  // wakes the signal loop
+        return false;
+      }
+      // Back off before a retry, unless stopped meanwhile.
+      std::unique_lock<std::mutex> lock(stop_mu);
+      stop_cv.wait_for(lock, std::chrono::seconds(1 << std::min(failures, 4)),
+                       [&] { return stop.load(); });
+      return !stop.load();
+    };
+    while (!paths.empty() && !stop.load()) {
+      auto report = make_pipeline()->Run(paths, &stop);
+      if (report.ok()) {
+        for (const std::string& e : report->errors) spdlog::warn("skipped {}", e);
+        spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings",
+                     report->events, report->malformed, report->skipped,
+                     metrics.findings.load());
+        break;
+      }
+      if (stop.load()) break;
+      if (!failed(report.status(), "file ingest")) break;
+    }
+    files_done = true;
+    failures = 0;
+    while (config.kafka.enabled() && !stop.load()) {
+      auto source = ServeSources(config).MakeKafka();
+      if (!source.ok()) {
+        if (!failed(source.status(), "kafka consumer")) break;
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(source_mu);
+        live = source->get();
+      }
+      auto pipeline = make_pipeline();
+      auto report = pipeline->Run(source->get(), &stop);
+      {
+        std::lock_guard<std::mutex> lock(source_mu);
+        live = nullptr;
+      }
+      source->reset();  // commits what the last checkpoint covers, leaves the group
+      if (stop.load()) break;
+      if (!report.ok() && !failed(report.status(), "kafka pipeline")) break;
+      if (report.ok()) failures = 0;  // the source ended by itself: start it again
+    }
+  });
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
@@ -226,10 +365,17 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   }
   spdlog::info("signal {} received, shutting down", sig);
   server.SetReady(false);
-  stop = true;
-  if (ingest.joinable()) ingest.join();
+  {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    stop = true;
+  }
+  stop_cv.notify_all();
+  pipeline_thread.join();  // the last checkpoint is durable and its offsets committed
+  findings_out.reset();    // flushes
+  dead_letters_out.reset();
   server.Stop();
-  return kExitOk;
+  spdlog::info("stopped");
+  return exit_code.load();
 }
 
 int Main(int argc, char** argv) {
@@ -312,9 +458,20 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingPath);
   serve->add_option("--listen", listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--workers", workers, workers_help)->check(CLI::Range(0, kMaxWorkers));
+  std::string kafka_brokers, kafka_group;
+  std::vector<std::string> kafka_topics;
+  serve->add_option("--kafka-brokers", kafka_brokers,
+                    "consume audit events from these Kafka brokers (host:port,...)");
+  serve->add_option("--kafka-topic", kafka_topics,
+                    "TOPIC[:CLUSTER]: a topic to consume; its records belong to CLUSTER "
+                    "(default: --cluster); repeat for several");
+  serve->add_option("--kafka-group", kafka_group, "the consumer group (default vigil)");
   serve->footer(
-      "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /healthz, GET /readyz,\n"
-      "GET /metrics.\n\nExample:\n  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
+      "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /v1/deadletters, GET /healthz,\n"
+      "GET /readyz, GET /metrics, POST /v1/rules/reload.\n\nExamples:\n"
+      "  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
+      "  vigil serve --kafka-brokers kafka:9092 --kafka-topic audit-prod-eu:prod-eu "
+      "--kafka-group vigil\n"
       "  curl -s 'http://127.0.0.1:8080/v1/findings?severity=high&limit=20'");
 
   // findings
@@ -330,6 +487,18 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"info", "low", "medium", "high", "critical"}));
   findings_cmd->add_option("--limit", find_limit, "at most this many (default: all)");
   findings_cmd->add_option("--format", find_format, "table | json | jsonl (default table)")
+      ->check(CLI::IsMember({"table", "json", "jsonl"}));
+
+  // deadletters
+  auto* deadletters_cmd = cli.add_subcommand(
+      "deadletters", "List the records that could not be parsed (newest first)");
+  std::string dl_source, dl_origin, dl_format = "table";
+  size_t dl_limit = 100;
+  deadletters_cmd->add_option("--db", db_dir, "RocksDB directory (default ./vigil-data)");
+  deadletters_cmd->add_option("--source", dl_source, "only this source (kafka, file, webhook)");
+  deadletters_cmd->add_option("--origin", dl_origin, "only this origin (topic, file path)");
+  deadletters_cmd->add_option("--limit", dl_limit, "at most this many (default 100; 0: all)");
+  deadletters_cmd->add_option("--format", dl_format, "table | json | jsonl (default table)")
       ->check(CLI::IsMember({"table", "json", "jsonl"}));
 
   // rules
@@ -366,16 +535,31 @@ int Main(int argc, char** argv) {
   if (!cluster.empty()) config.cluster = cluster;
   if (!listen.empty()) config.listen = listen;
   if (workers >= 0) config.workers = workers;
+  if (!kafka_brokers.empty()) config.kafka.consumer.brokers = kafka_brokers;
+  if (!kafka_group.empty()) config.kafka.consumer.group = kafka_group;
+  if (!kafka_topics.empty()) {
+    config.kafka.consumer.topics.clear();
+    for (const std::string& t : kafka_topics) {
+      ingest::KafkaTopic topic;
+      const size_t colon = t.find(':');
+      topic.name = t.substr(0, colon);
+      topic.cluster = colon == std::string::npos ? config.cluster : t.substr(colon + 1);
+      config.kafka.consumer.topics.push_back(std::move(topic));
+    }
+  }
+  if (config.kafka.enabled() && config.kafka.consumer.brokers.empty()) {
+    return UsageError(Status::InvalidArgument("--kafka-topic needs --kafka-brokers"));
+  }
   if (Status s = SetupLogging(config.log_level, config.log_json); !s.ok()) return UsageError(s);
+  // Crash tests: SIGKILL this process after N events (a real kill -9 at a chosen point).
+  if (const char* k = std::getenv("VIGIL_TEST_KILL_AFTER_EVENTS")) {
+    config.test_kill_after_events = std::strtoull(k, nullptr, 10);
+  }
 
   if (*replay) {
     OutputFormat format = OutputFormat::kTable;
     ParseOutputFormat(format_text, &format);
     if (from_start) config.resume = false;
-    // Crash tests: SIGKILL this process after N events (a real kill -9 at a chosen point).
-    if (const char* k = std::getenv("VIGIL_TEST_KILL_AFTER_EVENTS")) {
-      config.test_kill_after_events = std::strtoull(k, nullptr, 10);
-    }
     return RunReplay(config, paths, rule_paths, only_rules, !db_dir.empty(), parse_only, stateless,
                      format);
   }
@@ -388,6 +572,14 @@ int Main(int argc, char** argv) {
     OutputFormat format = OutputFormat::kTable;
     ParseOutputFormat(find_format, &format);
     return RunFindings(config, filter, find_limit, format);
+  }
+  if (*deadletters_cmd) {
+    DeadLetterFilter filter;
+    if (!dl_source.empty()) filter.source = dl_source;
+    if (!dl_origin.empty()) filter.origin = dl_origin;
+    OutputFormat format = OutputFormat::kTable;
+    ParseOutputFormat(dl_format, &format);
+    return RunDeadLetters(config.db_dir, filter, dl_limit, format, std::cout, std::cerr);
   }
   if (*rules_test) return RunRulesTest(rule_files, std::cout, std::cerr);
   if (*rules_lint) return RunRulesLint(rule_files, std::cout, std::cerr);

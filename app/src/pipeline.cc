@@ -1,54 +1,36 @@
-// The replay pipeline: FileSource -> Detector -> aggregation -> store. With one worker, one
-// thread does it all; with more, workers decode and evaluate batches of records while the
-// calling thread reads, and applies their results in input order (see RunParallel).
+// The pipeline: RecordSource -> workers (decode, evaluate) -> the applying thread (dedup,
+// stateful state, aggregation, checkpoints) -> store. With one worker the calling thread decodes
+// and evaluates each batch itself; with more, worker threads do it while the calling thread
+// polls the source and applies their results in input order. Either way every batch goes
+// through the same Process and Apply, so the outcome does not depend on the number of workers.
 #include "vigil/app/pipeline.h"
 
 #include <pthread.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <deque>
-#include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
-#include "vigil/ingest/file_source.h"
-#include "vigil/ingest/padded_buffer.h"
+#include "vigil/ingest/file_record_source.h"
 
 namespace vigil::app {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // Findings buffered before a checkpoint. Findings are rare next to events, so this bounds
 // memory and the work lost to a crash without costing throughput.
 constexpr size_t kFlushEvery = 1000;
-// Events between two updates of the live metrics.
-constexpr uint64_t kPublishEvery = 1024;
-// Meta key prefix of file positions: "pos" SEP absolute path.
-constexpr char kPositionPrefix[] = "pos\x1f";
-
-// "<fingerprint> <byte offset> <line>"
-std::string EncodePosition(std::string_view fingerprint, const ingest::ResumePoint& rp) {
-  return std::string(fingerprint) + " " + std::to_string(rp.byte_offset) + " " +
-         std::to_string(rp.line);
-}
-
-bool DecodePosition(std::string_view text, std::string* fingerprint, ingest::ResumePoint* rp) {
-  size_t a = text.find(' ');
-  size_t b = a == std::string_view::npos ? a : text.find(' ', a + 1);
-  if (b == std::string_view::npos) return false;
-  fingerprint->assign(text.substr(0, a));
-  auto num = [](std::string_view s, uint64_t* out) {
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-    return ec == std::errc() && p == s.data() + s.size();
-  };
-  return num(text.substr(a + 1, b - a - 1), &rp->byte_offset) && num(text.substr(b + 1), &rp->line);
-}
+// Dead letters buffered before a checkpoint.
+constexpr size_t kDeadLettersEvery = 1000;
+// The longest a Poll waits, so that a cancel or a due checkpoint is seen soon.
+constexpr std::chrono::milliseconds kMaxPollWait(100);
 
 ingest::EnvelopeOptions EnvelopeOptionsFrom(const Config& config) {
   ingest::EnvelopeOptions o;
@@ -56,6 +38,152 @@ ingest::EnvelopeOptions EnvelopeOptionsFrom(const Config& config) {
   o.parser.max_event_bytes = config.max_event_bytes;
   o.max_record_bytes = config.max_record_bytes;
   return o;
+}
+
+// What decoding counted (on a worker, per batch) and what the pipeline counted in all.
+struct Counters {
+  uint64_t records = 0, events = 0, malformed = 0, skipped = 0, dropped = 0, bytes = 0;
+  void Add(const Counters& o) {
+    records += o.records;
+    events += o.events;
+    malformed += o.malformed;
+    skipped += o.skipped;
+    dropped += o.dropped;
+    bytes += o.bytes;
+  }
+};
+
+// A batch of records from the source and what a worker made of them.
+struct Batch {
+  struct Item {  // one per input record
+    uint32_t events_begin = 0, events_end = 0;  // its events in `events`
+    uint32_t malformed = 0;                     // items of it rejected
+    std::string message;                        // why (with its position), when malformed
+  };
+  struct Event {
+    size_t cluster = 0, cluster_len = 0;    // in arena
+    size_t audit_id = 0, audit_id_len = 0;  // in arena
+    AuditStage stage = AuditStage::kUnknown;
+    int64_t t = 0;
+    uint32_t findings_begin = 0, findings_end = 0;
+    uint32_t hits_begin = 0, hits_end = 0;
+  };
+
+  // The worker output is cleared by the worker that fills it again (ClearOutput): freeing a
+  // batch's findings and hits is not left to the applying thread, which every batch waits for.
+  void ClearOutput() {
+    items.clear();
+    events.clear();
+    arena.clear();
+    findings.clear();
+    hits.clear();
+    decoded = Counters();
+    failure.clear();
+  }
+
+  ingest::RecordBatch input;
+  std::vector<Item> items;
+  std::vector<Event> events;
+  std::string arena;
+  std::vector<Finding> findings;
+  std::vector<detect::DeferredHit> hits;
+  Counters decoded;     // events, malformed, skipped, dropped
+  std::string failure;  // what a worker threw (the batch is then not applied)
+  bool done = false;    // guarded by the pool's mutex
+};
+
+ingest::DecodeHints HintsFor(const ingest::RecordOrigin& origin) {
+  ingest::DecodeHints hints;
+  hints.cluster = origin.cluster;
+  hints.envelope = origin.envelope;
+  return hints;
+}
+
+// Makes the finding of a deferred hit by decoding its event again (the nth event of its record)
+// and asking the engine for it: the finding the worker would have made, made only for the few
+// hits that raise one.
+class RemadeFinding final : public detect::DeferredFindingMaker {
+ public:
+  RemadeFinding(ingest::EnvelopeDecoder* decoder, detect::RuleEngine* engine, const Batch& batch,
+                const ingest::RawRecord& record, uint32_t nth)
+      : decoder_(decoder), engine_(engine), batch_(batch), record_(record), nth_(nth) {}
+
+  Finding Make(const detect::DeferredHit& hit) const override {
+    Finding f;
+    uint32_t i = 0;
+    const ingest::PaddedBuffer& bytes = batch_.input.bytes;
+    decoder_->Decode(
+        bytes.data() + record_.offset, record_.len, bytes.capacity() - record_.offset,
+        [&](const AuditEvent& event) {
+          if (i++ == nth_) f = engine_->MakeFinding(hit.unit, event);
+        },
+        HintsFor(batch_.input.origins[record_.origin]));
+    return f;
+  }
+
+ private:
+  ingest::EnvelopeDecoder* decoder_;
+  detect::RuleEngine* engine_;
+  const Batch& batch_;
+  const ingest::RawRecord& record_;
+  uint32_t nth_;
+};
+
+// Decodes and evaluates one batch: with `engine` (a worker's), stateful hits are collected for
+// the applying thread; without (a detector that cannot be split), `detector` evaluates whole
+// events here (then this runs on the applying thread); with neither, it only parses.
+void Process(Batch* b, detect::RuleEngine* engine, detect::Detector* detector,
+             ingest::EnvelopeDecoder& decoder, bool collect) {
+  b->ClearOutput();
+  b->items.resize(b->input.records.size());
+  std::optional<detect::HitCollector> collector;
+  if (engine != nullptr && collect) collector.emplace(*engine, &b->hits, &b->arena);
+  const ingest::PaddedBuffer& bytes = b->input.bytes;
+  for (size_t r = 0; r < b->input.records.size(); ++r) {
+    const ingest::RawRecord& rec = b->input.records[r];
+    Batch::Item& item = b->items[r];
+    item.events_begin = item.events_end = static_cast<uint32_t>(b->events.size());
+    if (rec.kind != ingest::RawRecord::Kind::kRecord) continue;
+    const ingest::RecordOrigin& origin = b->input.origins[rec.origin];
+    auto on_event = [&](const AuditEvent& event) {
+      Batch::Event& ev = b->events.emplace_back();
+      ev.cluster = b->arena.size();
+      ev.cluster_len = event.cluster.size();
+      b->arena.append(event.cluster);
+      ev.audit_id = b->arena.size();
+      ev.audit_id_len = event.audit_id.size();
+      b->arena.append(event.audit_id);
+      ev.stage = event.stage;
+      ev.t = event.EventTimeMicros();
+      ev.findings_begin = static_cast<uint32_t>(b->findings.size());
+      ev.hits_begin = static_cast<uint32_t>(b->hits.size());
+      if (engine != nullptr) {
+        const bool feeds = collector && detect::StatefulDetector::FinalStage(event.stage);
+        engine->Evaluate(event, &b->findings, feeds ? &*collector : nullptr);
+      } else if (detector != nullptr) {
+        detector->Evaluate(event, &b->findings);
+      }
+      ev.findings_end = static_cast<uint32_t>(b->findings.size());
+      ev.hits_end = static_cast<uint32_t>(b->hits.size());
+    };
+    static const char kEmpty[simdjson::SIMDJSON_PADDING + 1] = {};
+    const char* data = bytes.data() != nullptr ? bytes.data() + rec.offset : kEmpty;
+    const size_t capacity = bytes.data() != nullptr ? bytes.capacity() - rec.offset : 0;
+    ingest::DecodeResult d = decoder.Decode(data, rec.len, capacity, on_event, HintsFor(origin));
+    b->decoded.events += d.events;
+    b->decoded.malformed += d.malformed;
+    b->decoded.skipped += d.skipped;
+    b->decoded.dropped += d.report.dropped_fields;
+    item.events_end = static_cast<uint32_t>(b->events.size());
+    item.malformed = d.malformed;
+    if (d.malformed > 0) {
+      std::string reason = d.first_error.message();
+      if (d.malformed > 1) {
+        reason += " (and " + std::to_string(d.malformed - 1) + " more items)";
+      }
+      item.message = ingest::RecordWhere(origin, rec) + ": " + reason;
+    }
+  }
 }
 
 }  // namespace
@@ -75,19 +203,32 @@ class Committer {
     thread_.join();  // finishes a commit in flight first
   }
 
-  // Waits until no commit is in flight; returns the status of the last one.
-  Status Wait() {
+  // Whether a checkpoint was submitted and not taken back with Wait yet.
+  bool Submitted() const { return submitted_; }
+  // Whether the submitted checkpoint is written (Wait would not block).
+  bool Finished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !busy_;
+  }
+  // Waits until the submitted checkpoint is written; gives it back with its token and returns
+  // the status of its commit. Requires Submitted().
+  Status Wait(StateCheckpoint* cp, uint64_t* token) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !busy_; });
+    submitted_ = false;
+    *cp = std::move(cp_);
+    *token = token_;
     return last_;
   }
-  // Requires Wait() to have returned since the last Submit.
-  void Submit(StateCheckpoint cp) {
+  // Requires !Submitted().
+  void Submit(StateCheckpoint cp, uint64_t token) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       cp_ = std::move(cp);
+      token_ = token;
       busy_ = true;
     }
+    submitted_ = true;
     cv_.notify_all();
   }
 
@@ -102,6 +243,7 @@ class Committer {
         lock.unlock();
         Status s = store_->Commit(cp);
         lock.lock();
+        cp_ = std::move(cp);  // back to the pipeline thread (its findings, for listeners)
         last_ = std::move(s);
         busy_ = false;
         cv_.notify_all();
@@ -114,11 +256,13 @@ class Committer {
   StateStore* store_;
   std::mutex mu_;
   std::condition_variable cv_;
-  StateCheckpoint cp_;  // guarded by mu_
-  bool busy_ = false;   // guarded by mu_
-  bool stop_ = false;   // guarded by mu_
-  Status last_;         // guarded by mu_
-  std::thread thread_;  // last: starts after the members it uses
+  StateCheckpoint cp_;      // guarded by mu_
+  uint64_t token_ = 0;      // guarded by mu_
+  bool busy_ = false;       // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
+  bool submitted_ = false;  // the pipeline thread's
+  Status last_;             // guarded by mu_
+  std::thread thread_;      // last: starts after the members it uses
 };
 
 detect::StatefulOptions StatefulOptionsFrom(const Config& config) {
@@ -144,8 +288,8 @@ void MergeFinding(const Finding& f, Finding* into) {
   if (any_new) into->count += f.count;
 }
 
-ReplayPipeline::ReplayPipeline(const Config& config, detect::DetectorPtr detector,
-                               FindingStore* store, PipelineMetrics* metrics, StateStore* state)
+Pipeline::Pipeline(const Config& config, detect::DetectorPtr detector, FindingStore* store,
+                   PipelineMetrics* metrics, StateStore* state)
     : config_(config),
       detector_(std::move(detector)),
       stateful_(detector_ ? detector_->stateful() : nullptr),
@@ -153,60 +297,428 @@ ReplayPipeline::ReplayPipeline(const Config& config, detect::DetectorPtr detecto
       metrics_(metrics),
       state_(state) {}
 
-Status ReplayPipeline::Checkpoint(std::unordered_map<std::string, Finding>* pending,
-                                  std::vector<std::pair<std::string, std::string>>* positions,
-                                  Committer* committer) {
-  if (committer != nullptr) {
-    // The previous checkpoint must be in the store before findings are merged with it and
-    // before the detector may evict what it wrote.
-    RETURN_IF_ERROR(committer->Wait().WithContext("writing checkpoint"));
-    if (stateful_ != nullptr) stateful_->Committed();
+Pipeline::~Pipeline() = default;
+
+// One run: the worker pool, the batches in flight, and everything done on the applying thread
+// (which sees events in input order): dedup and stateful state, findings, positions, dead
+// letters, checkpoints, live metrics and the report.
+class Pipeline::Runner {
+ public:
+  Runner(Pipeline* p, ingest::RecordSource* source, ReplayReport* report)
+      : p_(p), source_(source), report_(report), redecoder_(EnvelopeOptionsFrom(p->config_)) {
+    if (p_->state_ != nullptr) committer_ = std::make_unique<Committer>(p_->state_);
+    limits_.max_records = std::max<size_t>(p_->config_.batch_records, 1);
+    limits_.max_bytes = std::max<size_t>(p_->config_.batch_bytes, 1);
+    interval_ = std::chrono::milliseconds(std::max<int64_t>(p_->config_.checkpoint_interval_ms, 1));
   }
-  if (stateful_ != nullptr && state_ != nullptr) {
-    RETURN_IF_ERROR(stateful_->status());  // never checkpoint state built on a failed read
+  ~Runner() { StopWorkers(); }
+
+  Status Run(const std::atomic<bool>* cancel);
+
+ private:
+  // ---- workers
+  void MakeEngines();
+  void StartWorkers();
+  void StopWorkers();
+  void Work(size_t index);
+  // Hands `b` to a worker (or processes it here with one worker) and applies what is done.
+  void Submit(std::unique_ptr<Batch> b);
+  // Applies the oldest batch in flight, waiting for it when `wait`; false when it is not done.
+  bool ApplyOldest(bool wait);
+  void ApplyAll() {
+    while (!in_flight_.empty()) ApplyOldest(true);
   }
-  StateCheckpoint cp;
-  if (store_ != nullptr) {
-    RETURN_IF_ERROR(MergeWithStored(pending, &cp.findings));
-  }
-  pending->clear();
-  if (state_ == nullptr) {
-    return store_ == nullptr ? Status::Ok()
-                             : store_->Put(cp.findings).WithContext("writing findings");
-  }
-  if (store_ != nullptr && dynamic_cast<const void*>(store_) != dynamic_cast<const void*>(state_)) {
-    // Separate finding and state stores: the findings cannot share the state's write.
-    RETURN_IF_ERROR(store_->Put(cp.findings).WithContext("writing findings"));
-    cp.findings.clear();
-  }
-  if (stateful_ != nullptr) stateful_->Checkpoint(&cp);
-  for (auto& p : *positions) cp.meta.push_back(std::move(p));
-  positions->clear();
-  if (committer != nullptr) {
-    committer->Submit(std::move(cp));
-    return Status::Ok();
-  }
-  Status s = state_->Commit(cp).WithContext("writing checkpoint");
-  if (s.ok() && stateful_ != nullptr) stateful_->Committed();
-  return s;
+  std::unique_ptr<Batch> TakeSpare();
+  // ---- the applying thread
+  void Apply(Batch* b);
+  void Take(std::vector<Finding>* fresh);
+  void AfterEvent();
+  void Error(const std::string& message);
+  void KeepDeadLetter(const ingest::RecordOrigin& origin, const ingest::RawRecord& rec,
+                  const Batch& b, const std::string& error);
+  void Publish();
+  void Checkpoint();
+  Status CheckpointNow();
+  // Takes back the checkpoint in flight once written (waiting for it when `wait`): tells the
+  // detector and the source, and the findings listener.
+  void Reap(bool wait);
+  Status MergeWithStored(std::vector<Finding>* batch);
+
+  Pipeline* p_;
+  ingest::RecordSource* source_;
+  ReplayReport* report_;
+  ingest::BatchLimits limits_;
+  std::chrono::milliseconds interval_;
+
+  // Workers: engines_[i] is worker i's; remaker_ remakes deferred findings on this thread.
+  std::vector<std::unique_ptr<detect::RuleEngine>> engines_;
+  std::unique_ptr<detect::RuleEngine> remaker_;
+  uint64_t engines_generation_ = 0;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // a batch to work on, or stop
+  std::condition_variable done_cv_;  // a batch done
+  std::deque<Batch*> todo_;          // guarded by mu_
+  bool stop_ = false;                // guarded by mu_
+  std::deque<std::unique_ptr<Batch>> in_flight_;  // in input order
+  std::vector<std::unique_ptr<Batch>> spare_;
+  std::unique_ptr<ingest::EnvelopeDecoder> inline_decoder_;  // with one worker
+  ingest::EnvelopeDecoder redecoder_;
+  Status failed_;  // a worker threw: nothing after that batch is applied
+  std::vector<Finding> fresh_;
+
+  // Applying thread.
+  Counters counters_, published_;
+  std::unordered_map<std::string, size_t> shown_;     // id -> position in report.findings
+  std::unordered_map<std::string, Finding> pending_;  // changed, not yet in the store
+  std::vector<vigil::DeadLetter> dead_letters_;       // for the next checkpoint
+  Status store_status_;
+  uint64_t since_checkpoint_ = 0;
+  bool changed_ = false;  // anything applied since the last checkpoint
+  Clock::time_point last_checkpoint_ = Clock::now();
+  uint64_t seen_events_ = 0;
+  std::unique_ptr<Committer> committer_;
+};
+
+std::unique_ptr<Batch> Pipeline::Runner::TakeSpare() {
+  if (spare_.empty()) return std::make_unique<Batch>();
+  std::unique_ptr<Batch> b = std::move(spare_.back());
+  spare_.pop_back();
+  return b;
 }
 
-Status ReplayPipeline::MergeWithStored(std::unordered_map<std::string, Finding>* pending,
-                                       std::vector<Finding>* batch) {
+void Pipeline::Runner::MakeEngines() {
+  engines_.clear();
+  remaker_.reset();
+  detect::Detector* detector = p_->detector_.get();
+  if (detector == nullptr) return;
+  engines_generation_ = detector->generation();
+  const int workers = EffectiveWorkers(p_->config_.workers);
+  // All clones of one engine, so that every worker runs the same rules (a reload may come
+  // between). One more clone remakes, on this thread, the findings of the stateful hits that
+  // raise one.
+  if (auto first = detector->NewWorkerEngine()) {
+    for (int i = 0; i < workers; ++i) engines_.push_back(first->Clone());
+    remaker_ = std::move(first);
+  }
+}
+
+void Pipeline::Runner::StartWorkers() {
+  if (engines_.size() <= 1) return;  // one worker: the calling thread
+  threads_.reserve(engines_.size());
+  for (size_t i = 0; i < engines_.size(); ++i) threads_.emplace_back([this, i] { Work(i); });
+}
+
+void Pipeline::Runner::StopWorkers() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_ = false;
+}
+
+void Pipeline::Runner::Work(size_t index) {
+  pthread_setname_np(pthread_self(), "vigil-worker");
+  ingest::EnvelopeDecoder decoder(EnvelopeOptionsFrom(p_->config_));
+  const bool collect = p_->stateful_ != nullptr;
+  while (true) {
+    Batch* b = nullptr;
+    detect::RuleEngine* engine = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return stop_ || !todo_.empty(); });
+      if (todo_.empty()) return;
+      b = todo_.front();
+      todo_.pop_front();
+      engine = engines_[index].get();  // replaced only while no batch is in flight
+    }
+    try {
+      Process(b, engine, nullptr, decoder, collect);
+    } catch (const std::exception& e) {
+      b->failure = e.what();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      b->done = true;
+    }
+    done_cv_.notify_all();
+  }
+}
+
+void Pipeline::Runner::Submit(std::unique_ptr<Batch> b) {
+  if (!threads_.empty()) {
+    const size_t max_in_flight = 2 * threads_.size();
+    while (in_flight_.size() >= max_in_flight) ApplyOldest(true);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      b->done = false;
+      todo_.push_back(b.get());
+    }
+    work_cv_.notify_one();
+    in_flight_.push_back(std::move(b));
+    while (!in_flight_.empty() && ApplyOldest(false)) {
+    }
+    return;
+  }
+  // One worker: decode and evaluate here, then apply (the same steps as with a pool).
+  if (!inline_decoder_) {
+    inline_decoder_ = std::make_unique<ingest::EnvelopeDecoder>(EnvelopeOptionsFrom(p_->config_));
+  }
+  detect::RuleEngine* engine = engines_.empty() ? nullptr : engines_[0].get();
+  try {
+    Process(b.get(), engine, engine ? nullptr : p_->detector_.get(), *inline_decoder_,
+            p_->stateful_ != nullptr);
+  } catch (const std::exception& e) {
+    b->failure = e.what();
+  }
+  b->done = true;
+  in_flight_.push_back(std::move(b));
+  ApplyOldest(true);
+}
+
+bool Pipeline::Runner::ApplyOldest(bool wait) {
+  Batch* b = in_flight_.front().get();
+  if (!threads_.empty()) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!wait && !b->done) return false;
+    done_cv_.wait(lock, [&] { return b->done; });
+  }
+  std::unique_ptr<Batch> owned = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  if (failed_.ok() && !b->failure.empty()) {
+    failed_ = Status::Internal("worker thread: " + b->failure);
+  }
+  // The events after a hole must not be applied (nor their positions).
+  if (failed_.ok()) Apply(b);
+  b->input.clear(limits_.max_bytes);
+  spare_.push_back(std::move(owned));
+  return true;
+}
+
+void Pipeline::Runner::Apply(Batch* b) {
+  detect::StatefulDetector* stateful = p_->stateful_;
+  const ingest::RecordBatch& in = b->input;
+  for (size_t r = 0; r < in.records.size(); ++r) {
+    const ingest::RawRecord& rec = in.records[r];
+    const ingest::RecordOrigin& origin = in.origins[rec.origin];
+    const Batch::Item& item = b->items[r];
+    using Kind = ingest::RawRecord::Kind;
+    if (rec.kind != Kind::kRecord) {
+      if (rec.kind != Kind::kOversize) ++counters_.records;
+      if (rec.kind != Kind::kNotice) {
+        ++counters_.malformed;
+        KeepDeadLetter(origin, rec, *b, rec.message);
+      }
+      Error(rec.message);
+      source_->Applied(origin, rec);
+      changed_ = true;
+      continue;
+    }
+    ++counters_.records;
+    for (uint32_t i = item.events_begin; i < item.events_end; ++i) {
+      const Batch::Event& ev = b->events[i];
+      if (++seen_events_ == p_->config_.test_kill_after_events) raise(SIGKILL);
+      const std::string_view cluster(b->arena.data() + ev.cluster, ev.cluster_len);
+      const std::string_view audit_id(b->arena.data() + ev.audit_id, ev.audit_id_len);
+      using Admission = detect::StatefulDetector::Admission;
+      Admission admission = Admission::kLive;
+      if (stateful != nullptr && remaker_) {
+        admission = stateful->Admit(cluster, audit_id, ev.stage, ev.t);
+      }
+      if (admission != Admission::kDuplicate) {
+        for (uint32_t f = ev.findings_begin; f < ev.findings_end; ++f) {
+          fresh_.push_back(std::move(b->findings[f]));
+        }
+        if (stateful != nullptr && remaker_ && stateful->FeedsStateful(admission, ev.stage)) {
+          const RemadeFinding remade(&redecoder_, remaker_.get(), *b, rec, i - item.events_begin);
+          stateful->ApplyHits(
+              cluster, audit_id, ev.t,
+              std::span(b->hits).subspan(ev.hits_begin, ev.hits_end - ev.hits_begin), b->arena,
+              remade, &fresh_);
+        }
+        Take(&fresh_);
+      }
+      AfterEvent();
+    }
+    if (!item.message.empty()) {
+      Error(item.message);
+      KeepDeadLetter(origin, rec, *b, item.message);
+    }
+    source_->Applied(origin, rec);
+    changed_ = true;
+  }
+  counters_.Add(b->decoded);
+  counters_.bytes += in.source_bytes;
+  Publish();
+  if (dead_letters_.size() >= kDeadLettersEvery) Checkpoint();
+}
+
+void Pipeline::Runner::Take(std::vector<Finding>* fresh) {
+  const Config& config = p_->config_;
+  for (Finding& f : *fresh) {
+    auto it = shown_.find(f.id);
+    // Distinct findings: with a store they are counted when first written (MergeWithStored).
+    if (p_->metrics_ && p_->store_ == nullptr && it == shown_.end()) {
+      PipelineMetrics::Inc(p_->metrics_->findings);
+    }
+    if (p_->store_ != nullptr) {
+      auto [pos, inserted] = pending_.try_emplace(f.id, f);
+      if (!inserted) MergeFinding(f, &pos->second);
+    }
+    if (it != shown_.end()) {
+      MergeFinding(f, &report_->findings[it->second]);
+      continue;
+    }
+    if (config.max_findings_shown == 0) continue;  // a server keeps them only in the store
+    if (report_->findings.size() < config.max_findings_shown) {
+      shown_.emplace(f.id, report_->findings.size());
+      report_->findings.push_back(std::move(f));
+    } else {
+      ++report_->findings_not_shown;  // still stored (with --db), not kept in memory
+    }
+  }
+  fresh->clear();
+}
+
+void Pipeline::Runner::AfterEvent() {
+  ++since_checkpoint_;
+  if (pending_.size() >= kFlushEvery || since_checkpoint_ >= p_->config_.checkpoint_events ||
+      (p_->stateful_ != nullptr && p_->stateful_->checkpoint_due())) {
+    Checkpoint();
+  }
+}
+
+void Pipeline::Runner::Error(const std::string& message) {
+  ++report_->errors_total;
+  if (report_->errors.size() < p_->config_.max_errors_printed) {
+    report_->errors.push_back(message);
+  }
+}
+
+void Pipeline::Runner::KeepDeadLetter(const ingest::RecordOrigin& origin,
+                                  const ingest::RawRecord& rec, const Batch& b,
+                                  const std::string& error) {
+  ++report_->dead_letters;
+  if (p_->metrics_ != nullptr) PipelineMetrics::Inc(p_->metrics_->dead_letters);
+  if (p_->state_ == nullptr) return;  // nowhere to keep it: reported and counted only
+  vigil::DeadLetter& d = dead_letters_.emplace_back();
+  d.received_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  d.source = std::string(source_->kind());
+  d.origin = origin.name;
+  d.partition = origin.lines ? -1 : static_cast<int32_t>(origin.stream);
+  d.offset = static_cast<int64_t>(rec.position);
+  d.line = rec.line;
+  d.cluster = origin.cluster;
+  d.error = error;
+  d.size = rec.kind == ingest::RawRecord::Kind::kRecord ? rec.len : rec.size;
+  if (rec.len > 0 && b.input.bytes.data() != nullptr) {
+    d.head.assign(b.input.bytes.data() + rec.offset, std::min(rec.len, kDeadLetterHeadBytes));
+  }
+}
+
+// Live metrics: the counters as deltas, so /metrics moves during a run.
+void Pipeline::Runner::Publish() {
+  PipelineMetrics* m = p_->metrics_;
+  if (m == nullptr) return;
+  const Counters& was = published_;
+  PipelineMetrics::Inc(m->events_read, counters_.records - was.records);
+  PipelineMetrics::Inc(m->events_parsed, counters_.events - was.events);
+  PipelineMetrics::Inc(m->events_malformed, counters_.malformed - was.malformed);
+  PipelineMetrics::Inc(m->events_skipped, counters_.skipped - was.skipped);
+  PipelineMetrics::Inc(m->bytes_read, counters_.bytes - was.bytes);
+  PipelineMetrics::Inc(m->fields_dropped, counters_.dropped - was.dropped);
+  published_ = counters_;
+}
+
+void Pipeline::Runner::Checkpoint() {
+  if (!store_status_.ok()) return;
+  store_status_ = CheckpointNow();
+  ++report_->checkpoints;
+  since_checkpoint_ = 0;
+  changed_ = false;
+  last_checkpoint_ = Clock::now();
+}
+
+Status Pipeline::Runner::CheckpointNow() {
+  // The previous checkpoint must be in the store before findings are merged with it and
+  // before the detector may evict what it wrote.
+  Reap(true);
+  RETURN_IF_ERROR(store_status_);
+  detect::StatefulDetector* stateful = p_->stateful_;
+  if (stateful != nullptr && p_->state_ != nullptr) {
+    RETURN_IF_ERROR(stateful->status());  // never checkpoint state built on a failed read
+  }
+  StateCheckpoint cp;
+  if (p_->store_ != nullptr) RETURN_IF_ERROR(MergeWithStored(&cp.findings));
+  pending_.clear();
+  if (p_->state_ == nullptr) {
+    std::vector<std::pair<std::string, std::string>> positions;  // nowhere to keep them
+    const uint64_t token = source_->TakePositions(&positions);
+    if (p_->store_ != nullptr) {
+      RETURN_IF_ERROR(p_->store_->Put(cp.findings).WithContext("writing findings"));
+    }
+    if (p_->metrics_ != nullptr) PipelineMetrics::Inc(p_->metrics_->checkpoints);
+    source_->OnDurable(token);
+    if (p_->findings_durable_ && !cp.findings.empty()) p_->findings_durable_(cp.findings);
+    return Status::Ok();
+  }
+  std::vector<Finding> put_apart;
+  if (p_->store_ != nullptr &&
+      dynamic_cast<const void*>(p_->store_) != dynamic_cast<const void*>(p_->state_)) {
+    // Separate finding and state stores: the findings cannot share the state's write.
+    RETURN_IF_ERROR(p_->store_->Put(cp.findings).WithContext("writing findings"));
+    put_apart = std::move(cp.findings);
+    cp.findings.clear();
+  }
+  if (stateful != nullptr) stateful->Checkpoint(&cp);
+  const uint64_t token = source_->TakePositions(&cp.meta);
+  cp.dead_letters = std::move(dead_letters_);
+  dead_letters_.clear();
+  if (!put_apart.empty() && p_->findings_durable_) p_->findings_durable_(put_apart);
+  committer_->Submit(std::move(cp), token);
+  return Status::Ok();
+}
+
+void Pipeline::Runner::Reap(bool wait) {
+  if (committer_ == nullptr || !committer_->Submitted()) return;
+  if (!wait && !committer_->Finished()) return;
+  StateCheckpoint cp;
+  uint64_t token = 0;
+  Status s = committer_->Wait(&cp, &token).WithContext("writing checkpoint");
+  if (!s.ok()) {
+    if (store_status_.ok()) store_status_ = std::move(s);
+    return;
+  }
+  if (p_->stateful_ != nullptr) p_->stateful_->Committed();
+  if (p_->metrics_ != nullptr) PipelineMetrics::Inc(p_->metrics_->checkpoints);
+  source_->OnDurable(token);
+  if (p_->findings_durable_ && !cp.findings.empty()) p_->findings_durable_(cp.findings);
+  if (p_->dead_letters_durable_ && !cp.dead_letters.empty()) {
+    p_->dead_letters_durable_(cp.dead_letters);
+  }
+}
+
+Status Pipeline::Runner::MergeWithStored(std::vector<Finding>* batch) {
   // Read-modify-write against what is stored: a finding already known (an earlier run, another
   // file) keeps its status and first_seen and only gains new evidence, so replaying the same
   // log twice changes nothing.
-  batch->reserve(pending->size());
-  for (auto& [id, f] : *pending) {
-    auto stored = store_->Get(id);
+  batch->reserve(pending_.size());
+  for (auto& [id, f] : pending_) {
+    auto stored = p_->store_->Get(id);
     if (stored.ok()) {
       Finding merged = std::move(stored).value();
       MergeFinding(f, &merged);
       batch->push_back(std::move(merged));
     } else if (stored.status().code() == StatusCode::kNotFound ||
                stored.status().code() == StatusCode::kCorruption) {
-      if (metrics_ != nullptr && stored.status().code() == StatusCode::kNotFound) {
-        PipelineMetrics::Inc(metrics_->findings);
+      if (p_->metrics_ != nullptr && stored.status().code() == StatusCode::kNotFound) {
+        PipelineMetrics::Inc(p_->metrics_->findings);
       }
       batch->push_back(std::move(f));  // new, or a corrupt value that this write repairs
     } else {
@@ -216,508 +728,110 @@ Status ReplayPipeline::MergeWithStored(std::unordered_map<std::string, Finding>*
   return Status::Ok();
 }
 
-// One run's aggregation, on the thread that sees events in input order: file positions, the
-// findings (shown and pending for the store), checkpoints, live metrics and errors.
-class ReplayPipeline::Session {
- public:
-  Session(ReplayPipeline* p, ReplayReport* report) : p_(p), report_(report) {
-    if (p_->state_ != nullptr) committer_ = std::make_unique<Committer>(p_->state_);
-  }
-
-  // The record of the next event (positions are kept only with a state store).
-  void At(std::string_view file, std::string_view fingerprint, uint64_t line, uint64_t offset) {
-    if (p_->state_ == nullptr) return;
-    if (file != last_file_) {
-      NotePosition();  // the file before is done up to its last record
-      last_file_.assign(file);
-      last_fingerprint_.assign(fingerprint);
+Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
+  RETURN_IF_ERROR(source_->Restore(p_->state_).WithContext("restoring source positions"));
+  MakeEngines();
+  StartWorkers();
+  report_->workers = engines_.size() <= 1 ? 1 : static_cast<int>(engines_.size());
+  Status source_status;
+  bool cancelled = false;
+  while (failed_.ok() && store_status_.ok()) {
+    if (cancel != nullptr && cancel->load() && !cancelled) {
+      cancelled = true;
+      source_->Stop();  // what it handed over is still applied
     }
-    last_line_ = line;
-    last_offset_ = offset;
-  }
-  // Every event, before its findings; `stats` are the ingest counters so far.
-  void CountEvent(const ingest::FileSourceStats& stats) {
-    if (++seen_events_ % kPublishEvery == 0) Publish(stats);
-    if (seen_events_ == p_->config_.test_kill_after_events) raise(SIGKILL);
-  }
-  // An evaluated event's findings (emptied).
-  void Take(std::vector<Finding>* fresh) {
-    const Config& config = p_->config_;
-    for (Finding& f : *fresh) {
-      auto it = shown_.find(f.id);
-      // Distinct findings: with a store they are counted when first written (MergeWithStored).
-      if (p_->metrics_ && p_->store_ == nullptr && it == shown_.end()) {
-        PipelineMetrics::Inc(p_->metrics_->findings);
-      }
-      if (p_->store_ != nullptr) {
-        auto [pos, inserted] = pending_.try_emplace(f.id, f);
-        if (!inserted) MergeFinding(f, &pos->second);
-      }
-      if (it != shown_.end()) {
-        MergeFinding(f, &report_->findings[it->second]);
-        continue;
-      }
-      if (report_->findings.size() < config.max_findings_shown) {
-        shown_.emplace(f.id, report_->findings.size());
-        report_->findings.push_back(std::move(f));
-      } else {
-        ++report_->findings_not_shown;  // still stored (with --db), not kept in memory
-      }
+    Reap(false);
+    // Rules reloaded: the workers take the new engines once the batches they hold are applied.
+    if (p_->detector_ && p_->detector_->generation() != engines_generation_) {
+      ApplyAll();
+      std::lock_guard<std::mutex> lock(mu_);
+      MakeEngines();
     }
-    fresh->clear();
-  }
-  // After each evaluated event: checkpoints when one is due.
-  void AfterEvent() {
-    ++since_checkpoint_;
-    if (pending_.size() >= kFlushEvery || since_checkpoint_ >= p_->config_.checkpoint_events ||
-        (p_->stateful_ != nullptr && p_->stateful_->checkpoint_due())) {
-      NotePosition();
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        last_checkpoint_ + interval_ - Clock::now());
+    wait = std::clamp(wait, std::chrono::milliseconds(1), kMaxPollWait);
+    std::unique_ptr<Batch> b = TakeSpare();
+    auto polled = source_->Poll(&b->input, limits_, wait);
+    if (!polled.ok()) {
+      source_status = polled.status();
+      spare_.push_back(std::move(b));
+      break;
+    }
+    const auto result = *polled;
+    if (!b->input.empty()) {
+      Submit(std::move(b));
+    } else {
+      spare_.push_back(std::move(b));
+    }
+    using PollResult = ingest::RecordSource::PollResult;
+    if (result == PollResult::kEnd) break;
+    if (result == PollResult::kIdle) ApplyAll();  // nothing else to do: finish what is in flight
+    if (result == PollResult::kBarrier) {
+      // Everything polled so far is applied and durable before the source goes on.
+      ApplyAll();
       Checkpoint();
+      Reap(true);
+      continue;
     }
+    if (changed_ && Clock::now() - last_checkpoint_ >= interval_) Checkpoint();
   }
-  void Error(const std::string& message) {
-    ++report_->errors_total;
-    if (report_->errors.size() < p_->config_.max_errors_printed) {
-      report_->errors.push_back(message);
-    }
-  }
-  // Live metrics: the ingest counters as deltas, so /metrics moves during a replay.
-  void Publish(const ingest::FileSourceStats& st) {
-    PipelineMetrics* m = p_->metrics_;
-    if (m == nullptr) return;
-    const ingest::FileSourceStats& was = published_;
-    PipelineMetrics::Inc(m->events_read, st.records - was.records);
-    PipelineMetrics::Inc(m->events_parsed, st.events - was.events);
-    PipelineMetrics::Inc(m->events_malformed,
-                         (st.malformed + st.oversize) - (was.malformed + was.oversize));
-    PipelineMetrics::Inc(m->events_skipped, st.skipped - was.skipped);
-    PipelineMetrics::Inc(m->bytes_read, st.bytes_read - was.bytes_read);
-    PipelineMetrics::Inc(m->fields_dropped, st.dropped_fields - was.dropped_fields);
-    published_ = st;
-  }
+  ApplyAll();
+  StopWorkers();
   // The last checkpoint, then waits for it. Whatever was detected is stored, even when reading
-  // was cancelled or a path was missing.
-  Status Finish() {
-    NotePosition();
-    Checkpoint();
-    if (committer_ != nullptr) {
-      Status last = committer_->Wait().WithContext("writing checkpoint");
-      if (store_status_.ok()) store_status_ = last;
-      if (last.ok() && p_->stateful_ != nullptr) p_->stateful_->Committed();
-    }
-    return store_status_;
-  }
-
- private:
-  void NotePosition() {
-    if (last_file_.empty() || p_->state_ == nullptr) return;
-    positions_.emplace_back(
-        p_->PositionKey(last_file_),
-        EncodePosition(last_fingerprint_, ingest::ResumePoint{last_offset_, last_line_}));
-  }
-  void Checkpoint() {
-    if (!store_status_.ok()) return;
-    store_status_ = p_->Checkpoint(&pending_, &positions_, committer_.get());
-    ++report_->checkpoints;
-    since_checkpoint_ = 0;
-  }
-
-  ReplayPipeline* p_;
-  ReplayReport* report_;
-  std::unordered_map<std::string, size_t> shown_;               // id -> position in report.findings
-  std::unordered_map<std::string, Finding> pending_;            // changed, not yet in the store
-  std::vector<std::pair<std::string, std::string>> positions_;  // for the next checkpoint
-  Status store_status_;
-  uint64_t since_checkpoint_ = 0;
-  uint64_t seen_events_ = 0;
-  std::unique_ptr<Committer> committer_;
-  ingest::FileSourceStats published_;
-  std::string last_file_;
-  std::string last_fingerprint_;
-  uint64_t last_line_ = 0;
-  uint64_t last_offset_ = 0;
-};
-
-std::string ReplayPipeline::PositionKey(std::string_view path) const {
-  std::error_code ec;
-  std::string abs = std::filesystem::absolute(std::string(path), ec).lexically_normal().string();
-  return std::string(kPositionPrefix) + (ec ? std::string(path) : abs);
+  // was cancelled or failed.
+  Checkpoint();
+  Reap(true);
+  Publish();
+  report_->records = counters_.records;
+  report_->events = counters_.events;
+  report_->malformed = counters_.malformed;
+  report_->skipped = counters_.skipped;
+  report_->fields_dropped = counters_.dropped;
+  report_->bytes = counters_.bytes;
+  if (!failed_.ok()) return failed_;
+  if (!source_status.ok()) return source_status;
+  if (!store_status_.ok()) return store_status_;
+  if (cancelled) return Status::Unavailable("cancelled");
+  return Status::Ok();
 }
 
-Result<ReplayReport> ReplayPipeline::Run(const std::vector<std::string>& paths,
-                                         const std::atomic<bool>* cancel) {
-  const auto start = std::chrono::steady_clock::now();
+Result<ReplayReport> Pipeline::Run(ingest::RecordSource* source,
+                                   const std::atomic<bool>* cancel) {
+  const auto start = Clock::now();
   ReplayReport report;
-
-  ingest::FileSourceOptions options;
-  options.envelope = EnvelopeOptionsFrom(config_);
-  options.cancel = cancel;
-  // Files are resumed where the last checkpoint left them (same content: same fingerprint).
-  // Events re-read at that record are recognised by the dedup set.
-  if (state_ != nullptr && config_.resume) {
-    options.resume = [&](std::string_view path,
-                         std::string_view fingerprint) -> std::optional<ingest::ResumePoint> {
-      auto stored = state_->GetMeta(PositionKey(path));
-      if (!stored.ok() || !stored->has_value()) return std::nullopt;
-      ingest::ResumePoint rp;
-      std::string fp;
-      if (!DecodePosition(**stored, &fp, &rp) || fp != fingerprint) return std::nullopt;
-      return rp;
-    };
-  }
-  ingest::FileSource source(options);
-  Session session(this, &report);
-
-  // Worker engines, when the detector can be split and more than one worker is asked for: all
-  // clones of one engine, so that every worker runs the same rules (a reload may come between).
-  // One more clone remakes, on this thread, the findings of the stateful hits that raise one.
-  std::vector<std::unique_ptr<detect::RuleEngine>> engines;
-  const int workers = EffectiveWorkers(config_.workers);
-  if (detector_ && workers > 1) {
-    if (auto first = detector_->NewWorkerEngine()) {
-      for (int i = 0; i < workers; ++i) engines.push_back(first->Clone());
-      engines.push_back(std::move(first));
+  Status s;
+  {
+    Runner runner(this, source, &report);
+    try {
+      s = runner.Run(cancel);
+    } catch (const std::exception& e) {
+      s = Status::Internal(std::string("pipeline: ") + e.what());
     }
   }
-  report.workers = engines.empty() ? 1 : static_cast<int>(engines.size()) - 1;
-
-  ingest::FileSourceStats stats;  // the source's counters plus the workers' decoding counters
-  Status s;
-  if (!engines.empty()) {
-    s = RunParallel(paths, &source, &engines, &session, &stats);
-  } else {
-    std::vector<Finding> fresh;  // detector output for one event
-    auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition& pos) {
-      session.At(pos.file, pos.fingerprint, pos.line, pos.byte_offset);
-      session.CountEvent(source.stats());
-      if (!detector_) return;  // parse-only run
-      detector_->Evaluate(event, &fresh);
-      session.Take(&fresh);
-      session.AfterEvent();
-    };
-    auto on_error = [&](const ingest::IngestError& e) { session.Error(e.status.message()); };
-    s = source.ReadPaths(paths, on_event, on_error);
-    stats = source.stats();
-  }
-  session.Publish(stats);
-  report.records = stats.records;
-  report.events = stats.events;
-  report.malformed = stats.malformed + stats.oversize;
-  report.skipped = stats.skipped;
-  report.fields_dropped = stats.dropped_fields;
-  report.bytes = stats.bytes_read;
-
-  Status store_status = session.Finish();
-  report.resumed_files = stats.resumed_files;
   if (stateful_ != nullptr) {
     report.duplicates = stateful_->stats().duplicates;
     report.late = stateful_->stats().late;
     report.state = stateful_->stats();
   }
   if (!s.ok()) return s;
-  if (!store_status.ok()) return store_status;
-
   std::sort(report.findings.begin(), report.findings.end(), [](const Finding& a, const Finding& b) {
     return a.first_seen_us != b.first_seen_us ? a.first_seen_us < b.first_seen_us : a.id < b.id;
   });
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return report;
 }
 
-// ---- worker threads ---------------------------------------------------------------------------
-
-namespace {
-
-// Records go to the workers in batches of at most Config::batch_bytes (a bigger record goes
-// alone) and batch_records records, at most 2 batches per worker in flight: memory stays
-// bounded by that many batches (and a buffer that grew for a big record is not kept).
-
-// A batch of records, read in order, and what a worker made of them.
-struct Batch {
-  struct Item {
-    uint32_t file = 0;  // index into files
-    uint64_t line = 0;
-    uint64_t byte_offset = 0;
-    size_t offset = 0;  // in bytes
-    size_t len = 0;
-    bool is_error = false;      // an error of the source (oversize record, bad file): message
-    std::string message;        // the error of this item (source's, or the worker's decoding)
-    uint32_t events_begin = 0;  // its events in `events`
-    uint32_t events_end = 0;
-  };
-  struct Event {
-    size_t cluster = 0, cluster_len = 0;    // in arena
-    size_t audit_id = 0, audit_id_len = 0;  // in arena
-    AuditStage stage = AuditStage::kUnknown;
-    int64_t t = 0;
-    uint32_t findings_begin = 0, findings_end = 0;
-    uint32_t hits_begin = 0, hits_end = 0;
-  };
-
-  // Ready to be filled again. The worker output is cleared by the next worker to take the
-  // batch (ClearOutput): freeing a batch's findings and hits is not left to the thread that
-  // applies batches in order, which every batch waits for.
-  void ClearInput(size_t max_bytes) {
-    if (bytes.capacity() > 2 * max_bytes) bytes = ingest::PaddedBuffer();  // a big record's
-    bytes.clear();
-    files.clear();
-    items.clear();
-    failure.clear();
-    done = false;
-  }
-  void ClearOutput() {
-    events.clear();
-    arena.clear();
-    findings.clear();
-    hits.clear();
-    decoded = ingest::FileSourceStats();
-  }
-
-  ingest::PaddedBuffer bytes;                              // the records, back to back
-  std::vector<std::pair<std::string, std::string>> files;  // path, fingerprint
-  std::vector<Item> items;
-  // Worker output.
-  std::vector<Event> events;
-  std::string arena;
-  std::vector<Finding> findings;
-  std::vector<detect::DeferredHit> hits;
-  ingest::FileSourceStats decoded;  // events, malformed, skipped, dropped_fields
-  std::string failure;              // what a worker threw (the batch is then not applied)
-  bool done = false;                // guarded by the pool's mutex
-};
-
-// Makes the finding of a deferred hit by decoding its event again (the nth event of its record)
-// and asking the engine for it: the finding the worker would have made, made only for the few
-// hits that raise one.
-class RemadeFinding final : public detect::DeferredFindingMaker {
- public:
-  RemadeFinding(ingest::EnvelopeDecoder* decoder, detect::RuleEngine* engine, const Batch& batch,
-                const Batch::Item& item, uint32_t nth)
-      : decoder_(decoder), engine_(engine), batch_(batch), item_(item), nth_(nth) {}
-
-  Finding Make(const detect::DeferredHit& hit) const override {
-    Finding f;
-    uint32_t i = 0;
-    decoder_->Decode(batch_.bytes.data() + item_.offset, item_.len,
-                     batch_.bytes.capacity() - item_.offset, [&](const AuditEvent& event) {
-                       if (i++ == nth_) f = engine_->MakeFinding(hit.unit, event);
-                     });
-    return f;
-  }
-
- private:
-  ingest::EnvelopeDecoder* decoder_;
-  detect::RuleEngine* engine_;
-  const Batch& batch_;
-  const Batch::Item& item_;
-  uint32_t nth_;
-};
-
-}  // namespace
-
-Status ReplayPipeline::RunParallel(const std::vector<std::string>& paths,
-                                   ingest::FileSource* source,
-                                   std::vector<std::unique_ptr<detect::RuleEngine>>* engines,
-                                   Session* session, ingest::FileSourceStats* stats) {
-  detect::RuleEngine& remaker = *engines->back();  // the last engine is this thread's
-  const size_t workers = engines->size() - 1;
-  const size_t max_in_flight = 2 * workers;
-  const size_t batch_bytes = std::max<size_t>(config_.batch_bytes, 1);
-  const size_t batch_records = std::max<size_t>(config_.batch_records, 1);
-  std::mutex mu;
-  std::condition_variable work_cv;  // a batch to work on, or stop
-  std::condition_variable done_cv;  // a batch done
-  std::deque<Batch*> todo;          // guarded by mu
-  bool stop = false;                // guarded by mu
-  const bool collect = stateful_ != nullptr;
-
-  // Decodes and evaluates one batch (on a worker thread).
-  auto process = [&](Batch* b, detect::RuleEngine* engine, ingest::EnvelopeDecoder& decoder) {
-    b->ClearOutput();
-    detect::HitCollector collector(*engine, &b->hits, &b->arena);
-    for (Batch::Item& item : b->items) {
-      item.events_begin = item.events_end = static_cast<uint32_t>(b->events.size());
-      if (item.is_error) continue;
-      const auto& [file, fingerprint] = b->files[item.file];
-      ingest::SourcePosition pos{file, item.line, item.byte_offset, fingerprint};
-      auto on_event = [&](const AuditEvent& event, const ingest::SourcePosition&) {
-        Batch::Event& ev = b->events.emplace_back();
-        ev.cluster = b->arena.size();
-        ev.cluster_len = event.cluster.size();
-        b->arena.append(event.cluster);
-        ev.audit_id = b->arena.size();
-        ev.audit_id_len = event.audit_id.size();
-        b->arena.append(event.audit_id);
-        ev.stage = event.stage;
-        ev.t = event.EventTimeMicros();
-        ev.findings_begin = static_cast<uint32_t>(b->findings.size());
-        ev.hits_begin = static_cast<uint32_t>(b->hits.size());
-        const bool feeds = collect && detect::StatefulDetector::FinalStage(event.stage);
-        engine->Evaluate(event, &b->findings, feeds ? &collector : nullptr);
-        ev.findings_end = static_cast<uint32_t>(b->findings.size());
-        ev.hits_end = static_cast<uint32_t>(b->hits.size());
-      };
-      auto on_error = [&](const ingest::IngestError& e) { item.message = e.status.message(); };
-      ingest::DecodeRecord(decoder, b->bytes.data() + item.offset, item.len,
-                           b->bytes.capacity() - item.offset, pos, &b->decoded, on_event, on_error);
-      item.events_end = static_cast<uint32_t>(b->events.size());
-    }
-  };
-  auto work = [&](detect::RuleEngine* engine) {
-    pthread_setname_np(pthread_self(), "vigil-worker");
-    ingest::EnvelopeDecoder decoder(EnvelopeOptionsFrom(config_));
-    while (true) {
-      Batch* b = nullptr;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        work_cv.wait(lock, [&] { return stop || !todo.empty(); });
-        if (todo.empty()) return;
-        b = todo.front();
-        todo.pop_front();
-      }
-      try {
-        process(b, engine, decoder);
-      } catch (const std::exception& e) {
-        b->failure = e.what();
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        b->done = true;
-      }
-      done_cv.notify_all();
-    }
-  };
-  std::deque<std::unique_ptr<Batch>> in_flight;  // in input order
-  std::vector<std::unique_ptr<Batch>> spare;
-  std::unique_ptr<Batch> filling = std::make_unique<Batch>();
-  // The workers; stopped and joined on every way out, before the batches they may hold go.
-  struct Pool {
-    std::vector<std::thread> threads;
-    std::function<void()> stop;
-    ~Pool() {
-      stop();
-      for (std::thread& t : threads) t.join();
-    }
-  } pool;
-  pool.stop = [&] {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      stop = true;
-    }
-    work_cv.notify_all();
-  };
-  pool.threads.reserve(workers);
-  for (size_t i = 0; i < workers; ++i) pool.threads.emplace_back(work, (*engines)[i].get());
-  ingest::EnvelopeDecoder redecoder(EnvelopeOptionsFrom(config_));
-  Status failed;                    // a worker threw: nothing after that batch is applied
-  ingest::FileSourceStats decoded;  // of the batches applied
-  std::vector<Finding> fresh;
-  auto combined = [&] {
-    ingest::FileSourceStats st = source->stats();
-    st.events += decoded.events;
-    st.malformed += decoded.malformed;
-    st.skipped += decoded.skipped;
-    st.dropped_fields += decoded.dropped_fields;
-    return st;
-  };
-  // Applies the oldest batch in flight, once done: in input order, as one thread would have.
-  auto apply_oldest = [&] {
-    std::unique_ptr<Batch> b = std::move(in_flight.front());
-    in_flight.pop_front();
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      done_cv.wait(lock, [&] { return b->done; });
-    }
-    if (failed.ok() && !b->failure.empty()) {
-      failed = Status::Internal("worker thread: " + b->failure);
-    }
-    if (!failed.ok()) {  // the events after a hole must not be applied (nor their positions)
-      b->ClearInput(batch_bytes);
-      spare.push_back(std::move(b));
-      return;
-    }
-    decoded.events += b->decoded.events;
-    decoded.malformed += b->decoded.malformed;
-    decoded.skipped += b->decoded.skipped;
-    decoded.dropped_fields += b->decoded.dropped_fields;
-    const ingest::FileSourceStats st = combined();
-    for (const Batch::Item& item : b->items) {
-      const auto& [file, fingerprint] = b->files[item.file];
-      for (uint32_t i = item.events_begin; i < item.events_end; ++i) {
-        const Batch::Event& ev = b->events[i];
-        session->At(file, fingerprint, item.line, item.byte_offset);
-        session->CountEvent(st);
-        const std::string_view cluster(b->arena.data() + ev.cluster, ev.cluster_len);
-        const std::string_view audit_id(b->arena.data() + ev.audit_id, ev.audit_id_len);
-        using Admission = detect::StatefulDetector::Admission;
-        Admission admission = Admission::kLive;
-        if (stateful_ != nullptr) admission = stateful_->Admit(cluster, audit_id, ev.stage, ev.t);
-        if (admission != Admission::kDuplicate) {
-          for (uint32_t f = ev.findings_begin; f < ev.findings_end; ++f) {
-            fresh.push_back(std::move(b->findings[f]));
-          }
-          if (stateful_ != nullptr && stateful_->FeedsStateful(admission, ev.stage)) {
-            const RemadeFinding remade(&redecoder, &remaker, *b, item, i - item.events_begin);
-            stateful_->ApplyHits(
-                cluster, audit_id, ev.t,
-                std::span(b->hits).subspan(ev.hits_begin, ev.hits_end - ev.hits_begin), b->arena,
-                remade, &fresh);
-          }
-          session->Take(&fresh);
-        }
-        session->AfterEvent();
-      }
-      if (!item.message.empty()) session->Error(item.message);
-    }
-    b->ClearInput(batch_bytes);
-    spare.push_back(std::move(b));
-  };
-  auto submit = [&] {
-    if (filling->items.empty()) return;
-    while (in_flight.size() >= max_in_flight) apply_oldest();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      todo.push_back(filling.get());
-    }
-    work_cv.notify_one();
-    in_flight.push_back(std::move(filling));
-    if (spare.empty()) {
-      filling = std::make_unique<Batch>();
-    } else {
-      filling = std::move(spare.back());
-      spare.pop_back();
-    }
-  };
-  auto file_index = [&](std::string_view file, std::string_view fingerprint) {
-    if (filling->files.empty() || filling->files.back().first != file) {
-      filling->files.emplace_back(std::string(file), std::string(fingerprint));
-    }
-    return static_cast<uint32_t>(filling->files.size() - 1);
-  };
-  auto on_record = [&](const char* data, size_t len, size_t, const ingest::SourcePosition& pos) {
-    if (!failed.ok()) return;
-    if (!filling->items.empty() && filling->bytes.size() + len > batch_bytes) submit();
-    Batch::Item& item = filling->items.emplace_back();
-    item.file = file_index(pos.file, pos.fingerprint);
-    item.line = pos.line;
-    item.byte_offset = pos.byte_offset;
-    item.offset = filling->bytes.size();
-    item.len = len;
-    filling->bytes.Append(data, len);
-    if (filling->bytes.size() >= batch_bytes || filling->items.size() >= batch_records) submit();
-  };
-  auto on_error = [&](const ingest::IngestError& e) {
-    if (!failed.ok()) return;
-    Batch::Item& item = filling->items.emplace_back();
-    item.file = file_index(e.position.file, e.position.fingerprint);
-    item.is_error = true;
-    item.message = e.status.message();
-  };
-  Status s = source->ReadRecords(paths, on_record, on_error);
-  submit();
-  while (!in_flight.empty()) apply_oldest();
-  *stats = combined();
-  return failed.ok() ? s : failed;
+Result<ReplayReport> Pipeline::Run(const std::vector<std::string>& paths,
+                                   const std::atomic<bool>* cancel) {
+  ingest::FileRecordSourceOptions options;
+  options.paths = paths;
+  options.cluster = config_.cluster;
+  options.max_record_bytes = config_.max_record_bytes;
+  options.resume = config_.resume;
+  ingest::FileRecordSource source(options);
+  auto report = Run(&source, cancel);
+  if (report.ok()) report->resumed_files = source.stats().resumed_files;
+  return report;
 }
 
 }  // namespace vigil::app

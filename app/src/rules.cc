@@ -81,7 +81,9 @@ class FollowingDetector final : public detect::Detector {
     return stateful_ ? stateful_->rules() : engine_->rules();
   }
   detect::StatefulDetector* stateful() override { return stateful_.get(); }
-  // Workers evaluate with the rules of the run's start: a reload reaches them at the next run.
+  // Workers evaluate with the rules of this engine; the pipeline asks for new ones when
+  // generation() changes.
+  uint64_t generation() const override { return provider_->generation(); }
   std::unique_ptr<detect::RuleEngine> NewWorkerEngine() override {
     if (provider_->generation() != generation_) Refresh();
     return stateful_ ? stateful_->NewWorkerEngine() : engine_->Clone();

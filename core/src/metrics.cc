@@ -26,6 +26,12 @@ std::string RenderPrometheus(const PipelineMetrics& m) {
   Counter("vigil_findings_total", "Distinct findings raised (repeats of a finding update it).", m.findings, &out);
   Counter("vigil_fields_dropped_total", "Fields of the wrong type ignored in good events.",
           m.fields_dropped, &out);
+  Counter("vigil_dead_letters_total", "Records that could not be parsed, kept as dead letters.",
+          m.dead_letters, &out);
+  Counter("vigil_checkpoints_total", "Checkpoints made durable.", m.checkpoints, &out);
+  Counter("vigil_pipeline_errors_total",
+          "Times the pipeline failed (an exception or a store or source error) and was restarted.",
+          m.pipeline_errors, &out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Key and value helpers of the StateStore layout, and MemoryStateStore.
 #include "vigil/core/state_store.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "vigil/core/memory_state_store.h"
@@ -51,6 +52,9 @@ std::string MakeDedupKey(std::string_view cluster, std::string_view audit_id,
   return out;
 }
 
+MemoryStateStore::MemoryStateStore(size_t max_dead_letters)
+    : max_dead_letters_(std::max<size_t>(1, max_dead_letters)) {}
+
 Result<std::optional<std::string>> MemoryStateStore::GetState(std::string_view key) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = state_.find(key);
@@ -87,8 +91,50 @@ Status MemoryStateStore::Commit(const StateCheckpoint& cp) {
   for (const auto& k : cp.state_deletes) state_.erase(k);
   for (const auto& [k, v] : cp.dedup) dedup_[k] = v;
   for (const auto& [k, v] : cp.meta) meta_[k] = v;
+  for (const DeadLetter& in : cp.dead_letters) {
+    DeadLetter dl = in;
+    TruncateDeadLetter(&dl);
+    dead_letters_.emplace(MakeDeadLetterKey(dl.received_us, next_dead_letter_seq_++),
+                          std::move(dl));
+  }
+  while (dead_letters_.size() > max_dead_letters_) dead_letters_.erase(dead_letters_.begin());
   ++commits_;
   return Status::Ok();
+}
+
+Result<DeadLetterPage> MemoryStateStore::ListDeadLetters(const DeadLetterFilter& filter) const {
+  if (filter.limit < 1 || filter.limit > kMaxDeadLetterLimit) {
+    return Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxDeadLetterLimit) +
+                                   ", got " + std::to_string(filter.limit));
+  }
+  std::optional<std::string> after;
+  if (!filter.cursor.empty()) {
+    after = DecodeDeadLetterCursor(filter.cursor);
+    if (!after) return Status::InvalidArgument("invalid cursor");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  DeadLetterPage page;
+  // Newest first: walk backwards from the entry before the cursor key (or from the end).
+  auto it = after ? dead_letters_.lower_bound(*after) : dead_letters_.end();
+  std::string last_key;
+  while (it != dead_letters_.begin()) {
+    --it;
+    if (page.dead_letters.size() == filter.limit) {
+      page.next_cursor = EncodeDeadLetterCursor(last_key);
+      break;
+    }
+    last_key = it->first;
+    const DeadLetter& dl = it->second;
+    if (filter.source && dl.source != *filter.source) continue;
+    if (filter.origin && dl.origin != *filter.origin) continue;
+    page.dead_letters.push_back(dl);
+  }
+  return page;
+}
+
+uint64_t MemoryStateStore::DeadLetterCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dead_letters_.size();
 }
 
 size_t MemoryStateStore::state_size() const {

@@ -5,6 +5,8 @@
 #include <cassert>
 #include <string>
 
+#include "compressed_record.h"
+#include "envelope_internal.h"
 #include "event_reader.h"
 
 namespace vigil::ingest {
@@ -26,6 +28,14 @@ std::string_view EnvelopeKindName(EnvelopeKind kind) {
       return "CloudWatch";
     case EnvelopeKind::kGke:
       return "GKE";
+    case EnvelopeKind::kVector:
+      return "Vector";
+    case EnvelopeKind::kFluentBit:
+      return "FluentBit";
+    case EnvelopeKind::kLogstash:
+      return "Logstash";
+    case EnvelopeKind::kJsonLines:
+      return "JSONLines";
     case EnvelopeKind::kUnknown:
       break;
   }
@@ -35,8 +45,28 @@ std::string_view EnvelopeKindName(EnvelopeKind kind) {
 EnvelopeDecoder::EnvelopeDecoder(EnvelopeOptions options)
     : options_(options), inner_(options.parser) {}
 
+EnvelopeDecoder::~EnvelopeDecoder() = default;
+
 DecodeResult EnvelopeDecoder::Decode(std::string_view record, EventFn on_event) {
-  return Decode(record.data(), record.size(), 0, on_event);
+  return Decode(record.data(), record.size(), 0, on_event, DecodeHints{});
+}
+
+DecodeResult EnvelopeDecoder::Decode(const char* data, size_t len, size_t capacity,
+                                     EventFn on_event) {
+  return Decode(data, len, capacity, on_event, DecodeHints{});
+}
+
+DecodeResult EnvelopeDecoder::Decode(std::string_view record, EventFn on_event,
+                                     const DecodeHints& hints) {
+  return Decode(record.data(), record.size(), 0, on_event, hints);
+}
+
+DecodeResult EnvelopeDecoder::Decode(const char* data, size_t len, size_t capacity,
+                                     EventFn on_event, const DecodeHints& hints) {
+  DecodeResult r;
+  cluster_ = hints.cluster.empty() ? std::string_view(options_.cluster) : hints.cluster;
+  DecodeRecord(data, len, capacity, hints.envelope, &r, on_event);
+  return r;
 }
 
 void EnvelopeDecoder::Malformed(Status status, DecodeResult* r) {
@@ -46,6 +76,16 @@ void EnvelopeDecoder::Malformed(Status status, DecodeResult* r) {
 
 void EnvelopeDecoder::Skip(std::string_view reason, DecodeResult* r) {
   if (r->skipped++ == 0) r->skip_reason = reason;
+}
+
+void EnvelopeDecoder::Merge(const DecodeResult& in, DecodeResult* out) {
+  out->events += in.events;
+  if (in.malformed > 0 && out->first_error.ok()) out->first_error = in.first_error;
+  out->malformed += in.malformed;
+  if (in.skipped > 0 && out->skipped == 0) out->skip_reason = in.skip_reason;
+  out->skipped += in.skipped;
+  out->report.Merge(in.report);
+  out->compressed = out->compressed || in.compressed;
 }
 
 void EnvelopeDecoder::Deliver(const Status& status, const AuditEvent& event,
@@ -58,22 +98,68 @@ void EnvelopeDecoder::Deliver(const Status& status, const AuditEvent& event,
   r->report.Merge(report);
   // Every delivered event is event_ (the decoder's own); stamp the channel's cluster on it.
   assert(&event == &event_);
-  event_.cluster = options_.cluster;
+  event_.cluster = cluster_;
   on_event(event);
 }
 
-DecodeResult EnvelopeDecoder::Decode(const char* data, size_t len, size_t capacity,
-                                     EventFn on_event) {
-  DecodeResult r;
+void EnvelopeDecoder::DecodeRecord(const char* data, size_t len, size_t capacity,
+                                   EnvelopeChoice choice, DecodeResult* r, EventFn on_event) {
   if (len > options_.max_record_bytes) {
-    Malformed(internal::SizeError("record", len, options_.max_record_bytes), &r);
-    return r;
+    Malformed(internal::SizeError("record", len, options_.max_record_bytes), r);
+    return;
+  }
+  if (choice == EnvelopeChoice::kAuto || choice == EnvelopeChoice::kCloudWatch) {
+    const bool gzip = internal::IsGzip(data, len);
+    if (gzip || internal::IsBase64Gzip(data, len)) {
+      DecodeCompressed(data, len, !gzip, choice, r, on_event);
+      return;
+    }
   }
   if (capacity < len + simdjson::SIMDJSON_PADDING) {
     buffer_.Assign(data, len);
     data = buffer_.data();
     capacity = buffer_.capacity();
   }
+  if (choice == EnvelopeChoice::kJsonLines ||
+      DecodeJson(data, len, capacity, choice, Layer::kRecord, r, on_event)) {
+    DecodeLines(data, len, capacity, r, on_event);
+  }
+}
+
+void EnvelopeDecoder::DecodeCompressed(const char* data, size_t len, bool base64,
+                                       EnvelopeChoice choice, DecodeResult* r, EventFn on_event) {
+  r->compressed = true;
+  if (choice == EnvelopeChoice::kCloudWatch) r->envelope = EnvelopeKind::kCloudWatch;
+  Status st;
+  if (base64) {
+    st = internal::Base64Decode(std::string_view(data, len), &base64_);
+    if (st.ok()) {
+      data = base64_.data();
+      len = base64_.size();
+      if (!internal::IsGzip(data, len)) st = Status::InvalidArgument("base64 record is not gzip");
+    }
+  }
+  if (st.ok()) st = internal::Gunzip(data, len, options_.max_record_bytes, &inflated_);
+  if (!st.ok()) {
+    if (base64) st = st.WithContext("record starting \"H4sI\" (base64 gzip)");
+    Malformed(std::move(st), r);
+    return;
+  }
+  if (DecodeJson(inflated_.data(), inflated_.size(), inflated_.capacity(), choice, Layer::kInflated,
+                 r, on_event)) {
+    DecodeLines(inflated_.data(), inflated_.size(), inflated_.capacity(), r, on_event);
+  }
+}
+
+using internal::ExpectedShapeError;
+
+bool EnvelopeDecoder::DecodeJson(const char* data, size_t len, size_t capacity,
+                                 EnvelopeChoice choice, Layer layer, DecodeResult* rp,
+                                 EventFn on_event) {
+  DecodeResult& r = *rp;
+  assert(capacity >= len + simdjson::SIMDJSON_PADDING);
+  const bool auto_mode = choice == EnvelopeChoice::kAuto;
+  const bool lines_allowed = auto_mode && (layer == Layer::kRecord || layer == Layer::kInflated);
   outer_data_ = data;
   outer_limit_ = data + capacity;
   outer_len_ = len;
@@ -88,17 +174,22 @@ DecodeResult EnvelopeDecoder::Decode(const char* data, size_t len, size_t capaci
   json_type type;
   if (!err) err = doc.type().get(type);
   if (err) {
+    if (lines_allowed && internal::LooksLikeJsonLines(data, len)) return true;
     Malformed(internal::JsonError(err), &r);
-    return r;
+    return false;
   }
   if (type == json_type::array) {
-    r.envelope = EnvelopeKind::kArray;
-    DecodeArray(doc, &r, on_event);
-    return r;
+    if (auto_mode) {
+      r.envelope = EnvelopeKind::kArray;
+      DecodeArray(doc, &r, on_event);
+    } else {
+      Malformed(ExpectedShapeError(choice, "a JSON array"), &r);
+    }
+    return false;
   }
   if (type != json_type::object) {
     Malformed(Status::InvalidArgument("top-level JSON value is not an object"), &r);
-    return r;
+    return false;
   }
   // One pass reads the Event fields and notes envelope keys: a plain Event (the common case) is
   // parsed exactly once; only envelopes rewind.
@@ -117,25 +208,36 @@ DecodeResult EnvelopeDecoder::Decode(const char* data, size_t len, size_t capaci
     status = Status::InvalidArgument("invalid JSON: trailing content after the object");
   }
   if (!status.ok()) {
+    if (lines_allowed && internal::LooksLikeJsonLines(data, len)) return true;
     Malformed(std::move(status), &r);
-    return r;
+    return false;
   }
 
   const bool kind_event = hints.has_kind && event_.kind == "Event";
   const bool audit_api = event_.api_version.starts_with("audit.k8s.io");
-  if (hints.has_kind && event_.kind == "EventList") {
+  const bool is_list = hints.has_kind && event_.kind == "EventList";
+  const bool is_event = !is_list && (hints.has_audit_id_key || kind_event || audit_api);
+  // A core/v1 or events.k8s.io Event object: kind "Event", but not an audit event.
+  const bool core_event =
+      kind_event && !hints.has_audit_id_key && !event_.api_version.empty() && !audit_api;
+  const bool shipper = internal::ShipperKind(choice) != EnvelopeKind::kUnknown;
+
+  if (is_list && (auto_mode || shipper || choice == EnvelopeChoice::kEventList)) {
     r.envelope = EnvelopeKind::kEventList;
     doc.rewind();
     DecodeEventList(doc, &r, on_event);
-    return r;
+    return false;
   }
-  if (kind_event && !hints.has_audit_id_key && !event_.api_version.empty() && !audit_api) {
-    // A core/v1 or events.k8s.io Event object: kind "Event", but not an audit event.
+  if (core_event && (auto_mode || shipper)) {
     r.envelope = EnvelopeKind::kUnknown;
     Skip("a Kubernetes Event object (not audit.k8s.io)", &r);
-    return r;
+    return false;
   }
-  if (hints.has_audit_id_key || kind_event || audit_api) {
+  if (choice == EnvelopeChoice::kEvent && !is_event) {
+    Malformed(ExpectedShapeError(choice, is_list ? "an EventList" : ""), &r);
+    return false;
+  }
+  if (is_event && (auto_mode || shipper || choice == EnvelopeChoice::kEvent)) {
     r.envelope = EnvelopeKind::kEvent;
     if (len > options_.parser.max_event_bytes) {
       status = internal::SizeError("event", len, options_.parser.max_event_bytes);
@@ -144,38 +246,64 @@ DecodeResult EnvelopeDecoder::Decode(const char* data, size_t len, size_t capaci
     }
     if (status.ok()) status = internal::ValidateEvent(&event_, hints);
     Deliver(status, event_, report_, &r, on_event);
-    return r;
+    return false;
   }
-  if (hints.Has(internal::TopLevelHints::kProtoPayload)) {
+  if (layer == Layer::kInner) {  // a wrapper's string holds only Events
+    Skip("a wrapper's string holds JSON that is not an audit Event or EventList", &r);
+    return false;
+  }
+  const bool gke = hints.Has(internal::TopLevelHints::kProtoPayload);
+  const bool aks = hints.Has(internal::TopLevelHints::kRecords) ||
+                   hints.Has(internal::TopLevelHints::kProperties);
+  const bool log_events = hints.Has(internal::TopLevelHints::kLogEvents);
+  if (gke && (auto_mode || choice == EnvelopeChoice::kGke)) {
     r.envelope = EnvelopeKind::kGke;
     doc.rewind();
     DecodeGke(doc, &r, on_event);
-    return r;
+    return false;
   }
-  if (hints.Has(internal::TopLevelHints::kRecords) ||
-      hints.Has(internal::TopLevelHints::kProperties)) {
+  if (aks && (auto_mode || choice == EnvelopeChoice::kAks)) {
     r.envelope = EnvelopeKind::kAks;
     doc.rewind();
     DecodeAks(doc, hints.Has(internal::TopLevelHints::kRecords), &r, on_event);
-    return r;
+    return false;
   }
-  if (hints.Has(internal::TopLevelHints::kLogEvents) ||
-      hints.Has(internal::TopLevelHints::kMessage)) {
+  // Shipper wrappers: one more pass over the keys, only for records that are none of the above.
+  EnvelopeKind wrapper = EnvelopeKind::kUnknown;
+  if (shipper) {
+    wrapper = internal::ShipperKind(choice);
+  } else if (auto_mode && !log_events) {
+    doc.rewind();
+    if ((err = FindWrapper(doc, &wrapper))) {
+      Malformed(internal::JsonError(err), &r);
+      return false;
+    }
+  }
+  if (wrapper != EnvelopeKind::kUnknown) {
+    r.envelope = wrapper;
+    doc.rewind();
+    DecodeWrapper(doc, wrapper, &r, on_event);
+    return false;
+  }
+  const bool cloudwatch = log_events || hints.Has(internal::TopLevelHints::kMessage);
+  if (cloudwatch && (auto_mode || choice == EnvelopeChoice::kCloudWatch)) {
     r.envelope = EnvelopeKind::kCloudWatch;
     if (hints.message_type == "CONTROL_MESSAGE") {
       Skip("CloudWatch control message", &r);
-      return r;
+      return false;
     }
     doc.rewind();
-    DecodeCloudWatch(doc, hints.Has(internal::TopLevelHints::kLogEvents), &r, on_event);
-    return r;
+    DecodeCloudWatch(doc, log_events, &r, on_event);
+    return false;
   }
-  if (hints.has_kind) {
+  if (!auto_mode) {
+    Malformed(ExpectedShapeError(choice), &r);
+  } else if (hints.has_kind) {
     Skip("an object of another kind (not an audit Event)", &r);
   } else {
     Skip("not an audit event (no auditID, kind Event, or known envelope)", &r);
   }
-  return r;
+  return false;
 }
 
 void EnvelopeDecoder::ParseNestedObject(simdjson::ondemand::value& value, DecodeResult* r,

@@ -22,7 +22,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include "rocksdb_util.h"
+
 namespace vigil::store {
+
+using internal::FromRocks;
+using internal::SnapshotGuard;
 
 // Per-cluster watermarks shared with the compaction filters (which run on RocksDB's threads).
 class WatermarkTable {
@@ -49,19 +54,8 @@ namespace {
 constexpr char kFindingsCf[] = "findings";
 constexpr const char* kStateCfNames[] = {"state", "dedup", "meta"};
 constexpr const char* kIndexCfNames[] = {"by_time", "by_rule", "by_cluster", "by_user"};
+constexpr char kDeadLettersCf[] = "deadletters";
 constexpr char kSchemaKey[] = "schema_version";
-
-Status FromRocks(const rocksdb::Status& s, std::string_view context) {
-  if (s.ok()) return Status::Ok();
-  std::string msg = std::string(context) + ": " + s.ToString();
-  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
-  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
-  if (s.IsNoSpace()) return Status::ResourceExhausted(std::move(msg));
-  if (s.IsIOError()) return Status::IoError(std::move(msg));
-  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Status::Unavailable(std::move(msg));
-  return Status::Internal(std::move(msg));
-}
 
 rocksdb::CompressionType PickCompression() {
   const auto supported = rocksdb::GetSupportedCompressions();
@@ -132,19 +126,6 @@ class ExpiryFilter final : public rocksdb::CompactionFilter {
   const char* name_;
 };
 
-class SnapshotGuard {
- public:
-  explicit SnapshotGuard(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
-  ~SnapshotGuard() { db_->ReleaseSnapshot(snap_); }
-  SnapshotGuard(const SnapshotGuard&) = delete;
-  SnapshotGuard& operator=(const SnapshotGuard&) = delete;
-  const rocksdb::Snapshot* get() const { return snap_; }
-
- private:
-  rocksdb::DB* db_;
-  const rocksdb::Snapshot* snap_;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std::string& dir,
@@ -152,6 +133,9 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   if (dir.empty()) return Status::InvalidArgument("open: empty store directory");
   if (opts.max_scan_per_query == 0) {
     return Status::InvalidArgument("open " + dir + ": max_scan_per_query must be > 0");
+  }
+  if (opts.max_dead_letters == 0) {
+    return Status::InvalidArgument("open " + dir + ": max_dead_letters must be > 0");
   }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -208,6 +192,9 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   cfs.emplace_back(kStateCfNames[0], state_opts);
   cfs.emplace_back(kStateCfNames[1], dedup_opts);
   cfs.emplace_back(kStateCfNames[2], index_opts);
+  // Dead letters: written in checkpoints, read in time order by the API; no point lookups.
+  // A DB made before this CF existed gets it here (create_missing_column_families).
+  cfs.emplace_back(kDeadLettersCf, index_opts);
 
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -217,6 +204,7 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   std::unique_ptr<RocksDbFindingStore> store(new RocksDbFindingStore(
       db, std::move(handles), opts, std::move(watermarks), std::move(filters)));
   RETURN_IF_ERROR(store->CheckSchemaVersion().WithContext("open " + dir));
+  RETURN_IF_ERROR(store->LoadDeadLetterBounds().WithContext("open " + dir));
   return store;
 }
 
@@ -237,6 +225,8 @@ RocksDbFindingStore::RocksDbFindingStore(rocksdb::DB* db,
   state_cf_ = handles_[2 + kNumIndexes];
   dedup_cf_ = handles_[3 + kNumIndexes];
   meta_cf_ = handles_[4 + kNumIndexes];
+  dead_letters_cf_ = handles_[5 + kNumIndexes];
+  if (!opts_.clock) opts_.clock = SystemClock::Default();
 }
 
 RocksDbFindingStore::~RocksDbFindingStore() {
@@ -506,9 +496,15 @@ Status RocksDbFindingStore::Commit(const StateCheckpoint& cp) {
   for (const auto& [k, v] : cp.meta) {
     RETURN_IF_ERROR(FromRocks(batch.Put(meta_cf_, k, v), "checkpoint"));
   }
+  DeadLetterBounds next;
+  RETURN_IF_ERROR(AddDeadLetters(cp.dead_letters, &batch, &next).WithContext("checkpoint"));
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
-  return FromRocks(db_->Write(wo, &batch), "checkpoint");
+  RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "checkpoint"));
+  dl_count_.store(next.count);
+  std::lock_guard<std::mutex> dl_lock(dl_mu_);
+  dl_first_key_ = std::move(next.first_key);
+  return Status::Ok();
 }
 
 void RocksDbFindingStore::AdvanceWatermark(std::string_view cluster, int64_t watermark_us) {

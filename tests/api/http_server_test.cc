@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <atomic>
 #include <stdexcept>
 #include <thread>
@@ -54,9 +56,11 @@ Finding MakeFinding(std::string key, int64_t first_seen_us, Severity sev = Sever
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void StartServer(ServerOptions opts = {}) {
+  // `before_start` (optional) sets the server up before it starts.
+  void StartServer(ServerOptions opts = {}, std::function<void(HttpServer*)> before_start = {}) {
     opts.port = 0;
     server_ = std::make_unique<HttpServer>(std::move(opts), &store_, &metrics_);
+    if (before_start) before_start(server_.get());
     Status s = server_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
     port_ = server_->port();
@@ -92,11 +96,30 @@ TEST_F(HttpServerTest, ReadyzFollowsSetReady) {
   StartServer();
   HttpResponse before = Get(port_, "/readyz");
   EXPECT_EQ(before.result_int(), 503u);
-  EXPECT_EQ(before.body(), R"({"status":"not ready"})");
+  EXPECT_EQ(before.body(), R"({"status":"not ready","reason":"starting"})");
   server_->SetReady(true);
   EXPECT_EQ(Get(port_, "/readyz").result_int(), 200u);
   server_->SetReady(false);
   EXPECT_EQ(Get(port_, "/readyz").result_int(), 503u);
+}
+
+TEST_F(HttpServerTest, ReadinessCheckAndExtraMetrics) {
+  std::atomic<bool> caught_up{false};
+  StartServer({}, [&](HttpServer* server) {
+    server->SetReadinessCheck([&](std::string* why) {
+      if (caught_up.load()) return true;
+      *why = "kafka: 12 records \"behind\"";
+      return false;
+    });
+    server->AddMetrics([](std::string* out) { out->append("vigil_test_gauge 3\n"); });
+  });
+  server_->SetReady(true);
+  HttpResponse behind = Get(port_, "/readyz");
+  EXPECT_EQ(behind.result_int(), 503u);
+  EXPECT_EQ(behind.body(), R"({"status":"not ready","reason":"kafka: 12 records \"behind\""})");
+  caught_up = true;
+  EXPECT_EQ(Get(port_, "/readyz").result_int(), 200u);
+  EXPECT_NE(Get(port_, "/metrics").body().find("\nvigil_test_gauge 3\n"), std::string::npos);
 }
 
 TEST_F(HttpServerTest, MetricsHasPipelineAndHttpCounters) {

@@ -118,6 +118,101 @@ TEST(ConfigTest, Workers) {
   EXPECT_NE(st.message().find("workers"), std::string::npos) << st.message();
 }
 
+TEST(ConfigTest, KafkaSection) {
+  Config c;
+  auto path = WriteTemp("kafka.yaml",
+                        "kafka:\n"
+                        "  brokers: \"b1:9092,b2:9092\"\n"
+                        "  group: soc\n"
+                        "  topics:\n"
+                        "    - {name: audit-eu, cluster: prod-eu, envelope: vector}\n"
+                        "    - {pattern: \"^audit-.*\", cluster_from: \"header:x-cluster\"}\n"
+                        "  properties: {security.protocol: SASL_SSL, session.timeout.ms: 6000}\n"
+                        "  findings_topic: vigil-findings\n"
+                        "ready: {max_lag: 50}\n"
+                        "checkpoint: {interval: 250ms, events: 1000}\n");
+  Status s = LoadConfigFile(path, &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(c.kafka.consumer.topics.size(), 2u);
+  EXPECT_EQ(c.kafka.consumer.brokers, "b1:9092,b2:9092");
+  EXPECT_EQ(c.kafka.consumer.group, "soc");
+  EXPECT_EQ(c.kafka.consumer.topics[0].cluster, "prod-eu");
+  EXPECT_EQ(c.kafka.consumer.topics[0].envelope, ingest::EnvelopeChoice::kVector);
+  EXPECT_EQ(c.kafka.consumer.topics[1].cluster_from, ingest::KafkaTopic::ClusterFrom::kHeader);
+  EXPECT_EQ(c.kafka.consumer.topics[1].header, "x-cluster");
+  ASSERT_EQ(c.kafka.consumer.properties.size(), 2u);
+  EXPECT_EQ(c.kafka.consumer.properties[1].second, "6000");
+  EXPECT_EQ(c.kafka.findings_topic, "vigil-findings");
+  EXPECT_EQ(c.ready_max_lag, 50u);
+  EXPECT_EQ(c.checkpoint_interval_ms, 250);
+  EXPECT_EQ(c.checkpoint_events, 1000u);
+  EXPECT_TRUE(c.kafka.enabled());
+}
+
+TEST(ConfigTest, KafkaErrorsNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"kafka: {topics: [{name: a, cluster_from: body}]}\n", "kafka.topics[0].cluster_from"},
+      {"kafka: {brokers: b, topics: [{name: a, envelope: xml}]}\n", "kafka.topics[0].envelope"},
+      {"kafka: {brokers: b, topics: [{name: a, colour: red}]}\n", "kafka.topics[0].colour"},
+      {"kafka: {topics: [{name: a, cluster: c}]}\n", "kafka.brokers"},
+      {"kafka: {brokers: b, topics: []}\n", "kafka.topics"},
+      {"kafka: {brokers: b, queue_bytes: 10}\n", "kafka.queue_bytes"},
+      {"checkpoint: {interval: soon}\n", "checkpoint.interval"},
+      {"ready: {max_lag: many}\n", "ready.max_lag"},
+  };
+  for (const auto& [text, key] : cases) {
+    Config c;
+    Status s = LoadConfigFile(WriteTemp("bad-kafka.yaml", text), &c);
+    ASSERT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.message().find(key), std::string::npos) << text << " -> " << s.message();
+  }
+  // What only the consumer can check (a pattern, a property librdkafka does not know, the
+  // cluster mapping) is refused when the source is made, naming the key.
+  const std::pair<ingest::KafkaOptions, const char*> made[] = {
+      {[] {
+         ingest::KafkaOptions o;
+         o.brokers = "b";
+         o.topics.push_back({});
+         o.topics[0].pattern = "audit-(";
+         return o;
+       }(),
+       "pattern"},
+      {[] {
+         ingest::KafkaOptions o;
+         o.brokers = "b";
+         o.topics.push_back({});
+         o.topics[0].name = "a";
+         o.topics[0].cluster = "c";
+         o.properties = {{"no.such.property", "1"}};
+         return o;
+       }(),
+       "kafka.properties.no.such.property"},
+      {[] {
+         ingest::KafkaOptions o;
+         o.brokers = "b";
+         o.topics.push_back({});
+         o.topics[0].name = "a";
+         o.topics[0].cluster = "c";
+         o.properties = {{"enable.auto.commit", "true"}};
+         return o;
+       }(),
+       "enable.auto.commit"},
+      {[] {
+         ingest::KafkaOptions o;
+         o.brokers = "b";
+         o.topics.push_back({});
+         o.topics[0].name = "a";  // neither cluster nor cluster_from
+         return o;
+       }(),
+       "cluster"},
+  };
+  for (const auto& [options, key] : made) {
+    auto source = ingest::KafkaRecordSource::Create(options);
+    ASSERT_FALSE(source.ok()) << key;
+    EXPECT_NE(source.status().message().find(key), std::string::npos) << source.status().message();
+  }
+}
+
 TEST(ConfigTest, ParseListen) {
   std::string a;
   uint16_t p = 0;

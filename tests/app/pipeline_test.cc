@@ -43,7 +43,7 @@ TEST_F(PipelineTest, TwoStagesOfOneRequestMakeOneFinding) {
   Config config;
   config.cluster = "c1";
   PipelineMetrics metrics;
-  ReplayPipeline p(config, detect::MakeBuiltinDetector(), nullptr, &metrics);
+  Pipeline p(config, detect::MakeBuiltinDetector(), nullptr, &metrics);
   auto path = Write(
       "a.log", Exec("RequestReceived") + "\n" + Exec("ResponseComplete") + "\n" + "not json\n");
   auto r = p.Run({path});
@@ -70,7 +70,7 @@ TEST_F(PipelineTest, WritesFindingsToTheStoreIdempotently) {
   Config config;
   auto path = Write("b.log", Exec("ResponseComplete") + "\n");
   for (int round = 0; round < 2; ++round) {
-    ReplayPipeline p(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+    Pipeline p(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
     auto r = p.Run({path});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ASSERT_EQ(r->findings.size(), 1u);
@@ -88,7 +88,7 @@ TEST_F(PipelineTest, ReplayKeepsWhatTheStoreKnows) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   Config config;
   auto path = Write("c.log", Exec("ResponseComplete") + "\n");
-  ReplayPipeline first(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  Pipeline first(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
   auto r = first.Run({path});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->findings.size(), 1u);
@@ -96,7 +96,7 @@ TEST_F(PipelineTest, ReplayKeepsWhatTheStoreKnows) {
   Finding acked = r->findings[0];
   acked.status = FindingStatus::kAcknowledged;
   ASSERT_TRUE((*store)->Put({acked}).ok());
-  ReplayPipeline second(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  Pipeline second(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
   ASSERT_TRUE(second.Run({path}).ok());
   auto got = (*store)->Get(acked.id);
   ASSERT_TRUE(got.ok());
@@ -107,7 +107,7 @@ TEST_F(PipelineTest, ReplayKeepsWhatTheStoreKnows) {
   other.replace(other.find("a-1"), 3, "a-2");
   other.replace(other.find("09:00:00.000001Z"), 16, "09:05:00.000000Z");
   auto path2 = Write("d.log", other + "\n");
-  ReplayPipeline third(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  Pipeline third(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
   auto r3 = third.Run({path2});
   ASSERT_TRUE(r3.ok());
   // a-2 is a different request, so a different finding id (single-event rules key on auditID).
@@ -125,7 +125,7 @@ TEST_F(PipelineTest, LiveMetricsAndBoundedShownFindings) {
     text += e + "\n";
   }
   PipelineMetrics metrics;
-  ReplayPipeline p(config, detect::MakeBuiltinDetector(), nullptr, &metrics);
+  Pipeline p(config, detect::MakeBuiltinDetector(), nullptr, &metrics);
   auto r = p.Run({Write("e.log", text)});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->findings.size(), 1u);
@@ -138,7 +138,7 @@ TEST_F(PipelineTest, MissingPathStillStoresWhatWasFound) {
   auto store = store::RocksDbFindingStore::Open(dir_ + "/db");
   ASSERT_TRUE(store.ok());
   Config config;
-  ReplayPipeline p(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
+  Pipeline p(config, detect::MakeBuiltinDetector(), store->get(), nullptr);
   auto r = p.Run({Write("f.log", Exec("ResponseComplete") + "\n"), dir_ + "/missing.log"});
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   FindingFilter all;
@@ -220,7 +220,7 @@ TEST_F(PipelineTest, AnyNumberOfWorkersGivesTheSameRun) {
     RuleProvider rules({});
     EXPECT_TRUE(rules.Reload().ok());
     PipelineMetrics metrics;
-    ReplayPipeline p(config,
+    Pipeline p(config,
                      MakeFollowingDetector(&rules, store->get(), StatefulOptionsFrom(config)),
                      store->get(), &metrics, store->get());
     auto r = p.Run(files);
@@ -294,7 +294,7 @@ TEST_F(PipelineTest, WorkersRunAStatelessDetectorToo) {
   for (int workers : {1, 2}) {
     Config config;
     config.workers = workers;
-    ReplayPipeline p(config, detect::MakeBuiltinDetector(), nullptr, nullptr);
+    Pipeline p(config, detect::MakeBuiltinDetector(), nullptr, nullptr);
     auto r = p.Run({path});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->workers, workers);

@@ -299,7 +299,7 @@ TEST_F(StatefulEndToEndTest, AThousandRandomBatchesGiveTheSameFindings) {
         ASSERT_TRUE(opened.ok()) << opened.status().ToString();
         db = std::move(opened).value();
       }
-      app::ReplayPipeline pipeline(
+      app::Pipeline pipeline(
           config, app::MakeFollowingDetector(&rules, db.get(), app::StatefulOptionsFrom(config)),
           db.get(), nullptr, db.get());
       auto report = pipeline.Run({file});

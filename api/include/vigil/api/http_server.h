@@ -1,14 +1,17 @@
-// HttpServer: the Boost.Beast HTTP/1.1 server that serves health, metrics and findings.
-// It reads findings through the abstract FindingStore and never writes anything.
+// HttpServer: the Boost.Beast HTTP/1.1 server that serves health, metrics, findings and dead
+// letters. It reads them through the abstract FindingStore and DeadLetterStore and never writes
+// anything.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "vigil/api/router.h"
+#include "vigil/core/dead_letter.h"
 #include "vigil/core/finding_store.h"
 #include "vigil/core/metrics.h"
 #include "vigil/core/status.h"
@@ -39,6 +42,10 @@ class HttpServer {
   // Lets the caller add endpoints before Start(); not after.
   Router* router();
 
+  // Serves GET /v1/deadletters from `store` (borrowed, must outlive the server; null: 503, as
+  // before any call). FailedPrecondition after Start().
+  Status SetDeadLetterStore(const DeadLetterStore* store);
+
   // Binds and starts the io threads. IoError "listen <addr>:<port>: <reason>" when the address
   // is bad or the bind fails; FailedPrecondition when called twice.
   Status Start();
@@ -48,6 +55,10 @@ class HttpServer {
 
   // /readyz answers 200 only while ready (initially not ready).
   void SetReady(bool ready);
+  // Also a check /readyz runs while ready (false: 503 with its reason), and renderers appended
+  // to /metrics. Before Start().
+  void SetReadinessCheck(std::function<bool(std::string* why)> check);
+  void AddMetrics(std::function<void(std::string*)> render);
 
   // Graceful: stops accepting, lets in-flight responses finish (bounded), closes connections,
   // joins the threads and releases the port. Idempotent.

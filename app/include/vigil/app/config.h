@@ -7,8 +7,17 @@
 #include <string>
 
 #include "vigil/core/status.h"
+#include "vigil/ingest/kafka_source.h"
 
 namespace vigil::app {
+
+// The `kafka:` section: the consumer group `vigil serve` runs, and the topics it writes.
+struct KafkaConfig {
+  ingest::KafkaOptions consumer;  // brokers, group, topics, properties, queue_bytes
+  std::string findings_topic;     // every new or updated finding, keyed by its id
+  std::string dead_letter_topic;  // every dead letter, keyed by its origin
+  bool enabled() const { return !consumer.topics.empty(); }
+};
 
 struct Config {
   std::string db_dir = "./vigil-data";
@@ -38,8 +47,13 @@ struct Config {
   int64_t dedup_retention_us = int64_t{60} * 60 * 1'000'000;  // state.dedup_retention
   int64_t learning_override_us = 0;             // state.learning_period: overrides every rule's
   size_t state_cache_bytes = size_t{64} << 20;  // state.cache_bytes
-  size_t checkpoint_events = 50'000;            // state.checkpoint_events: events per checkpoint
+  size_t checkpoint_events = 50'000;  // checkpoint.events (or state.checkpoint_events)
+  // checkpoint.interval: a checkpoint at least this often (wall time) while anything changed,
+  // so that a live source with little traffic still commits its offsets.
+  int64_t checkpoint_interval_ms = 1000;
   bool resume = true;  // replay: start files at the position the store remembers (--from-start)
+  KafkaConfig kafka;
+  uint64_t ready_max_lag = 10'000;  // ready.max_lag: /readyz is 503 while more records wait
   uint64_t test_kill_after_events = 0;  // crash tests only (env VIGIL_TEST_KILL_AFTER_EVENTS)
 };
 

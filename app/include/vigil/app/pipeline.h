@@ -1,9 +1,12 @@
-// The replay pipeline: files -> ingest (envelopes, parser) -> detector -> findings, aggregated by
-// id and written to the finding store in batches.
+// The pipeline: a RecordSource (files, Kafka, the webhook journal) -> envelopes, parser ->
+// detector -> findings, aggregated by id and written to the store with the detector's state and
+// the source's positions in one checkpoint. One pipeline for every source and any number of
+// workers.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -17,11 +20,7 @@
 #include "vigil/core/status.h"
 #include "vigil/detect/detector.h"
 #include "vigil/detect/stateful_detector.h"
-
-namespace vigil::ingest {
-class FileSource;
-struct FileSourceStats;
-}  // namespace vigil::ingest
+#include "vigil/ingest/record_source.h"
 
 namespace vigil::app {
 
@@ -32,7 +31,7 @@ struct ReplayReport {
   uint64_t skipped = 0;             // well-formed records that are not audit events
   uint64_t fields_dropped = 0;      // wrong-typed fields ignored inside good events
   uint64_t bytes = 0;               // bytes read after decompression
-  double seconds = 0;               // wall time of the replay
+  double seconds = 0;               // wall time of the run
   std::vector<std::string> errors;  // "file:line: reason", at most Config::max_errors_printed
   uint64_t errors_total = 0;
   std::vector<Finding> findings;    // aggregated by id, ordered by first_seen; at most
@@ -41,50 +40,52 @@ struct ReplayReport {
   uint64_t duplicates = 0;          // events already processed (same cluster, auditID, stage)
   uint64_t late = 0;                // behind the watermark: single-event rules only
   uint64_t checkpoints = 0;
+  uint64_t dead_letters = 0;    // records kept in the dead-letter store
   uint64_t resumed_files = 0;   // files read from a stored position instead of the start
   int workers = 1;              // threads that parsed and evaluated (1: the calling one)
   detect::StatefulStats state;  // the stateful detector's counters (zero without one)
 };
 
-class Committer;  // commits checkpoints on a thread of its own (pipeline.cc)
-
-class ReplayPipeline {
+class Pipeline {
  public:
   // `detector` may be null: a parse-only run (for measuring ingest alone). `store` may be null
   // (findings are only returned). `metrics` may be null. `state` (may be null) is where a
   // StatefulDetector's state lives: with it, every checkpoint writes findings, detector state,
-  // the dedup set and the file positions in one StateStore::Commit (the findings go to `store`
-  // through it when both are the same RocksDB store), and files are resumed from the stored
-  // positions. With Config::workers > 1 and a detector that can be split
+  // the dedup set, dead letters and the source's positions in one StateStore::Commit (the
+  // findings go to `store` through it when both are the same RocksDB store), and sources resume
+  // from the stored positions. With Config::workers > 1 and a detector that can be split
   // (Detector::NewWorkerEngine), that many threads decode and evaluate while the calling thread
-  // reads and applies their results in input order: the outcome is the same as with one.
-  ReplayPipeline(const Config& config, detect::DetectorPtr detector, FindingStore* store,
-                 PipelineMetrics* metrics, StateStore* state = nullptr);
+  // applies their results in input order: the outcome is the same as with one.
+  Pipeline(const Config& config, detect::DetectorPtr detector, FindingStore* store,
+           PipelineMetrics* metrics, StateStore* state = nullptr);
+  ~Pipeline();
 
-  // Reads every path (files, .gz, directories) in order. Fails only when a path does not exist
-  // or the store cannot be written; bad records are counted and reported, never fatal.
-  // `cancel` (optional): set it to stop early; Run then returns Unavailable.
+  // Runs `source` until it ends (kEnd), fails, or `cancel` is set (the source is then stopped:
+  // what it already handed over is applied and checkpointed, and Run returns Unavailable).
+  // Checkpoints are taken every Config::checkpoint_events events, when memory asks for one, and
+  // at least every Config::checkpoint_interval_ms of wall time while anything changed. Bad
+  // records are counted, reported and dead-lettered, never fatal; Run fails when the source or
+  // the store fails, or when a worker throws.
+  Result<ReplayReport> Run(ingest::RecordSource* source, const std::atomic<bool>* cancel = nullptr);
+
+  // Files (plain, .gz, directories) in order through a FileRecordSource of Config::cluster,
+  // resumed from the store when Config::resume. Fails when a path does not exist.
   Result<ReplayReport> Run(const std::vector<std::string>& paths,
                            const std::atomic<bool>* cancel = nullptr);
 
+  // Called on the pipeline thread after each durable checkpoint with the findings it wrote (new
+  // or updated, merged with what was stored): for the findings topic. Set before Run.
+  void OnFindingsDurable(std::function<void(const std::vector<Finding>&)> fn) {
+    findings_durable_ = std::move(fn);
+  }
+
+  // The same for the dead letters a durable checkpoint wrote (for the dead-letter topic).
+  void OnDeadLettersDurable(std::function<void(const std::vector<DeadLetter>&)> fn) {
+    dead_letters_durable_ = std::move(fn);
+  }
+
  private:
-  class Session;
-  // Run with worker threads, one per engine (see pipeline.cc).
-  Status RunParallel(const std::vector<std::string>& paths, ingest::FileSource* source,
-                     std::vector<std::unique_ptr<detect::RuleEngine>>* engines, Session* session,
-                     ingest::FileSourceStats* stats);
-  // The meta key of a file's position: "pos" SEP its absolute path.
-  std::string PositionKey(std::string_view path) const;
-  // Writes `pending` (emptied), merged with what is stored under the same ids, with the
-  // detector's state and `positions` (meta entries) in one checkpoint.
-  // With a committer, the write runs on its thread: this waits for the previous one first, and
-  // returns its error if it failed.
-  Status Checkpoint(std::unordered_map<std::string, Finding>* pending,
-                    std::vector<std::pair<std::string, std::string>>* positions,
-                    Committer* committer);
-  // Appends to *batch each pending finding merged with its stored version (read-modify-write).
-  Status MergeWithStored(std::unordered_map<std::string, Finding>* pending,
-                         std::vector<Finding>* batch);
+  class Runner;
 
   Config config_;
   detect::DetectorPtr detector_;
@@ -92,6 +93,8 @@ class ReplayPipeline {
   FindingStore* store_;
   PipelineMetrics* metrics_;
   StateStore* state_;
+  std::function<void(const std::vector<Finding>&)> findings_durable_;
+  std::function<void(const std::vector<DeadLetter>&)> dead_letters_durable_;
 };
 
 // The stateful detection options a config asks for.

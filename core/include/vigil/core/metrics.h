@@ -16,6 +16,9 @@ struct PipelineMetrics {
   std::atomic<uint64_t> bytes_read{0};        // raw bytes consumed (after decompression)
   std::atomic<uint64_t> findings{0};          // distinct findings (new ids) raised
   std::atomic<uint64_t> fields_dropped{0};    // fields of the wrong type ignored in good events
+  std::atomic<uint64_t> dead_letters{0};      // records kept in the dead-letter store
+  std::atomic<uint64_t> checkpoints{0};       // checkpoints made durable
+  std::atomic<uint64_t> pipeline_errors{0};   // runs of the pipeline that failed (then restarted)
 
   static void Inc(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "vigil/core/dead_letter.h"
 #include "vigil/core/finding.h"
 #include "vigil/core/status.h"
 
@@ -42,10 +43,13 @@ struct StateCheckpoint {
   std::vector<std::pair<std::string, std::string>> meta;   // watermarks, learning starts,
                                                            // source positions
   std::vector<Finding> findings;  // final values (already merged with what is stored)
+  // Records that could not be parsed, up to the position this checkpoint covers, so that a
+  // dead letter is kept exactly when the source position that skips it is.
+  std::vector<DeadLetter> dead_letters;
 
   bool empty() const {
     return state.empty() && state_deletes.empty() && dedup.empty() && meta.empty() &&
-           findings.empty();
+           findings.empty() && dead_letters.empty();
   }
   void clear() {
     state.clear();
@@ -53,6 +57,7 @@ struct StateCheckpoint {
     dedup.clear();
     meta.clear();
     findings.clear();
+    dead_letters.clear();
   }
 };
 
@@ -71,6 +76,8 @@ class StateStore {
 
   // Writes the checkpoint in one atomic, durable write. The findings go to the finding store
   // when the implementation is also one (RocksDbFindingStore); a pure state store ignores them.
+  // The dead letters go to the store's bounded dead-letter set (DeadLetterStore), oldest
+  // removed past its bound.
   virtual Status Commit(const StateCheckpoint& checkpoint) = 0;
 
   // The event-time watermark of `cluster` has reached `watermark_us`: entries of that cluster

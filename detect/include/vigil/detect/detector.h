@@ -2,6 +2,7 @@
 // (rule_engine.h) implements it; stateful detectors will too.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ class Detector {
   // evaluate events on another thread (a StatefulDetector's stateful hits are then collected
   // there and applied by it in input order). Null when this detector cannot be split so.
   virtual std::unique_ptr<class RuleEngine> NewWorkerEngine();  // default: null
+
+  // Changes when the rules change (a reload): a pipeline then asks for new worker engines.
+  virtual uint64_t generation() const { return 0; }
 };
 using DetectorPtr = std::unique_ptr<Detector>;
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "vigil/core/clock.h"
+#include "vigil/core/dead_letter.h"
 #include "vigil/core/finding.h"
 #include "vigil/core/finding_store.h"
 #include "vigil/core/state_store.h"
@@ -36,6 +39,15 @@ struct StoreOptions {
   // Most index entries one Query looks at before it returns a partial page with a cursor. Bounds
   // the work of a very selective filter over a large store; the client just asks for more.
   size_t max_scan_per_query = 100'000;
+  // Dead letters kept at most (>= 1). A Commit that would go over removes the oldest, down to
+  // max_dead_letters - max_dead_letters / 128 (so that trimming is not one delete per commit).
+  size_t max_dead_letters = kDefaultMaxDeadLetters;
+  // Dead letters whose received_us is older than this (wall time) are no longer listed, and a
+  // later Commit removes them. Zero or negative: no age limit, only max_dead_letters.
+  std::chrono::microseconds dead_letter_ttl = std::chrono::hours(24 * 7);
+  // The wall clock of the dead-letter TTL (and of stamping received_us == 0). Null: the system
+  // clock. Detection never reads it.
+  ClockPtr clock;
 };
 
 class WatermarkTable;
@@ -43,22 +55,27 @@ class WatermarkTable;
 // Column families: "default" (schema_version), "findings" (id -> FindingToJson), the empty-
 // valued index CFs "by_time", "by_rule", "by_cluster", "by_user" (layout in index_keys.h and
 // store/README.md), and for stateful detection "state" (operator state), "dedup" (events
-// already processed) and "meta" (watermarks, source positions). A finding and its index
-// entries are always written in one WriteBatch; so is a whole StateCheckpoint.
+// already processed) and "meta" (watermarks, source positions), and "deadletters" (records that
+// could not be parsed, keyed by MakeDeadLetterKey). A finding and its index entries are always
+// written in one WriteBatch; so is a whole StateCheckpoint, dead letters and their trimming
+// included.
 //
 // State and dedup values start with their event-time expiry (core/state_store.h); a compaction
 // filter drops them once their cluster's watermark (AdvanceWatermark) has passed it.
 //
 // Thread-safety: all methods may be called from any thread. Puts and Commits are serialized by
-// a mutex (they read the previous value to retract its index entries); reads take no lock.
-class RocksDbFindingStore final : public FindingStore, public StateStore {
+// a mutex (they read the previous value to retract its index entries); reads take no lock
+// (ListDeadLetters copies the oldest live key under a short one).
+class RocksDbFindingStore final : public FindingStore, public StateStore, public DeadLetterStore {
  public:
   static constexpr int kSchemaVersion = 1;
   static constexpr size_t kMaxLimit = 1000;
 
   // Opens (creating the directory, the DB and any missing column family) the store at dir.
   // IoError if the DB is locked by another process or store ("open DIR: IO error: ... LOCK ...");
-  // FailedPrecondition if it was written by an unknown schema version.
+  // FailedPrecondition if it was written by an unknown schema version. Counts the stored dead
+  // letters (one pass over their keys, at most about max_dead_letters of them) so that the bound
+  // holds across restarts.
   static Result<std::unique_ptr<RocksDbFindingStore>> Open(const std::string& dir,
                                                            const StoreOptions& opts = {});
   ~RocksDbFindingStore() override;  // releases column family handles, then closes the DB
@@ -82,9 +99,20 @@ class RocksDbFindingStore final : public FindingStore, public StateStore {
   Result<std::optional<std::string>> GetMeta(std::string_view key) const override;
   Result<std::vector<std::pair<std::string, std::string>>> ScanMeta(
       std::string_view prefix) const override;
-  // Findings (with their index entries), state, dedup entries and meta in one WriteBatch.
+  // Findings (with their index entries), state, dedup entries, meta and dead letters in one
+  // WriteBatch. The same batch trims the dead letters (one DeleteRange over the oldest keys)
+  // when they are over max_dead_letters, or when the oldest is past dead_letter_ttl by more
+  // than ttl / 128; the work is proportional to the entries removed, never a full scan.
   Status Commit(const StateCheckpoint& checkpoint) override;
   void AdvanceWatermark(std::string_view cluster, int64_t watermark_us) override;
+
+  // DeadLetterStore. Newest first; entries past dead_letter_ttl are never listed. Looks at most
+  // at max_scan_per_query entries per call. Undecodable values are skipped and counted in
+  // corrupt_values_skipped().
+  Result<DeadLetterPage> ListDeadLetters(const DeadLetterFilter& filter) const override;
+  // Exact number of entries kept; may include entries past the TTL that no Commit removed yet
+  // (at most ttl / 128 older than the TTL).
+  uint64_t DeadLetterCount() const override { return dl_count_.load(); }
 
   // Compacts every column family (runs the expiry filters now). For tests and tools.
   Status CompactAll();
@@ -98,7 +126,8 @@ class RocksDbFindingStore final : public FindingStore, public StateStore {
   Status Flush();
   // RocksDB's estimate of the number of findings (cheap, may be off after overwrites).
   Result<uint64_t> CountApprox() const;
-  // Stored findings Query skipped because they could not be decoded, since Open.
+  // Stored findings (Query) and dead letters (ListDeadLetters) skipped because they could not be
+  // decoded, since Open.
   uint64_t corrupt_values_skipped() const { return corrupt_skipped_.load(); }
 
  private:
@@ -114,6 +143,20 @@ class RocksDbFindingStore final : public FindingStore, public StateStore {
   Result<std::optional<std::string>> GetFrom(rocksdb::ColumnFamilyHandle* cf,
                                              std::string_view key, std::string_view what) const;
 
+  // What is known about the stored dead letters without reading them. Requires put_mu_ to
+  // change; first_key is also read under dl_mu_.
+  struct DeadLetterBounds {
+    uint64_t count = 0;
+    std::string first_key;  // the oldest live key; empty when count == 0
+  };
+  // Counts the stored dead letters and finds the oldest key and the highest sequence number.
+  Status LoadDeadLetterBounds();
+  // Adds the dead letters, and the trimming that keeps the bound, to *batch; *next is what the
+  // bounds will be once the batch is written. Requires put_mu_.
+  Status AddDeadLetters(const std::vector<DeadLetter>& dead_letters, rocksdb::WriteBatch* batch,
+                        DeadLetterBounds* next);
+  int64_t DeadLetterTtlMicros() const { return opts_.dead_letter_ttl.count(); }
+
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; destroyed before db_
   rocksdb::ColumnFamilyHandle* default_cf_;
@@ -122,13 +165,21 @@ class RocksDbFindingStore final : public FindingStore, public StateStore {
   rocksdb::ColumnFamilyHandle* state_cf_;
   rocksdb::ColumnFamilyHandle* dedup_cf_;
   rocksdb::ColumnFamilyHandle* meta_cf_;
-  StoreOptions opts_;
+  rocksdb::ColumnFamilyHandle* dead_letters_cf_;
+  StoreOptions opts_;  // opts_.clock is never null
+
   std::shared_ptr<WatermarkTable> watermarks_;
   // Used by RocksDB's compactions until the DB is closed, so declared before db_ is destroyed
   // (the destructor closes the DB first).
   std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters_;
   std::mutex put_mu_;  // makes Put's read-old-value, write-batch sequence atomic
   mutable std::atomic<uint64_t> corrupt_skipped_{0};
+  // Dead-letter bounds: written under put_mu_ (after the batch is written); first key also
+  // under dl_mu_, so that ListDeadLetters can read it without taking put_mu_.
+  std::atomic<uint64_t> dl_count_{0};
+  mutable std::mutex dl_mu_;
+  std::string dl_first_key_;  // guarded by dl_mu_ (written under put_mu_ too)
+  uint64_t dl_next_seq_ = 0;  // guarded by put_mu_
 };
 
 }  // namespace vigil::store

@@ -1,0 +1,286 @@
+// kafka_bench: Vigil consuming Kafka end to end, against the consumer-only ceiling, in one run.
+//
+// A mock Kafka cluster (librdkafka's, in a child process) gets the records of a JSON-lines log,
+// keyed by cluster (one cluster per partition), from a producer thread that keeps at most
+// --window records ahead of the consumer (each mock partition keeps only its last ~5 MB). Two
+// consumers run one after the other over their own topic with the same records:
+//   1. the ceiling: a librdkafka consumer group consuming every record, doing nothing with it;
+//   2. `vigil serve` (the binary, with the full built-in pack, stateless + stateful, RocksDB),
+//      its progress read from /metrics; its RSS sampled every 10% of the records.
+// Prints one markdown table. Usage:
+//   kafka_bench --vigil build/release/app/vigil --events audit.jsonl [--records 200000]
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string vigil, events, workdir = "/tmp";
+  size_t records = 200000;
+  int partitions = 8;
+  size_t window = 24000;
+};
+
+[[noreturn]] void Die(const std::string& msg) {
+  std::fprintf(stderr, "kafka_bench: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+// The mock cluster in a child process; returns its bootstrap servers.
+std::string StartMock(pid_t* pid, const std::vector<std::string>& topics, int partitions) {
+  int fds[2];
+  if (pipe(fds) != 0) Die("pipe");
+  *pid = fork();
+  if (*pid == 0) {
+    close(fds[0]);
+    char errstr[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(rk, 1);
+    for (const std::string& t : topics) rd_kafka_mock_topic_create(mc, t.c_str(), partitions, 1);
+    std::string b = rd_kafka_mock_cluster_bootstraps(mc);
+    b += "\n";
+    if (write(fds[1], b.data(), b.size()) < 0) _exit(1);
+    close(fds[1]);
+    while (true) pause();
+  }
+  close(fds[1]);
+  std::string b;
+  char c;
+  while (read(fds[0], &c, 1) == 1 && c != '\n') b.push_back(c);
+  close(fds[0]);
+  if (b.empty()) Die("the mock cluster did not start");
+  return b;
+}
+
+rd_kafka_t* Client(rd_kafka_type_t type, const std::string& bootstrap,
+                   const std::vector<std::pair<std::string, std::string>>& props) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
+  for (const auto& [k, v] : props) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      Die(k + ": " + errstr);
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (rk == nullptr) Die(errstr);
+  return rk;
+}
+
+// Produces records[i] (key: its cluster, partition: cluster index) while `consumed()` keeps up.
+void Produce(const std::string& bootstrap, const std::string& topic,
+             const std::vector<std::string>& records, int partitions, size_t window,
+             const std::function<uint64_t()>& consumed, std::atomic<bool>* stop) {
+  rd_kafka_t* rk =
+      Client(RD_KAFKA_PRODUCER, bootstrap, {{"linger.ms", "5"}, {"log_level", "3"},
+                                            {"queue.buffering.max.messages", "200000"}});
+  for (size_t i = 0; i < records.size() && !stop->load(); ++i) {
+    while (i > consumed() + window && !stop->load()) rd_kafka_poll(rk, 1);
+    const int p = static_cast<int>(i % static_cast<size_t>(partitions));
+    const std::string key = "cluster-" + std::to_string(p);
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(p),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_KEY(key.data(), key.size()),
+                             RD_KAFKA_V_VALUE(const_cast<char*>(records[i].data()),
+                                              records[i].size()),
+                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk, 1);
+    }
+    rd_kafka_poll(rk, 0);
+  }
+  rd_kafka_flush(rk, 60000);
+  rd_kafka_destroy(rk);
+}
+
+std::string HttpGet(uint16_t port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string resp;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return resp;
+}
+
+uint64_t MetricValue(const std::string& text, const std::string& name) {
+  size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text.c_str() + at + name.size() + 2, nullptr, 10);
+}
+
+long RssKb(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field), nullptr, 10);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--vigil") args.vigil = v;
+    else if (k == "--events") args.events = v;
+    else if (k == "--records") args.records = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--workdir") args.workdir = v;
+    else if (k == "--window") args.window = std::strtoull(v.c_str(), nullptr, 10);
+    else Die("unknown option " + k);
+  }
+  if (args.vigil.empty() || args.events.empty()) Die("usage: --vigil PATH --events FILE");
+  std::vector<std::string> records;
+  uint64_t bytes = 0;
+  {
+    std::ifstream in(args.events);
+    for (std::string line; records.size() < args.records && std::getline(in, line);) {
+      if (line.empty()) continue;
+      bytes += line.size();
+      records.push_back(std::move(line));
+    }
+  }
+  if (records.empty()) Die("no records in " + args.events);
+  const uint64_t n = records.size();
+
+  pid_t mock = 0;
+  const std::string bootstrap = StartMock(&mock, {"ceiling", "vigil"}, args.partitions);
+
+  // 1. The ceiling: consume everything, do nothing.
+  double ceiling_s = 0;
+  {
+    std::atomic<uint64_t> consumed{0};
+    std::atomic<bool> stop{false};
+    std::thread producer([&] {
+      Produce(bootstrap, "ceiling", records, args.partitions, args.window,
+              [&] { return consumed.load(); }, &stop);
+    });
+    rd_kafka_t* rk = Client(RD_KAFKA_CONSUMER, bootstrap,
+                            {{"group.id", "ceiling"}, {"auto.offset.reset", "earliest"},
+                             {"enable.auto.commit", "false"}, {"log_level", "3"},
+                             {"partition.assignment.strategy", "cooperative-sticky"}});
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t* t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, "ceiling", RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, t);
+    rd_kafka_topic_partition_list_destroy(t);
+    Clock::time_point first{};
+    const auto deadline = Clock::now() + std::chrono::minutes(10);
+    while (consumed.load() < n && Clock::now() < deadline) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+      if (m == nullptr) continue;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (consumed.load() == 0) first = Clock::now();
+        consumed.fetch_add(1);
+      }
+      rd_kafka_message_destroy(m);
+    }
+    ceiling_s = std::chrono::duration<double>(Clock::now() - first).count();
+    stop = true;
+    producer.join();
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (consumed.load() < n) Die("the ceiling consumer did not get every record");
+  }
+
+  // 2. vigil serve with the full pack and RocksDB.
+  const std::string dir = args.workdir + "/kafka-bench-db";
+  std::system(("rm -rf " + dir).c_str());
+  const std::string config = args.workdir + "/kafka-bench.yaml";
+  {
+    std::ofstream c(config);
+    c << "db: " << dir << "\nlisten: 127.0.0.1:0\nlog: {level: warn}\nkafka:\n  brokers: \""
+      << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n";
+  }
+  int out[2];
+  if (pipe(out) != 0) Die("pipe");
+  pid_t vigil = fork();
+  if (vigil == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(args.vigil.c_str(), args.vigil.c_str(), "serve", "--config", config.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char ch;
+  while (read(out[0], &ch, 1) == 1 && ch != '\n') line.push_back(ch);
+  const size_t at = line.find("127.0.0.1:");
+  if (at == std::string::npos) Die("vigil serve did not start: " + line);
+  const uint16_t port = static_cast<uint16_t>(std::stoi(line.substr(at + 10)));
+  std::atomic<uint64_t> applied{0};
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    Produce(bootstrap, "vigil", records, args.partitions, args.window,
+            [&] { return applied.load(); }, &stop);
+  });
+  Clock::time_point first{};
+  std::vector<long> rss;
+  size_t next_sample = 0;
+  const auto deadline = Clock::now() + std::chrono::minutes(10);
+  while (applied.load() < n && Clock::now() < deadline) {
+    const uint64_t a = MetricValue(HttpGet(port, "/metrics"), "vigil_events_read_total");
+    if (a > 0 && applied.load() == 0) first = Clock::now();
+    applied = a;
+    while (next_sample <= 10 && a >= n * next_sample / 10) {
+      rss.push_back(RssKb(vigil, "VmRSS:"));
+      ++next_sample;
+    }
+    usleep(2000);  // a pause between two looks at /metrics (the measure, not a wait in a test)
+  }
+  const double vigil_s = std::chrono::duration<double>(Clock::now() - first).count();
+  const long peak = RssKb(vigil, "VmHWM:");
+  stop = true;
+  producer.join();
+  kill(vigil, SIGTERM);
+  int status = 0;
+  waitpid(vigil, &status, 0);
+  kill(mock, SIGKILL);
+  waitpid(mock, nullptr, 0);
+  if (applied.load() < n) Die("vigil did not apply every record in time");
+
+  const double mb = bytes / 1e6;
+  std::printf("| run | events/s | MB/s | seconds | vs ceiling |\n|---|---|---|---|---|\n");
+  std::printf("| consumer-only ceiling (librdkafka, no processing) | %.0f | %.1f | %.2f | 100%% |\n",
+              n / ceiling_s, mb / ceiling_s, ceiling_s);
+  std::printf("| vigil serve, Kafka, full pack + RocksDB | %.0f | %.1f | %.2f | %.0f%% |\n",
+              n / vigil_s, mb / vigil_s, vigil_s, 100.0 * ceiling_s / vigil_s);
+  std::printf("\n%llu records (%.1f MB) over %d partitions, producer at most %zu records ahead; "
+              "vigil serve exit status %d.\n\nRSS of vigil serve (MB) at 0%%, 10%%, ... 100%% "
+              "of the records:",
+              static_cast<unsigned long long>(n), mb, args.partitions, args.window,
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  for (long r : rss) std::printf(" %.0f", r / 1024.0);
+  std::printf("; peak %.0f MB.\n", peak / 1024.0);
+  return 0;
+}

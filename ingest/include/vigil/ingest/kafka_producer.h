@@ -1,0 +1,56 @@
+// KafkaProducer: librdkafka's idempotent producer (enable.idempotence=true, acks=all) for what
+// Vigil writes to Kafka: findings (keyed by finding id) and dead letters. Produce never blocks
+// for long: when librdkafka's queue is full it waits up to a bound, then counts the record as
+// dropped. A thread serves delivery reports; the destructor flushes (bounded).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "vigil/core/status.h"
+
+namespace vigil::ingest {
+
+struct KafkaProducerOptions {
+  std::string brokers;
+  // Passed to librdkafka unchanged after Vigil's defaults (security.protocol, sasl.*, ...).
+  std::vector<std::pair<std::string, std::string>> properties;
+  std::chrono::milliseconds max_block{5000};   // a full queue waits at most this long
+  std::chrono::milliseconds flush_timeout{10000};
+  std::string client_id = "vigil";
+};
+
+class KafkaProducer {
+ public:
+  static Result<std::unique_ptr<KafkaProducer>> Create(KafkaProducerOptions options);
+  ~KafkaProducer();  // flushes (up to flush_timeout), then stops
+
+  // Queues one record; false when it could not be queued (counted in dropped()).
+  bool Produce(std::string_view topic, std::string_view key, std::string_view value);
+  // Waits until every queued record is acknowledged or `timeout` passes; false on timeout.
+  bool Flush(std::chrono::milliseconds timeout);
+
+  uint64_t delivered() const { return delivered_.load(); }
+  uint64_t failed() const { return failed_.load(); }  // delivery errors (after retries)
+  uint64_t dropped() const { return dropped_.load(); }  // never queued
+  // Prometheus lines for one use of the producer (e.g. "findings", "deadletters").
+  void RenderMetrics(std::string_view use, std::string* out) const;
+
+ private:
+  explicit KafkaProducer(KafkaProducerOptions options) : options_(std::move(options)) {}
+  void Loop();
+
+  KafkaProducerOptions options_;
+  struct rd_kafka_s* rk_ = nullptr;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> delivered_{0}, failed_{0}, dropped_{0};
+  std::thread thread_;
+};
+
+}  // namespace vigil::ingest

@@ -1,0 +1,98 @@
+// KafkaProducer (see kafka_producer.h).
+#include "vigil/ingest/kafka_producer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+namespace vigil::ingest {
+
+Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProducerOptions options) {
+  if (options.brokers.empty()) return Status::InvalidArgument("kafka.brokers is empty");
+  std::unique_ptr<KafkaProducer> p(new KafkaProducer(std::move(options)));
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  std::vector<std::pair<std::string, std::string>> props = {
+      {"bootstrap.servers", p->options_.brokers},
+      {"client.id", p->options_.client_id},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "20"},
+  };
+  props.insert(props.end(), p->options_.properties.begin(), p->options_.properties.end());
+  for (const auto& [k, v] : props) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return Status::InvalidArgument("kafka.properties." + k + ": " + errstr);
+    }
+  }
+  rd_kafka_conf_set_opaque(conf, p.get());
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<KafkaProducer*>(opaque);
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->delivered_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      self->failed_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("kafka: producing to {} failed: {}", rd_kafka_topic_name(m->rkt),
+                   rd_kafka_err2str(m->err));
+    }
+  });
+  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t*, int level, const char* fac,
+                                    const char* buf) {
+    if (level <= 4) spdlog::warn("kafka producer: {}: {}", fac, buf);
+  });
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    return Status::InvalidArgument(std::string("kafka: cannot make the producer: ") + errstr);
+  }
+  p->rk_ = reinterpret_cast<struct rd_kafka_s*>(rk);
+  p->thread_ = std::thread([raw = p.get()] { raw->Loop(); });
+  return p;
+}
+
+KafkaProducer::~KafkaProducer() {
+  if (rk_ == nullptr) return;
+  Flush(options_.flush_timeout);
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  rd_kafka_destroy(reinterpret_cast<rd_kafka_t*>(rk_));
+}
+
+void KafkaProducer::Loop() {
+  pthread_setname_np(pthread_self(), "vigil-produce");
+  while (!stop_.load()) rd_kafka_poll(reinterpret_cast<rd_kafka_t*>(rk_), 100);
+}
+
+bool KafkaProducer::Produce(std::string_view topic, std::string_view key, std::string_view value) {
+  rd_kafka_t* rk = reinterpret_cast<rd_kafka_t*>(rk_);
+  const auto deadline = std::chrono::steady_clock::now() + options_.max_block;
+  const std::string name(topic);
+  while (true) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("kafka: cannot queue a record for {}: {}", name, rd_kafka_err2str(err));
+      return false;
+    }
+    rd_kafka_poll(rk, 10);  // the queue is full: let deliveries drain it
+  }
+}
+
+bool KafkaProducer::Flush(std::chrono::milliseconds timeout) {
+  return rd_kafka_flush(reinterpret_cast<rd_kafka_t*>(rk_), static_cast<int>(timeout.count())) ==
+         RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void KafkaProducer::RenderMetrics(std::string_view use, std::string* out) const {
+  const std::string label = "{use=\"" + std::string(use) + "\"}";
+  out->append("vigil_kafka_produced_total" + label + " " + std::to_string(delivered()) + "\n");
+  out->append("vigil_kafka_produce_failed_total" + label + " " + std::to_string(failed()) + "\n");
+  out->append("vigil_kafka_produce_dropped_total" + label + " " + std::to_string(dropped()) +
+              "\n");
+}
+
+}  // namespace vigil::ingest

@@ -1,0 +1,209 @@
+// `vigil serve` consuming Kafka end to end: the real binary against vigil-kafka-mock (each in a
+// process of its own), kill -9 mid-stream and a restart, then SIGTERM: every event counted once
+// (the findings and their counts equal those of `vigil replay` over the same events), offsets
+// committed to the high watermarks, /readyz and the Kafka metrics over loopback HTTP.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "kafka_mock_process.h"
+#include "kafka_test_util.h"
+#include "subprocess.h"
+#include "vigil/store/rocksdb_finding_store.h"
+
+namespace vigil {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using testing::HttpGet;
+using testing::KafkaMockProcess;
+using testing::KafkaTestMessage;
+using testing::Subprocess;
+
+std::map<std::string, std::string> ReadStore(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  auto db = store::RocksDbFindingStore::Open(dir);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  if (!db.ok()) return out;
+  FindingFilter filter;
+  filter.limit = store::RocksDbFindingStore::kMaxLimit;
+  while (true) {
+    auto page = (*db)->Query(filter);
+    EXPECT_TRUE(page.ok());
+    if (!page.ok()) break;
+    for (const Finding& f : page->findings) {
+      out[f.id] = f.rule_id + " " + f.cluster + " count=" + std::to_string(f.count);
+    }
+    if (page->next_cursor.empty()) break;
+    filter.cursor = page->next_cursor;
+  }
+  return out;
+}
+
+uint16_t ListeningPort(Subprocess& p) {
+  std::string out = p.ReadStdoutUntil("\n", 60s);
+  size_t at = out.find("listening on 127.0.0.1:");
+  if (at == std::string::npos) return 0;
+  return static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
+}
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    pollfd none{};
+    poll(&none, 0, 20);  // a pause between two looks, not a wait for the condition
+  }
+  return true;
+}
+
+TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
+  char tmpl[] = "/tmp/vigil-kafka-serve-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { fs::remove_all(d); }
+  } cleanup{dir};
+
+  Subprocess gen({"/usr/bin/python3", std::string(VIGIL_SOURCE_DIR) + "/bench/vigil-gen",
+                  "--events", "6000", "--clusters", "3", "--attacks", "2", "--rate", "100",
+                  "--seed", "5", "--split-by-cluster", "--out", dir + "/audit.jsonl"});
+  ASSERT_EQ(gen.Wait(300s), 0) << gen.err();
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("audit-", 0) == 0) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), 3u);
+  const char* clusters[] = {"prod-eu", "prod-us", "staging"};
+
+  // The replay baseline: each cluster's log into one store.
+  for (size_t c = 0; c < 3; ++c) {
+    Subprocess replay({VIGIL_BINARY, "--log-level", "warn", "replay", files[c], "--db",
+                       dir + "/replay-db", "--cluster", clusters[c], "--format", "jsonl"});
+    ASSERT_EQ(replay.Wait(300s), 0) << replay.err();
+  }
+  const auto baseline = ReadStore(dir + "/replay-db");
+  ASSERT_GT(baseline.size(), 5u);
+
+  testing::KafkaMockOptions mock_options;
+  mock_options.brokers = 1;
+  mock_options.topics = {"audit:8"};
+  mock_options.stderr_path = dir + "/mock.log";
+  KafkaMockProcess mock(mock_options);
+  ASSERT_TRUE(mock.ok()) << mock.error();
+  // Keyed by cluster: each cluster in one partition, in order (two of the three may share one).
+  // 6,000 events of ~0.9 KB stay under the mock's ~5 MB per partition even then, so all of it
+  // can be produced first: with more, the mock drops the oldest records (its retention), which
+  // is not a loss of Vigil's.
+  std::vector<KafkaTestMessage> records;
+  uint64_t total = 0;
+  for (size_t c = 0; c < 3; ++c) {
+    std::ifstream in(files[c]);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      KafkaTestMessage m;
+      m.key = clusters[c];
+      m.value = line;
+      records.push_back(std::move(m));
+      ++total;
+    }
+  }
+  auto produced = testing::ProduceMessages(mock.bootstrap(), "audit", records, 120s);
+  ASSERT_TRUE(produced.ok()) << produced.status().ToString();
+
+  const std::string config = dir + "/vigil.yaml";
+  std::ofstream(config) << "db: " << dir << "/db\nlisten: 127.0.0.1:0\nlog: {level: warn}\n"
+                        << "checkpoint: {interval: 200ms, events: 500}\n"
+                        << "ready: {max_lag: 0}\n"
+                        << "kafka:\n  brokers: \"" << mock.bootstrap() << "\"\n"
+                        << "  group: vigil-e2e\n"
+                        << "  topics: [{name: audit, cluster_from: key}]\n"
+                        << "  properties: {session.timeout.ms: \"6000\", "
+                           "heartbeat.interval.ms: \"500\"}\n";
+
+  // First run: killed (SIGKILL, by itself) after 4,000 events.
+  {
+    Subprocess first({"/usr/bin/env", "VIGIL_TEST_KILL_AFTER_EVENTS=2500", VIGIL_BINARY, "serve",
+                      "--config", config});
+    EXPECT_EQ(first.Wait(300s), -1) << "expected death by SIGKILL\n" << first.err();
+  }
+  {
+    // The first run got somewhere: its checkpoints hold offsets (Kafka's committed offsets may
+    // lag them; the stored ones win on the restart).
+    auto db = store::RocksDbFindingStore::Open(dir + "/db");
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    int64_t stored = 0;
+    for (int p = 0; p < 8; ++p) {
+      auto v = (*db)->GetMeta(std::string("kafka\x1fvigil-e2e\x1f" "audit\x1f") +
+                              std::to_string(p));
+      ASSERT_TRUE(v.ok());
+      if (v->has_value()) stored += std::stoll(**v);
+    }
+    EXPECT_GT(stored, 0);
+    EXPECT_LT(stored, static_cast<int64_t>(total));
+  }
+  // Second run: picks up at the offsets of the last checkpoint, consumes the rest.
+  Subprocess serve({VIGIL_BINARY, "serve", "--config", config});
+  const uint16_t port = ListeningPort(serve);
+  ASSERT_NE(port, 0) << serve.err();
+  std::vector<int64_t> high;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto hw = testing::HighWatermarks(mock.bootstrap(), "audit", 10s);
+        auto co = testing::CommittedOffsets(mock.bootstrap(), "vigil-e2e", "audit", 10s);
+        if (!hw.ok() || !co.ok()) return false;
+        high = *hw;
+        for (size_t p = 0; p < hw->size(); ++p) {
+          if ((*co)[p] != (*hw)[p] && (*hw)[p] > 0) return false;
+        }
+        return true;
+      },
+      300s))
+      << serve.err();
+  // Caught up: ready (lag 0), and the Kafka metrics are there.
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz").status == 200; }, 60s))
+      << HttpGet(port, "/readyz").body;
+  const std::string metrics = HttpGet(port, "/metrics").body;
+  EXPECT_NE(metrics.find("vigil_kafka_lag{topic=\"audit\",partition=\""), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("vigil_kafka_assigned_partitions 8"), std::string::npos) << metrics;
+  serve.Signal(SIGTERM);
+  EXPECT_EQ(serve.Wait(60s), 0) << serve.err();
+  uint64_t sum = 0;
+  for (int64_t h : high) sum += static_cast<uint64_t>(h);
+  EXPECT_EQ(sum, total);
+
+  // Every event once: the findings and their counts are those of the replay.
+  const auto got = ReadStore(dir + "/db");
+  std::string diff;
+  for (const auto& [id, d] : baseline) {
+    auto it = got.find(id);
+    if (it == got.end()) diff += "\n  missing " + id + " " + d;
+    else if (it->second != d) diff += "\n  differs " + id + " want " + d + " got " + it->second;
+  }
+  for (const auto& [id, d] : got) {
+    if (!baseline.count(id)) diff += "\n  extra " + id + " " + d;
+  }
+  EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
+}
+
+TEST(KafkaServeEndToEndTest, BadKafkaSettingsAreUsageErrors) {
+  Subprocess no_brokers({VIGIL_BINARY, "serve", "--kafka-topic", "audit:prod", "--listen",
+                         "127.0.0.1:0", "--db", "/nonexistent/never-created"});
+  EXPECT_EQ(no_brokers.Wait(60s), 2);
+  EXPECT_NE(no_brokers.err().find("--kafka-brokers"), std::string::npos) << no_brokers.err();
+  Subprocess bad_cluster({VIGIL_BINARY, "serve", "--kafka-brokers", "127.0.0.1:1",
+                          "--kafka-topic", "audit:has space", "--listen", "127.0.0.1:0", "--db",
+                          "/nonexistent/never-created"});
+  EXPECT_EQ(bad_cluster.Wait(60s), 2);
+  EXPECT_NE(bad_cluster.err().find("cluster"), std::string::npos) << bad_cluster.err();
+  EXPECT_FALSE(fs::exists("/nonexistent/never-created"));
+}
+
+}  // namespace
+}  // namespace vigil
