@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "kafka_mock_process.h"
 #include "kafka_test_util.h"
@@ -123,6 +124,7 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
                         << "kafka:\n  brokers: \"" << mock.bootstrap() << "\"\n"
                         << "  group: vigil-e2e\n"
                         << "  topics: [{name: audit, cluster_from: key}]\n"
+                        << "  findings_topic: vigil-findings\n"
                         << "  properties: {session.timeout.ms: \"6000\", "
                            "heartbeat.interval.ms: \"500\"}\n";
 
@@ -190,6 +192,26 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
     if (!baseline.count(id)) diff += "\n  extra " + id + " " + d;
   }
   EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
+
+  // The findings topic: findings keyed by their id, each a finding of the store. (What the
+  // killed run had made durable but not yet delivered to Kafka is not re-produced: the topic
+  // is complete only across clean stops; see the closing note.)
+  auto produced_findings = testing::HighWatermarks(mock.bootstrap(), "vigil-findings", 30s);
+  ASSERT_TRUE(produced_findings.ok()) << produced_findings.status().ToString();
+  size_t count = 0;
+  for (int64_t h : *produced_findings) count += static_cast<size_t>(h);
+  ASSERT_GT(count, 0u);
+  auto out = testing::ConsumeGroup(mock.bootstrap(), "check-findings", "vigil-findings", count,
+                                   120s);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  std::set<std::string> keys;
+  for (const KafkaTestMessage& m : *out) {
+    ASSERT_TRUE(m.key.has_value());
+    keys.insert(*m.key);
+    ASSERT_TRUE(m.value.has_value());
+    EXPECT_NE(m.value->find("\"id\":\"" + *m.key + "\""), std::string::npos) << *m.value;
+  }
+  for (const std::string& k : keys) EXPECT_TRUE(got.count(k)) << "not in the store: " << k;
 }
 
 TEST(KafkaServeEndToEndTest, BadKafkaSettingsAreUsageErrors) {
