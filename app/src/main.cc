@@ -273,7 +273,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   std::atomic<int> exit_code{kExitOk};
   std::mutex stop_mu;
   std::condition_variable stop_cv;
-  std::thread pipeline_thread([&] {
+  auto run_pipelines = [&] {
     Config serve_config = config;
     serve_config.max_findings_shown = 0;  // nothing to print: keep findings only in the store
     auto make_pipeline = [&] {
@@ -351,6 +351,19 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       if (stop.load()) break;
       if (!report.ok() && !failed(report.status(), "kafka pipeline")) break;
       if (report.ok()) failures = 0;  // the source ended by itself: start it again
+    }
+  };
+  std::thread pipeline_thread([&] {
+    try {
+      run_pipelines();
+    } catch (const std::exception& e) {  // never std::terminate the server
+      PipelineMetrics::Inc(metrics.pipeline_errors);
+      spdlog::error("pipeline thread: {}", e.what());
+      std::fprintf(stderr, "vigil: pipeline thread failed: %s\n",
+                   SanitizeForTerminal(e.what()).c_str());
+      exit_code = kExitFailure;
+      stop = true;
+      kill(getpid(), SIGTERM);
     }
   });
 
