@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -256,7 +257,7 @@ int main(int argc, char** argv) {
       rss.push_back(RssKb(vigil, "VmRSS:"));
       ++next_sample;
     }
-    usleep(2000);  // a pause between two looks at /metrics (the measure, not a wait in a test)
+    usleep(5000);   // a pause between two looks at /metrics (the measure, not a wait in a test)
   }
   const double vigil_s = std::chrono::duration<double>(Clock::now() - first).count();
   const long peak = RssKb(vigil, "VmHWM:");
@@ -264,7 +265,10 @@ int main(int argc, char** argv) {
   producer.join();
   kill(vigil, SIGTERM);
   int status = 0;
-  waitpid(vigil, &status, 0);
+  rusage usage{};
+  wait4(vigil, &status, 0, &usage);
+  const double cpu = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+                     (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   kill(mock, SIGKILL);
   waitpid(mock, nullptr, 0);
   if (applied.load() < n) Die("vigil did not apply every record in time");
@@ -276,10 +280,11 @@ int main(int argc, char** argv) {
   std::printf("| vigil serve, Kafka, full pack + RocksDB | %.0f | %.1f | %.2f | %.0f%% |\n",
               n / vigil_s, mb / vigil_s, vigil_s, 100.0 * ceiling_s / vigil_s);
   std::printf("\n%llu records (%.1f MB) over %d partitions, producer at most %zu records ahead; "
-              "vigil serve exit status %d.\n\nRSS of vigil serve (MB) at 0%%, 10%%, ... 100%% "
-              "of the records:",
+              "vigil serve exit status %d; vigil serve used %.2f CPU s in all (%.0f events per "
+              "CPU second; the producer and the mock broker share the same cores).\n\nRSS of "
+              "vigil serve (MB) at 0%%, 10%%, ... 100%% of the records:",
               static_cast<unsigned long long>(n), mb, args.partitions, args.window,
-              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1, cpu, cpu > 0 ? n / cpu : 0.0);
   for (long r : rss) std::printf(" %.0f", r / 1024.0);
   std::printf("; peak %.0f MB.\n", peak / 1024.0);
   return 0;
