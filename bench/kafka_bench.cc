@@ -38,6 +38,8 @@ struct Args {
   size_t records = 200000;
   int partitions = 8;
   size_t window = 24000;
+  bool prefill = false;  // produce everything first (over enough partitions to hold it)
+  std::string extra_config;  // appended to vigil's config (e.g. "workers: 1")
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -157,6 +159,9 @@ int main(int argc, char** argv) {
     else if (k == "--records") args.records = std::strtoull(v.c_str(), nullptr, 10);
     else if (k == "--workdir") args.workdir = v;
     else if (k == "--window") args.window = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--partitions") args.partitions = std::atoi(v.c_str());
+    else if (k == "--prefill") args.prefill = v == "1" || v == "true";
+    else if (k == "--config") args.extra_config = v;
     else Die("unknown option " + k);
   }
   if (args.vigil.empty() || args.events.empty()) Die("usage: --vigil PATH --events FILE");
@@ -175,6 +180,15 @@ int main(int argc, char** argv) {
 
   pid_t mock = 0;
   const std::string bootstrap = StartMock(&mock, {"ceiling", "vigil"}, args.partitions);
+  if (args.prefill) {
+    // Both topics filled before anything consumes: the consumers then compete with nothing.
+    std::atomic<bool> never{false};
+    for (const char* topic : {"ceiling", "vigil"}) {
+      Produce(bootstrap, topic, records, args.partitions, records.size(), [] { return 0; },
+              &never);
+    }
+  }
+  const bool concurrent = !args.prefill;
 
   // 1. The ceiling: consume everything, do nothing.
   double ceiling_s = 0;
@@ -182,8 +196,10 @@ int main(int argc, char** argv) {
     std::atomic<uint64_t> consumed{0};
     std::atomic<bool> stop{false};
     std::thread producer([&] {
-      Produce(bootstrap, "ceiling", records, args.partitions, args.window,
-              [&] { return consumed.load(); }, &stop);
+      if (concurrent) {
+        Produce(bootstrap, "ceiling", records, args.partitions, args.window,
+                [&] { return consumed.load(); }, &stop);
+      }
     });
     rd_kafka_t* rk = Client(RD_KAFKA_CONSUMER, bootstrap,
                             {{"group.id", "ceiling"}, {"auto.offset.reset", "earliest"},
@@ -220,7 +236,8 @@ int main(int argc, char** argv) {
   {
     std::ofstream c(config);
     c << "db: " << dir << "\nlisten: 127.0.0.1:0\nlog: {level: warn}\nkafka:\n  brokers: \""
-      << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n";
+      << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n"
+      << args.extra_config << "\n";
   }
   int out[2];
   if (pipe(out) != 0) Die("pipe");
@@ -242,8 +259,10 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> applied{0};
   std::atomic<bool> stop{false};
   std::thread producer([&] {
-    Produce(bootstrap, "vigil", records, args.partitions, args.window,
-            [&] { return applied.load(); }, &stop);
+    if (concurrent) {
+      Produce(bootstrap, "vigil", records, args.partitions, args.window,
+              [&] { return applied.load(); }, &stop);
+    }
   });
   Clock::time_point first{};
   std::vector<long> rss;
@@ -279,11 +298,14 @@ int main(int argc, char** argv) {
               n / ceiling_s, mb / ceiling_s, ceiling_s);
   std::printf("| vigil serve, Kafka, full pack + RocksDB | %.0f | %.1f | %.2f | %.0f%% |\n",
               n / vigil_s, mb / vigil_s, vigil_s, 100.0 * ceiling_s / vigil_s);
-  std::printf("\n%llu records (%.1f MB) over %d partitions, producer at most %zu records ahead; "
+  std::printf("\n%llu records (%.1f MB) over %d partitions, %s; "
               "vigil serve exit status %d; vigil serve used %.2f CPU s in all (%.0f events per "
               "CPU second; the producer and the mock broker share the same cores).\n\nRSS of "
               "vigil serve (MB) at 0%%, 10%%, ... 100%% of the records:",
-              static_cast<unsigned long long>(n), mb, args.partitions, args.window,
+              static_cast<unsigned long long>(n), mb, args.partitions,
+              args.prefill ? "all produced before consuming"
+                           : ("produced while consumed, at most " + std::to_string(args.window) +
+                              " records ahead").c_str(),
               WIFEXITED(status) ? WEXITSTATUS(status) : -1, cpu, cpu > 0 ? n / cpu : 0.0);
   for (long r : rss) std::printf(" %.0f", r / 1024.0);
   std::printf("; peak %.0f MB.\n", peak / 1024.0);

@@ -156,8 +156,17 @@ rm -f "$WORK/scale.jsonl"
 KAFKA_RECORDS=${BENCH_KAFKA_RECORDS:-200000}
 echo "== kafka: vigil serve consuming a mock broker, against the consumer-only ceiling" \
   "($KAFKA_RECORDS records)"
-"$BUILD/bench/kafka_bench" --vigil "$VIGIL" --events "$ALL" --records "$KAFKA_RECORDS" \
-  --workdir "$WORK" > "$WORK/kafka.md"
+{
+  echo "### Produced while consumed (8 partitions)"
+  echo
+  "$BUILD/bench/kafka_bench" --vigil "$VIGIL" --events "$ALL" --records "$KAFKA_RECORDS" \
+    --workdir "$WORK" --partitions 8
+  echo
+  echo "### All produced first (64 partitions), then consumed"
+  echo
+  "$BUILD/bench/kafka_bench" --vigil "$VIGIL" --events "$ALL" --records "$KAFKA_RECORDS" \
+    --workdir "$WORK" --partitions 64 --prefill 1
+} > "$WORK/kafka.md"
 cat "$WORK/kafka.md"
 
 mkdir -p "$(dirname "$OUT")"
