@@ -38,7 +38,7 @@ struct Args {
   size_t records = 200000;
   int partitions = 8;
   size_t window = 24000;
-  bool prefill = false;  // produce everything first (over enough partitions to hold it)
+  bool prefill = false;      // produce everything first (over enough partitions to hold it)
   std::string extra_config;  // appended to vigil's config (e.g. "workers: 1")
 };
 
@@ -95,18 +95,17 @@ void Produce(const std::string& bootstrap, const std::string& topic,
              const std::vector<std::string>& records, int partitions, size_t window,
              const std::function<uint64_t()>& consumed, std::atomic<bool>* stop) {
   rd_kafka_t* rk =
-      Client(RD_KAFKA_PRODUCER, bootstrap, {{"linger.ms", "5"}, {"log_level", "3"},
-                                            {"queue.buffering.max.messages", "200000"}});
+      Client(RD_KAFKA_PRODUCER, bootstrap,
+             {{"linger.ms", "5"}, {"log_level", "3"}, {"queue.buffering.max.messages", "200000"}});
   for (size_t i = 0; i < records.size() && !stop->load(); ++i) {
     while (i > consumed() + window && !stop->load()) rd_kafka_poll(rk, 1);
     const int p = static_cast<int>(i % static_cast<size_t>(partitions));
     const std::string key = "cluster-" + std::to_string(p);
-    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(p),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_KEY(key.data(), key.size()),
-                             RD_KAFKA_V_VALUE(const_cast<char*>(records[i].data()),
-                                              records[i].size()),
-                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    while (rd_kafka_producev(
+               rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(p),
+               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
+               RD_KAFKA_V_VALUE(const_cast<char*>(records[i].data()), records[i].size()),
+               RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(rk, 1);
     }
     rd_kafka_poll(rk, 0);
@@ -143,7 +142,8 @@ uint64_t MetricValue(const std::string& text, const std::string& name) {
 long RssKb(pid_t pid, const char* field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field), nullptr, 10);
+    if (line.rfind(field, 0) == 0)
+      return std::strtol(line.c_str() + std::strlen(field), nullptr, 10);
   }
   return 0;
 }
@@ -154,15 +154,24 @@ int main(int argc, char** argv) {
   Args args;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--vigil") args.vigil = v;
-    else if (k == "--events") args.events = v;
-    else if (k == "--records") args.records = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--workdir") args.workdir = v;
-    else if (k == "--window") args.window = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--partitions") args.partitions = std::atoi(v.c_str());
-    else if (k == "--prefill") args.prefill = v == "1" || v == "true";
-    else if (k == "--config") args.extra_config = v;
-    else Die("unknown option " + k);
+    if (k == "--vigil")
+      args.vigil = v;
+    else if (k == "--events")
+      args.events = v;
+    else if (k == "--records")
+      args.records = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--workdir")
+      args.workdir = v;
+    else if (k == "--window")
+      args.window = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--partitions")
+      args.partitions = std::atoi(v.c_str());
+    else if (k == "--prefill")
+      args.prefill = v == "1" || v == "true";
+    else if (k == "--config")
+      args.extra_config = v;
+    else
+      Die("unknown option " + k);
   }
   if (args.vigil.empty() || args.events.empty()) Die("usage: --vigil PATH --events FILE");
   std::vector<std::string> records;
@@ -184,8 +193,8 @@ int main(int argc, char** argv) {
     // Both topics filled before anything consumes: the consumers then compete with nothing.
     std::atomic<bool> never{false};
     for (const char* topic : {"ceiling", "vigil"}) {
-      Produce(bootstrap, topic, records, args.partitions, records.size(), [] { return 0; },
-              &never);
+      Produce(
+          bootstrap, topic, records, args.partitions, records.size(), [] { return 0; }, &never);
     }
   }
   const bool concurrent = !args.prefill;
@@ -197,13 +206,16 @@ int main(int argc, char** argv) {
     std::atomic<bool> stop{false};
     std::thread producer([&] {
       if (concurrent) {
-        Produce(bootstrap, "ceiling", records, args.partitions, args.window,
-                [&] { return consumed.load(); }, &stop);
+        Produce(
+            bootstrap, "ceiling", records, args.partitions, args.window,
+            [&] { return consumed.load(); }, &stop);
       }
     });
     rd_kafka_t* rk = Client(RD_KAFKA_CONSUMER, bootstrap,
-                            {{"group.id", "ceiling"}, {"auto.offset.reset", "earliest"},
-                             {"enable.auto.commit", "false"}, {"log_level", "3"},
+                            {{"group.id", "ceiling"},
+                             {"auto.offset.reset", "earliest"},
+                             {"enable.auto.commit", "false"},
+                             {"log_level", "3"},
                              {"partition.assignment.strategy", "cooperative-sticky"}});
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t* t = rd_kafka_topic_partition_list_new(1);
@@ -260,8 +272,9 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::thread producer([&] {
     if (concurrent) {
-      Produce(bootstrap, "vigil", records, args.partitions, args.window,
-              [&] { return applied.load(); }, &stop);
+      Produce(
+          bootstrap, "vigil", records, args.partitions, args.window, [&] { return applied.load(); },
+          &stop);
     }
   });
   Clock::time_point first{};
@@ -276,7 +289,7 @@ int main(int argc, char** argv) {
       rss.push_back(RssKb(vigil, "VmRSS:"));
       ++next_sample;
     }
-    usleep(5000);   // a pause between two looks at /metrics (the measure, not a wait in a test)
+    usleep(5000);  // a pause between two looks at /metrics (the measure, not a wait in a test)
   }
   const double vigil_s = std::chrono::duration<double>(Clock::now() - first).count();
   const long peak = RssKb(vigil, "VmHWM:");
@@ -294,19 +307,22 @@ int main(int argc, char** argv) {
 
   const double mb = bytes / 1e6;
   std::printf("| run | events/s | MB/s | seconds | vs ceiling |\n|---|---|---|---|---|\n");
-  std::printf("| consumer-only ceiling (librdkafka, no processing) | %.0f | %.1f | %.2f | 100%% |\n",
-              n / ceiling_s, mb / ceiling_s, ceiling_s);
+  std::printf(
+      "| consumer-only ceiling (librdkafka, no processing) | %.0f | %.1f | %.2f | 100%% |\n",
+      n / ceiling_s, mb / ceiling_s, ceiling_s);
   std::printf("| vigil serve, Kafka, full pack + RocksDB | %.0f | %.1f | %.2f | %.0f%% |\n",
               n / vigil_s, mb / vigil_s, vigil_s, 100.0 * ceiling_s / vigil_s);
-  std::printf("\n%llu records (%.1f MB) over %d partitions, %s; "
-              "vigil serve exit status %d; vigil serve used %.2f CPU s in all (%.0f events per "
-              "CPU second; the producer and the mock broker share the same cores).\n\nRSS of "
-              "vigil serve (MB) at 0%%, 10%%, ... 100%% of the records:",
-              static_cast<unsigned long long>(n), mb, args.partitions,
-              args.prefill ? "all produced before consuming"
-                           : ("produced while consumed, at most " + std::to_string(args.window) +
-                              " records ahead").c_str(),
-              WIFEXITED(status) ? WEXITSTATUS(status) : -1, cpu, cpu > 0 ? n / cpu : 0.0);
+  std::printf(
+      "\n%llu records (%.1f MB) over %d partitions, %s; "
+      "vigil serve exit status %d; vigil serve used %.2f CPU s in all (%.0f events per "
+      "CPU second; the producer and the mock broker share the same cores).\n\nRSS of "
+      "vigil serve (MB) at 0%%, 10%%, ... 100%% of the records:",
+      static_cast<unsigned long long>(n), mb, args.partitions,
+      args.prefill
+          ? "all produced before consuming"
+          : ("produced while consumed, at most " + std::to_string(args.window) + " records ahead")
+                .c_str(),
+      WIFEXITED(status) ? WEXITSTATUS(status) : -1, cpu, cpu > 0 ? n / cpu : 0.0);
   for (long r : rss) std::printf(" %.0f", r / 1024.0);
   std::printf("; peak %.0f MB.\n", peak / 1024.0);
   return 0;

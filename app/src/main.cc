@@ -321,6 +321,9 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       auto report = make_pipeline()->Run(paths, &stop);
       if (report.ok()) {
         for (const std::string& e : report->errors) spdlog::warn("skipped {}", e);
+        // Before the log line, so that whoever reads it sees /readyz 200 (the files are in the
+        // store: Run returns once its last checkpoint is durable).
+        files_done = true;
         spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings",
                      report->events, report->malformed, report->skipped,
                      metrics.findings.load());
@@ -567,6 +570,9 @@ int Main(int argc, char** argv) {
   // Crash tests: SIGKILL this process after N events (a real kill -9 at a chosen point).
   if (const char* k = std::getenv("VIGIL_TEST_KILL_AFTER_EVENTS")) {
     config.test_kill_after_events = std::strtoull(k, nullptr, 10);
+  }
+  if (const char* t = std::getenv("VIGIL_TEST_THROW_AFTER_EVENTS")) {
+    config.test_throw_after_events = std::strtoull(t, nullptr, 10);
   }
 
   if (*replay) {

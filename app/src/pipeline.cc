@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
@@ -55,7 +56,7 @@ struct Counters {
 
 // A batch of records from the source and what a worker made of them.
 struct Batch {
-  struct Item {  // one per input record
+  struct Item {                                 // one per input record
     uint32_t events_begin = 0, events_end = 0;  // its events in `events`
     uint32_t malformed = 0;                     // items of it rejected
     std::string message;                        // why (with its position), when malformed
@@ -335,7 +336,7 @@ class Pipeline::Runner {
   void AfterEvent();
   void Error(const std::string& message);
   void KeepDeadLetter(const ingest::RecordOrigin& origin, const ingest::RawRecord& rec,
-                  const Batch& b, const std::string& error);
+                      const Batch& b, const std::string& error);
   void Publish();
   void Checkpoint();
   Status CheckpointNow();
@@ -356,10 +357,10 @@ class Pipeline::Runner {
   uint64_t engines_generation_ = 0;
   std::vector<std::thread> threads_;
   std::mutex mu_;
-  std::condition_variable work_cv_;  // a batch to work on, or stop
-  std::condition_variable done_cv_;  // a batch done
-  std::deque<Batch*> todo_;          // guarded by mu_
-  bool stop_ = false;                // guarded by mu_
+  std::condition_variable work_cv_;               // a batch to work on, or stop
+  std::condition_variable done_cv_;               // a batch done
+  std::deque<Batch*> todo_;                       // guarded by mu_
+  bool stop_ = false;                             // guarded by mu_
   std::deque<std::unique_ptr<Batch>> in_flight_;  // in input order
   std::vector<std::unique_ptr<Batch>> spare_;
   std::unique_ptr<ingest::EnvelopeDecoder> inline_decoder_;  // with one worker
@@ -522,6 +523,11 @@ void Pipeline::Runner::Apply(Batch* b) {
     for (uint32_t i = item.events_begin; i < item.events_end; ++i) {
       const Batch::Event& ev = b->events[i];
       if (++seen_events_ == p_->config_.test_kill_after_events) raise(SIGKILL);
+      if (seen_events_ == p_->config_.test_throw_after_events) {
+        static std::atomic<bool> thrown{false};
+        if (!thrown.exchange(true))
+          throw std::runtime_error("test failure (VIGIL_TEST_THROW_AFTER_EVENTS)");
+      }
       const std::string_view cluster(b->arena.data() + ev.cluster, ev.cluster_len);
       const std::string_view audit_id(b->arena.data() + ev.audit_id, ev.audit_id_len);
       using Admission = detect::StatefulDetector::Admission;
@@ -600,8 +606,8 @@ void Pipeline::Runner::Error(const std::string& message) {
 }
 
 void Pipeline::Runner::KeepDeadLetter(const ingest::RecordOrigin& origin,
-                                  const ingest::RawRecord& rec, const Batch& b,
-                                  const std::string& error) {
+                                      const ingest::RawRecord& rec, const Batch& b,
+                                      const std::string& error) {
   ++report_->dead_letters;
   if (p_->metrics_ != nullptr) PipelineMetrics::Inc(p_->metrics_->dead_letters);
   if (p_->state_ == nullptr) return;  // nowhere to keep it: reported and counted only
@@ -747,8 +753,8 @@ Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
       std::lock_guard<std::mutex> lock(mu_);
       MakeEngines();
     }
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        last_checkpoint_ + interval_ - Clock::now());
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(last_checkpoint_ + interval_ -
+                                                                      Clock::now());
     wait = std::clamp(wait, std::chrono::milliseconds(1), kMaxPollWait);
     std::unique_ptr<Batch> b = TakeSpare();
     auto polled = source_->Poll(&b->input, limits_, wait);
@@ -795,8 +801,7 @@ Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
   return Status::Ok();
 }
 
-Result<ReplayReport> Pipeline::Run(ingest::RecordSource* source,
-                                   const std::atomic<bool>* cancel) {
+Result<ReplayReport> Pipeline::Run(ingest::RecordSource* source, const std::atomic<bool>* cancel) {
   const auto start = Clock::now();
   ReplayReport report;
   Status s;

@@ -37,10 +37,10 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProducerOption
                    rd_kafka_err2str(m->err));
     }
   });
-  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t*, int level, const char* fac,
-                                    const char* buf) {
-    if (level <= 4) spdlog::warn("kafka producer: {}: {}", fac, buf);
-  });
+  rd_kafka_conf_set_log_cb(conf,
+                           [](const rd_kafka_t*, int level, const char* fac, const char* buf) {
+                             if (level <= 4) spdlog::warn("kafka producer: {}: {}", fac, buf);
+                           });
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (rk == nullptr) {
     return Status::InvalidArgument(std::string("kafka: cannot make the producer: ") + errstr);
@@ -91,8 +91,7 @@ void KafkaProducer::RenderMetrics(std::string_view use, std::string* out) const 
   const std::string label = "{use=\"" + std::string(use) + "\"}";
   out->append("vigil_kafka_produced_total" + label + " " + std::to_string(delivered()) + "\n");
   out->append("vigil_kafka_produce_failed_total" + label + " " + std::to_string(failed()) + "\n");
-  out->append("vigil_kafka_produce_dropped_total" + label + " " + std::to_string(dropped()) +
-              "\n");
+  out->append("vigil_kafka_produce_dropped_total" + label + " " + std::to_string(dropped()) + "\n");
 }
 
 }  // namespace vigil::ingest

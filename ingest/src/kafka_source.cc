@@ -2,8 +2,6 @@
 // own, batches handed to the pipeline, offsets in the checkpoint and committed after it.
 #include "vigil/ingest/kafka_source.h"
 
-#include "vigil/core/dead_letter.h"
-
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <re2/re2.h>
@@ -14,6 +12,8 @@
 #include <cstring>
 #include <map>
 
+#include "vigil/core/dead_letter.h"
+
 namespace vigil::ingest {
 namespace {
 
@@ -22,8 +22,8 @@ using Clock = std::chrono::steady_clock;
 struct Partition {
   std::string topic;
   int32_t partition = 0;
-  size_t topic_index = 0;  // into KafkaOptions::topics
-  std::string name;        // "topic[partition]"
+  size_t topic_index = 0;            // into KafkaOptions::topics
+  std::string name;                  // "topic[partition]"
   std::atomic<int64_t> next{-1};     // the next offset to apply (the pipeline's); -1 unknown
   std::atomic<int64_t> durable{-1};  // the next offset a durable checkpoint covers
   std::atomic<int64_t> committed{-1};
@@ -124,13 +124,13 @@ class KafkaRecordSource::Impl {
   };
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<Ready> ready;                        // guarded by mu
-  size_t ready_bytes = 0;                         // guarded by mu
+  std::deque<Ready> ready;                          // guarded by mu
+  size_t ready_bytes = 0;                           // guarded by mu
   std::vector<std::unique_ptr<RecordBatch>> spare;  // guarded by mu
-  uint64_t barrier_seq = 0;                       // guarded by mu
-  uint64_t barrier_done = 0;                      // guarded by mu
-  bool consumer_done = false;                     // guarded by mu
-  Status consumer_status;                         // guarded by mu
+  uint64_t barrier_seq = 0;                         // guarded by mu
+  uint64_t barrier_done = 0;                        // guarded by mu
+  bool consumer_done = false;                       // guarded by mu
+  Status consumer_status;                           // guarded by mu
   BatchLimits limits;
   std::thread thread;
 
@@ -286,8 +286,7 @@ Status KafkaRecordSource::Impl::Init() {
   rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t*, int err, const char* reason, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
     self->n_consumer_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("kafka: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
-                 reason);
+    spdlog::warn("kafka: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
   });
   rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
     const std::string_view text(json, len);
@@ -298,10 +297,10 @@ Status KafkaRecordSource::Impl::Init() {
     }
     return 0;  // librdkafka frees json
   });
-  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t*, int level, const char* fac,
-                                    const char* buf) {
-    spdlog::log(LogLevel(level), "kafka: {}: {}", fac, buf);
-  });
+  rd_kafka_conf_set_log_cb(conf,
+                           [](const rd_kafka_t*, int level, const char* fac, const char* buf) {
+                             spdlog::log(LogLevel(level), "kafka: {}: {}", fac, buf);
+                           });
   rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (rk == nullptr) {
     return Status::InvalidArgument(std::string("kafka: cannot make the consumer: ") + errstr);
@@ -431,22 +430,22 @@ void KafkaRecordSource::Impl::Append(rd_kafka_message_t* m) {
   p->bytes.fetch_add(len, std::memory_order_relaxed);
   n_records.fetch_add(1, std::memory_order_relaxed);
   n_bytes.fetch_add(len, std::memory_order_relaxed);
-  const uint32_t origin = filling->OriginFor(stream, problem.empty() ? cluster : "",
-                                             [&](RecordOrigin& orig) {
-                                               orig.name = p->name;
-                                               orig.envelope = t.envelope;
-                                               orig.lines = false;
-                                             });
+  const uint32_t origin =
+      filling->OriginFor(stream, problem.empty() ? cluster : "", [&](RecordOrigin& orig) {
+        orig.name = p->name;
+        orig.envelope = t.envelope;
+        orig.lines = false;
+      });
   filling->source_bytes += len;
   if (!problem.empty() || len == 0) {
     if (problem.empty()) problem = "empty record (no value)";
     if (t.cluster_from != KafkaTopic::ClusterFrom::kFixed) {
       n_no_cluster.fetch_add(1, std::memory_order_relaxed);
     }
-    filling->AddProblem(origin, RawRecord::Kind::kMalformed, static_cast<uint64_t>(m->offset), 0,
-                        p->name + "@" + std::to_string(m->offset) + ": " + problem, len,
-                        std::string_view(data == nullptr ? "" : data,
-                                         std::min(len, kDeadLetterHeadBytes)));
+    filling->AddProblem(
+        origin, RawRecord::Kind::kMalformed, static_cast<uint64_t>(m->offset), 0,
+        p->name + "@" + std::to_string(m->offset) + ": " + problem, len,
+        std::string_view(data == nullptr ? "" : data, std::min(len, kDeadLetterHeadBytes)));
     return;
   }
   filling->Add(origin, static_cast<uint64_t>(m->offset), 0, data, len);
@@ -456,9 +455,8 @@ void KafkaRecordSource::Impl::Loop() {
   pthread_setname_np(pthread_self(), "vigil-kafka");
   PartitionList topics(static_cast<int>(o.topics.size()));
   for (const KafkaTopic& t : o.topics) {
-    rd_kafka_topic_partition_list_add(topics.list, t.name.empty() ? t.pattern.c_str()
-                                                                  : t.name.c_str(),
-                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(
+        topics.list, t.name.empty() ? t.pattern.c_str() : t.name.c_str(), RD_KAFKA_PARTITION_UA);
   }
   filling = TakeSpare();
   if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics.list)) {
@@ -557,9 +555,10 @@ void KafkaRecordSource::Impl::Rebalance(rd_kafka_resp_err_t err,
       std::unique_lock<std::mutex> lock(mu);
       if (!cv.wait_until(lock, deadline,
                          [&] { return barrier_done >= id || stop.load() || consumer_done; })) {
-        spdlog::warn("kafka: revoking {}: the pipeline did not checkpoint within {} ms; their "
-                     "last records will be redelivered",
-                     names, o.rebalance_timeout.count());
+        spdlog::warn(
+            "kafka: revoking {}: the pipeline did not checkpoint within {} ms; their "
+            "last records will be redelivered",
+            names, o.rebalance_timeout.count());
       }
     }
     if (!lost) CommitDurable(partitions, /*async=*/false);
@@ -617,9 +616,9 @@ void KafkaRecordSource::Impl::CommitDurable(rd_kafka_topic_partition_list_t* onl
 
 void KafkaRecordSource::Impl::CommitDone(rd_kafka_resp_err_t err,
                                          rd_kafka_topic_partition_list_t* offsets) {
-  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
-                          Clock::now().time_since_epoch())
-                          .count();
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+          .count();
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;  // nothing to commit
   if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
       err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION) {
@@ -783,10 +782,10 @@ void KafkaRecordSource::Impl::RenderMetrics(std::string* out) const {
       rd_kafka_get_watermark_offsets(rk, p->topic.c_str(), p->partition, &low, &high);
       int64_t pos = p->next.load();
       if (pos < 0) pos = std::max<int64_t>(low, 0);
-      rows.push_back(Row{"topic=\"" + p->topic + "\",partition=\"" +
-                             std::to_string(p->partition) + "\"",
-                         high > pos ? static_cast<uint64_t>(high - pos) : 0, p->records.load(),
-                         p->bytes.load(), p->committed.load()});
+      rows.push_back(
+          Row{"topic=\"" + p->topic + "\",partition=\"" + std::to_string(p->partition) + "\"",
+              high > pos ? static_cast<uint64_t>(high - pos) : 0, p->records.load(),
+              p->bytes.load(), p->committed.load()});
     }
   }
   family("vigil_kafka_lag", "gauge",
@@ -853,8 +852,7 @@ void KafkaRecordSource::Applied(const RecordOrigin& origin, const RawRecord& rec
   impl_->Applied(origin, record);
 }
 
-uint64_t KafkaRecordSource::TakePositions(
-    std::vector<std::pair<std::string, std::string>>* meta) {
+uint64_t KafkaRecordSource::TakePositions(std::vector<std::pair<std::string, std::string>>* meta) {
   return impl_->TakePositions(meta);
 }
 

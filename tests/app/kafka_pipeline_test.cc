@@ -4,6 +4,7 @@
 // of the same events, offsets in the checkpoint and committed after it, two consumers with a
 // rebalance, broker faults, poison records and the channel's cluster.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,8 +13,6 @@
 #include <map>
 #include <set>
 #include <thread>
-
-#include <zlib.h>
 
 #include "kafka_mock_process.h"
 #include "kafka_test_util.h"
@@ -260,8 +259,8 @@ struct Consumer {
     EXPECT_TRUE(src.ok()) << src.status().ToString();
     source = std::move(src).value();
     pipeline = std::make_unique<Pipeline>(
-        config, MakeFollowingDetector(rules, store.get(), StatefulOptionsFrom(config)),
-        store.get(), &metrics, store.get());
+        config, MakeFollowingDetector(rules, store.get(), StatefulOptionsFrom(config)), store.get(),
+        &metrics, store.get());
     thread = std::thread([this] { result = pipeline->Run(source.get(), &cancel); });
   }
   ~Consumer() { Stop(); }
@@ -352,8 +351,8 @@ TEST_F(KafkaPipelineTest, TwoConsumersWithARebalanceMidStreamShareTheWorkExactly
   auto b = std::make_unique<Consumer>(*dir_ + "/db-two-b", options(), config, Rules());
   ASSERT_TRUE(WaitFor([&] { return b->source->stats().assigned > 0; }, 120s));
   ASSERT_LT(a->source->stats().assigned, 8u);
-  ProduceAlong(mock_->bootstrap(), second, [&] { return a->applied() + b->applied(); },
-               total / 2);
+  ProduceAlong(
+      mock_->bootstrap(), second, [&] { return a->applied() + b->applied(); }, total / 2);
   ASSERT_TRUE(WaitFor([&] { return a->applied() + b->applied() >= total; }, 300s))
       << a->applied() << " + " << b->applied() << " of " << total;
   a->Stop();
@@ -375,9 +374,8 @@ TEST_F(KafkaPipelineTest, BrokerDownAndInjectedErrorsLoseNothing) {
   records.resize(30000);
   const uint64_t total = records.size();
   Consumer consumer(*dir_ + "/db-faults", Options("vigil-faults"), BaseConfig(), Rules());
-  std::thread producer([&] {
-    ProduceAlong(mock_->bootstrap(), records, [&] { return consumer.applied(); });
-  });
+  std::thread producer(
+      [&] { ProduceAlong(mock_->bootstrap(), records, [&] { return consumer.applied(); }); });
   struct Join {
     std::thread& t;
     ~Join() {
@@ -534,9 +532,10 @@ TEST_F(KafkaPipelineTest, PauseHoldsTheRecordsBackAndResumeReleasesThem) {
 
 TEST_F(KafkaPipelineTest, EveryEnvelopeArrivesThroughKafka) {
   // One record of each shape a shipper puts on Kafka (LIVE-SOURCES.md), auto-detected.
-  const std::string cw = R"({"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/prod/cluster","logStream":"kube-apiserver-audit-1","logEvents":[{"id":"1","timestamp":1714557600000,"message":)" +
-                         Quote(EventJson("cw-1")) + R"(},{"id":"2","timestamp":1714557600000,"message":)" +
-                         Quote(EventJson("cw-2")) + "}]}";
+  const std::string cw =
+      R"({"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/eks/prod/cluster","logStream":"kube-apiserver-audit-1","logEvents":[{"id":"1","timestamp":1714557600000,"message":)" +
+      Quote(EventJson("cw-1")) + R"(},{"id":"2","timestamp":1714557600000,"message":)" +
+      Quote(EventJson("cw-2")) + "}]}";
   const std::vector<std::pair<std::string, uint64_t>> shapes = {
       {EventJson("ev-1"), 1},
       {R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" + EventJson("el-1") + "," +

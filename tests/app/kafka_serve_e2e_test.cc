@@ -141,7 +141,8 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     int64_t stored = 0;
     for (int p = 0; p < 8; ++p) {
-      auto v = (*db)->GetMeta(std::string("kafka\x1fvigil-e2e\x1f" "audit\x1f") +
+      auto v = (*db)->GetMeta(std::string("kafka\x1fvigil-e2e\x1f"
+                                          "audit\x1f") +
                               std::to_string(p));
       ASSERT_TRUE(v.ok());
       if (v->has_value()) stored += std::stoll(**v);
@@ -149,8 +150,11 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
     EXPECT_GT(stored, 0);
     EXPECT_LT(stored, static_cast<int64_t>(total));
   }
-  // Second run: picks up at the offsets of the last checkpoint, consumes the rest.
-  Subprocess serve({VIGIL_BINARY, "serve", "--config", config});
+  // Second run: picks up at the offsets of the last checkpoint, consumes the rest. Its pipeline
+  // fails once (an exception at its 1,000th event): the server logs and counts it, and restarts
+  // the pipeline from the store instead of dying.
+  Subprocess serve({"/usr/bin/env", "VIGIL_TEST_THROW_AFTER_EVENTS=1000", VIGIL_BINARY, "serve",
+                    "--config", config});
   const uint16_t port = ListeningPort(serve);
   ASSERT_NE(port, 0) << serve.err();
   std::vector<int64_t> high;
@@ -174,6 +178,7 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
   EXPECT_NE(metrics.find("vigil_kafka_lag{topic=\"audit\",partition=\""), std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("vigil_kafka_assigned_partitions 8"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nvigil_pipeline_errors_total 1\n"), std::string::npos) << metrics;
   serve.Signal(SIGTERM);
   EXPECT_EQ(serve.Wait(60s), 0) << serve.err();
   uint64_t sum = 0;
@@ -185,8 +190,10 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
   std::string diff;
   for (const auto& [id, d] : baseline) {
     auto it = got.find(id);
-    if (it == got.end()) diff += "\n  missing " + id + " " + d;
-    else if (it->second != d) diff += "\n  differs " + id + " want " + d + " got " + it->second;
+    if (it == got.end())
+      diff += "\n  missing " + id + " " + d;
+    else if (it->second != d)
+      diff += "\n  differs " + id + " want " + d + " got " + it->second;
   }
   for (const auto& [id, d] : got) {
     if (!baseline.count(id)) diff += "\n  extra " + id + " " + d;
@@ -201,8 +208,8 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
   size_t count = 0;
   for (int64_t h : *produced_findings) count += static_cast<size_t>(h);
   ASSERT_GT(count, 0u);
-  auto out = testing::ConsumeGroup(mock.bootstrap(), "check-findings", "vigil-findings", count,
-                                   120s);
+  auto out =
+      testing::ConsumeGroup(mock.bootstrap(), "check-findings", "vigil-findings", count, 120s);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   std::set<std::string> keys;
   for (const KafkaTestMessage& m : *out) {
@@ -219,8 +226,8 @@ TEST(KafkaServeEndToEndTest, BadKafkaSettingsAreUsageErrors) {
                          "127.0.0.1:0", "--db", "/nonexistent/never-created"});
   EXPECT_EQ(no_brokers.Wait(60s), 2);
   EXPECT_NE(no_brokers.err().find("--kafka-brokers"), std::string::npos) << no_brokers.err();
-  Subprocess bad_cluster({VIGIL_BINARY, "serve", "--kafka-brokers", "127.0.0.1:1",
-                          "--kafka-topic", "audit:has space", "--listen", "127.0.0.1:0", "--db",
+  Subprocess bad_cluster({VIGIL_BINARY, "serve", "--kafka-brokers", "127.0.0.1:1", "--kafka-topic",
+                          "audit:has space", "--listen", "127.0.0.1:0", "--db",
                           "/nonexistent/never-created"});
   EXPECT_EQ(bad_cluster.Wait(60s), 2);
   EXPECT_NE(bad_cluster.err().find("cluster"), std::string::npos) << bad_cluster.err();

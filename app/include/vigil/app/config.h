@@ -55,6 +55,9 @@ struct Config {
   KafkaConfig kafka;
   uint64_t ready_max_lag = 10'000;  // ready.max_lag: /readyz is 503 while more records wait
   uint64_t test_kill_after_events = 0;  // crash tests only (env VIGIL_TEST_KILL_AFTER_EVENTS)
+  // Failure tests only (env VIGIL_TEST_THROW_AFTER_EVENTS): the first pipeline of the process
+  // throws when it applies that event.
+  uint64_t test_throw_after_events = 0;
 };
 
 // Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the

@@ -58,7 +58,7 @@ class FileRecordSource final : public RecordSource {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::unique_ptr<RecordBatch>> ready_;  // guarded by mu_; at most kAhead
+  std::deque<std::unique_ptr<RecordBatch>> ready_;   // guarded by mu_; at most kAhead
   std::vector<std::unique_ptr<RecordBatch>> spare_;  // guarded by mu_
   bool reader_done_ = false;                         // guarded by mu_
   Status reader_status_;                             // guarded by mu_
@@ -76,8 +76,8 @@ class FileRecordSource final : public RecordSource {
   Position* last_ = nullptr;
   uint32_t last_stream_ = 0;
   uint64_t tokens_ = 0;
-  std::atomic<bool> ended_{false};         // Poll returned kEnd
-  std::atomic<uint64_t> end_token_{0};     // the first token taken after the end
+  std::atomic<bool> ended_{false};      // Poll returned kEnd
+  std::atomic<uint64_t> end_token_{0};  // the first token taken after the end
   std::atomic<uint64_t> durable_token_{0};
 };
 

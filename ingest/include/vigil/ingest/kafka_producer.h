@@ -21,7 +21,7 @@ struct KafkaProducerOptions {
   std::string brokers;
   // Passed to librdkafka unchanged after Vigil's defaults (security.protocol, sasl.*, ...).
   std::vector<std::pair<std::string, std::string>> properties;
-  std::chrono::milliseconds max_block{5000};   // a full queue waits at most this long
+  std::chrono::milliseconds max_block{5000};  // a full queue waits at most this long
   std::chrono::milliseconds flush_timeout{10000};
   std::string client_id = "vigil";
 };
@@ -37,7 +37,7 @@ class KafkaProducer {
   bool Flush(std::chrono::milliseconds timeout);
 
   uint64_t delivered() const { return delivered_.load(); }
-  uint64_t failed() const { return failed_.load(); }  // delivery errors (after retries)
+  uint64_t failed() const { return failed_.load(); }    // delivery errors (after retries)
   uint64_t dropped() const { return dropped_.load(); }  // never queued
   // Prometheus lines for one use of the producer (e.g. "findings", "deadletters").
   void RenderMetrics(std::string_view use, std::string* out) const;

@@ -91,8 +91,8 @@ class KafkaRecordSource final : public RecordSource {
   static std::string OffsetKey(std::string_view group, std::string_view topic, int32_t partition);
 
   struct Stats {
-    uint64_t records = 0, bytes = 0, pauses = 0, rebalances = 0, commits = 0,
-             commit_errors = 0, consumer_errors = 0, no_cluster = 0;
+    uint64_t records = 0, bytes = 0, pauses = 0, rebalances = 0, commits = 0, commit_errors = 0,
+             consumer_errors = 0, no_cluster = 0;
     uint64_t assigned = 0;  // partitions assigned now
     uint64_t lost = 0;      // assignments lost (not revoked)
   };

@@ -42,14 +42,14 @@ struct RawRecord {
     kOversize,   // over the record limit, skipped unread: counted as malformed
     kNotice,     // about the stream itself (empty or unreadable file): reported, not counted
   };
-  uint32_t origin = 0;    // index into RecordBatch::origins
+  uint32_t origin = 0;  // index into RecordBatch::origins
   Kind kind = Kind::kRecord;
   uint64_t position = 0;  // a file record's byte offset, a Kafka offset, a journal sequence
   uint64_t line = 0;      // 1-based line in a file; 0 where lines do not apply
   size_t offset = 0;      // in RecordBatch::bytes (kind kRecord, or the head of another kind)
   size_t len = 0;
-  uint64_t size = 0;      // the record's full size (kOversize: its size unread)
-  std::string message;    // kind != kRecord: what went wrong, with its position
+  uint64_t size = 0;    // the record's full size (kOversize: its size unread)
+  std::string message;  // kind != kRecord: what went wrong, with its position
 };
 
 // A batch of records in input order. Reused: clear() keeps the buffers (up to a bound).
@@ -95,8 +95,8 @@ struct BatchLimits {
 // Whether a source is where /readyz wants it: assigned its streams and caught up.
 struct SourceHealth {
   bool ready = false;
-  uint64_t lag = 0;   // records known to be waiting (Kafka: high watermark - position)
-  std::string why;    // when not ready: what it waits for
+  uint64_t lag = 0;  // records known to be waiting (Kafka: high watermark - position)
+  std::string why;   // when not ready: what it waits for
 };
 
 class RecordSource {
