@@ -2,8 +2,11 @@
 //
 // A mock Kafka cluster (librdkafka's, in a child process) gets the records of a JSON-lines log,
 // keyed by cluster (one cluster per partition), from a producer thread that keeps at most
-// --window records ahead of the consumer (each mock partition keeps only its last ~5 MB). Two
-// consumers run one after the other over their own topic with the same records:
+// --window records ahead of what the consumer has fetched (each mock partition keeps only its last
+// ~5 MB): for both consumers alike, the records librdkafka handed over (for vigil
+// vigil_kafka_records_total; --window-on applied counts its applied records instead, which holds
+// the producer back by the depth of vigil's pipeline). Two consumers run one after the other over
+// their own topic with the same records:
 //   1. the ceiling: a librdkafka consumer group consuming every record, doing nothing with it;
 //   2. `vigil serve` (the binary, with the full built-in pack, stateless + stateful, RocksDB),
 //      its progress read from /metrics; its RSS sampled every 10% of the records.
@@ -40,6 +43,11 @@ struct Args {
   size_t window = 24000;
   bool prefill = false;      // produce everything first (over enough partitions to hold it)
   std::string extra_config;  // appended to vigil's config (e.g. "workers: 1")
+  std::string trace;         // a timeline of both runs (seconds, produced, fetched, applied)
+  // Consumer properties (--property K=V, repeatable) set on both consumers alike: the ceiling's
+  // and vigil's (kafka.properties).
+  std::vector<std::pair<std::string, std::string>> properties;
+  bool window_on_applied = false;
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -93,7 +101,8 @@ rd_kafka_t* Client(rd_kafka_type_t type, const std::string& bootstrap,
 // Produces records[i] (key: its cluster, partition: cluster index) while `consumed()` keeps up.
 void Produce(const std::string& bootstrap, const std::string& topic,
              const std::vector<std::string>& records, int partitions, size_t window,
-             const std::function<uint64_t()>& consumed, std::atomic<bool>* stop) {
+             const std::function<uint64_t()>& consumed, std::atomic<bool>* stop,
+             std::atomic<uint64_t>* produced = nullptr) {
   rd_kafka_t* rk =
       Client(RD_KAFKA_PRODUCER, bootstrap,
              {{"linger.ms", "5"}, {"log_level", "3"}, {"queue.buffering.max.messages", "200000"}});
@@ -109,6 +118,7 @@ void Produce(const std::string& bootstrap, const std::string& topic,
       rd_kafka_poll(rk, 1);
     }
     rd_kafka_poll(rk, 0);
+    if (produced != nullptr) produced->store(i + 1);
   }
   rd_kafka_flush(rk, 60000);
   rd_kafka_destroy(rk);
@@ -137,6 +147,18 @@ uint64_t MetricValue(const std::string& text, const std::string& name) {
   size_t at = text.find("\n" + name + " ");
   if (at == std::string::npos) return 0;
   return std::strtoull(text.c_str() + at + name.size() + 2, nullptr, 10);
+}
+
+// The sum of a metric over its labelled lines (`name{...} value`).
+uint64_t MetricSum(const std::string& text, const std::string& name) {
+  uint64_t sum = 0;
+  const std::string key = "\n" + name + "{";
+  for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+    const size_t space = text.find("} ", at);
+    if (space == std::string::npos) break;
+    sum += std::strtoull(text.c_str() + space + 2, nullptr, 10);
+  }
+  return sum;
 }
 
 long RssKb(pid_t pid, const char* field) {
@@ -170,6 +192,12 @@ int main(int argc, char** argv) {
       args.prefill = v == "1" || v == "true";
     else if (k == "--config")
       args.extra_config = v;
+    else if (k == "--window-on")
+      args.window_on_applied = v == "applied";
+    else if (k == "--trace")
+      args.trace = v;
+    else if (k == "--property" && v.find('=') != std::string::npos)
+      args.properties.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
     else
       Die("unknown option " + k);
   }
@@ -198,25 +226,43 @@ int main(int argc, char** argv) {
     }
   }
   const bool concurrent = !args.prefill;
+  // --trace: (run, seconds since the start of the run, produced, fetched, applied).
+  struct Sample {
+    const char* run;
+    double t;
+    uint64_t produced, fetched, applied;
+  };
+  std::vector<Sample> trace;
 
   // 1. The ceiling: consume everything, do nothing.
   double ceiling_s = 0;
   {
-    std::atomic<uint64_t> consumed{0};
+    std::atomic<uint64_t> consumed{0}, produced{0};
     std::atomic<bool> stop{false};
     std::thread producer([&] {
       if (concurrent) {
         Produce(
             bootstrap, "ceiling", records, args.partitions, args.window,
-            [&] { return consumed.load(); }, &stop);
+            [&] { return consumed.load(); }, &stop, &produced);
       }
     });
-    rd_kafka_t* rk = Client(RD_KAFKA_CONSUMER, bootstrap,
-                            {{"group.id", "ceiling"},
-                             {"auto.offset.reset", "earliest"},
-                             {"enable.auto.commit", "false"},
-                             {"log_level", "3"},
-                             {"partition.assignment.strategy", "cooperative-sticky"}});
+    std::thread sampler([&] {
+      const auto start = Clock::now();
+      while (!args.trace.empty() && !stop.load()) {
+        const uint64_t c = consumed.load();
+        trace.push_back({"ceiling", std::chrono::duration<double>(Clock::now() - start).count(),
+                         produced.load(), c, c});
+        usleep(5000);
+      }
+    });
+    std::vector<std::pair<std::string, std::string>> props = {
+        {"group.id", "ceiling"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.auto.commit", "false"},
+        {"log_level", "3"},
+        {"partition.assignment.strategy", "cooperative-sticky"}};
+    props.insert(props.end(), args.properties.begin(), args.properties.end());
+    rd_kafka_t* rk = Client(RD_KAFKA_CONSUMER, bootstrap, props);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t* t = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(t, "ceiling", RD_KAFKA_PARTITION_UA);
@@ -236,6 +282,7 @@ int main(int argc, char** argv) {
     ceiling_s = std::chrono::duration<double>(Clock::now() - first).count();
     stop = true;
     producer.join();
+    sampler.join();
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     if (consumed.load() < n) Die("the ceiling consumer did not get every record");
@@ -248,8 +295,12 @@ int main(int argc, char** argv) {
   {
     std::ofstream c(config);
     c << "db: " << dir << "\nlisten: 127.0.0.1:0\nlog: {level: warn}\nkafka:\n  brokers: \""
-      << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n"
-      << args.extra_config << "\n";
+      << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n";
+    if (!args.properties.empty()) {
+      c << "  properties:\n";
+      for (const auto& [k, v] : args.properties) c << "    " << k << ": \"" << v << "\"\n";
+    }
+    c << args.extra_config << "\n";
   }
   int out[2];
   if (pipe(out) != 0) Die("pipe");
@@ -268,21 +319,30 @@ int main(int argc, char** argv) {
   const size_t at = line.find("127.0.0.1:");
   if (at == std::string::npos) Die("vigil serve did not start: " + line);
   const uint16_t port = static_cast<uint16_t>(std::stoi(line.substr(at + 10)));
-  std::atomic<uint64_t> applied{0};
+  std::atomic<uint64_t> applied{0}, fetched{0}, produced{0};
   std::atomic<bool> stop{false};
   std::thread producer([&] {
     if (concurrent) {
       Produce(
-          bootstrap, "vigil", records, args.partitions, args.window, [&] { return applied.load(); },
-          &stop);
+          bootstrap, "vigil", records, args.partitions, args.window,
+          [&] { return args.window_on_applied ? applied.load() : fetched.load(); }, &stop,
+          &produced);
     }
   });
+  const auto start = Clock::now();
   Clock::time_point first{};
   std::vector<long> rss;
   size_t next_sample = 0;
   const auto deadline = Clock::now() + std::chrono::minutes(10);
   while (applied.load() < n && Clock::now() < deadline) {
-    const uint64_t a = MetricValue(HttpGet(port, "/metrics"), "vigil_events_read_total");
+    const std::string metrics = HttpGet(port, "/metrics");
+    const uint64_t a = MetricValue(metrics, "vigil_events_read_total");
+    const uint64_t f = MetricSum(metrics, "vigil_kafka_records_total");
+    if (f > fetched.load()) fetched = f;
+    if (!args.trace.empty()) {
+      trace.push_back({"vigil", std::chrono::duration<double>(Clock::now() - start).count(),
+                       produced.load(), f, a});
+    }
     if (a > 0 && applied.load() == 0) first = Clock::now();
     applied = a;
     while (next_sample <= 10 && a >= n * next_sample / 10) {
@@ -304,6 +364,14 @@ int main(int argc, char** argv) {
   kill(mock, SIGKILL);
   waitpid(mock, nullptr, 0);
   if (applied.load() < n) Die("vigil did not apply every record in time");
+  if (!args.trace.empty()) {
+    std::ofstream t(args.trace);
+    t << "run\tseconds\tproduced\tfetched\tapplied\n";
+    for (const Sample& s : trace) {
+      t << s.run << '\t' << s.t << '\t' << s.produced << '\t' << s.fetched << '\t' << s.applied
+        << '\n';
+    }
+  }
 
   const double mb = bytes / 1e6;
   std::printf("| run | events/s | MB/s | seconds | vs ceiling |\n|---|---|---|---|---|\n");
@@ -318,10 +386,11 @@ int main(int argc, char** argv) {
       "CPU second; the producer and the mock broker share the same cores).\n\nRSS of "
       "vigil serve (MB) at 0%%, 10%%, ... 100%% of the records:",
       static_cast<unsigned long long>(n), mb, args.partitions,
-      args.prefill
-          ? "all produced before consuming"
-          : ("produced while consumed, at most " + std::to_string(args.window) + " records ahead")
-                .c_str(),
+      args.prefill ? "all produced before consuming"
+                   : ("produced while consumed, at most " + std::to_string(args.window) +
+                      " records ahead of what the consumer " +
+                      (args.window_on_applied ? "applied" : "fetched"))
+                         .c_str(),
       WIFEXITED(status) ? WEXITSTATUS(status) : -1, cpu, cpu > 0 ? n / cpu : 0.0);
   for (long r : rss) std::printf(" %.0f", r / 1024.0);
   std::printf("; peak %.0f MB.\n", peak / 1024.0);
