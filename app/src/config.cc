@@ -43,11 +43,42 @@ Status ReadDuration(const std::string& path, const YAML::Node& node, const std::
   return Status::Ok();
 }
 
+// Calls fn(key, value) for each entry of the mapping `section`; InvalidArgument naming the
+// section when it is not a mapping. fn answers unknown keys with UnknownKey.
+template <typename Fn>
+Status ForEachKey(const std::string& path, const YAML::Node& node, const std::string& section,
+                  Fn fn) {
+  if (!node.IsMap()) {
+    return Status::InvalidArgument(Where(path, node) + ": '" + section + "' must be a mapping");
+  }
+  for (const auto& kv : node) {
+    RETURN_IF_ERROR(fn(kv.first.as<std::string>(), kv.first, kv.second));
+  }
+  return Status::Ok();
+}
+
+Status UnknownKey(const std::string& path, const YAML::Node& key, const std::string& name) {
+  return Status::InvalidArgument(Where(path, key) + ": unknown key '" + name + "'");
+}
+
+// A positive duration in milliseconds (at least 1ms).
+Status ReadMillis(const std::string& path, const YAML::Node& node, const std::string& key,
+                  int64_t* out_ms) {
+  int64_t us = 0;
+  RETURN_IF_ERROR(ReadDuration(path, node, key, &us));
+  if (us < 1000) {
+    return Status::InvalidArgument(Where(path, node) + ": '" + key + "' must be at least 1ms");
+  }
+  *out_ms = us / 1000;
+  return Status::Ok();
+}
+
 Status ReadKafkaTopic(const std::string& path, const YAML::Node& node, size_t index,
                       ingest::KafkaTopic* t) {
   const std::string where = "kafka.topics[" + std::to_string(index) + "]";
-  if (!node.IsMap()) return Status::InvalidArgument(Where(path, node) + ": '" + where +
-                                                    "' must be a mapping (name, cluster...)");
+  if (!node.IsMap())
+    return Status::InvalidArgument(Where(path, node) + ": '" + where +
+                                   "' must be a mapping (name, cluster...)");
   for (const auto& kv : node) {
     const std::string k = kv.first.as<std::string>();
     const std::string key = where + "." + k;
@@ -95,7 +126,8 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
     } else if (k == "queue_bytes") {
       RETURN_IF_ERROR(Read(path, n, key, &o.queue_bytes));
       if (o.queue_bytes < (size_t{1} << 20)) {
-        return Status::InvalidArgument(Where(path, n) + ": 'kafka.queue_bytes' must be at least "
+        return Status::InvalidArgument(Where(path, n) +
+                                       ": 'kafka.queue_bytes' must be at least "
                                        "1048576 (1 MiB)");
       }
     } else if (k == "rebalance_timeout") {
@@ -108,7 +140,8 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
       RETURN_IF_ERROR(Read(path, n, key, &kafka->dead_letter_topic));
     } else if (k == "topics") {
       if (!n.IsSequence() || n.size() == 0) {
-        return Status::InvalidArgument(Where(path, n) + ": 'kafka.topics' must be a list of "
+        return Status::InvalidArgument(Where(path, n) +
+                                       ": 'kafka.topics' must be a list of "
                                        "topics");
       }
       o.topics.clear();
@@ -121,8 +154,8 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
       }
       for (const auto& p : n) {
         std::string value;
-        RETURN_IF_ERROR(Read(path, p.second, "kafka.properties." + p.first.as<std::string>(),
-                             &value));
+        RETURN_IF_ERROR(
+            Read(path, p.second, "kafka.properties." + p.first.as<std::string>(), &value));
         o.properties.emplace_back(p.first.as<std::string>(), value);
       }
     } else {
@@ -203,36 +236,44 @@ Status LoadConfigFile(const std::string& path, Config* c) {
     } else if (key == "kafka") {
       RETURN_IF_ERROR(ReadKafka(path, v, &c->kafka));
     } else if (key == "ready") {
-      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'ready' must be a mapping");
-      for (const auto& l : v) {
-        const std::string k = l.first.as<std::string>();
-        if (k == "max_lag") {
-          RETURN_IF_ERROR(Read(path, l.second, "ready.max_lag", &c->ready_max_lag));
-        } else {
-          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'ready." + k + "'");
-        }
-      }
+      RETURN_IF_ERROR(ForEachKey(
+          path, v, key, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) {
+            if (k == "max_lag") return Read(path, kv2, "ready.max_lag", &c->ready_max_lag);
+            return UnknownKey(path, kn, "ready." + k);
+          }));
     } else if (key == "checkpoint") {
-      if (!v.IsMap()) {
-        return Status::InvalidArgument(Where(path, v) + ": 'checkpoint' must be a mapping");
-      }
-      for (const auto& l : v) {
-        const std::string k = l.first.as<std::string>();
-        if (k == "events") {
-          RETURN_IF_ERROR(Read(path, l.second, "checkpoint.events", &c->checkpoint_events));
-        } else if (k == "interval") {
-          int64_t us = 0;
-          RETURN_IF_ERROR(ReadDuration(path, l.second, "checkpoint.interval", &us));
-          if (us < 1000) {
-            return Status::InvalidArgument(Where(path, l.second) +
-                                           ": 'checkpoint.interval' must be at least 1ms");
-          }
-          c->checkpoint_interval_ms = us / 1000;
-        } else {
-          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'checkpoint." + k +
-                                         "'");
-        }
-      }
+      RETURN_IF_ERROR(ForEachKey(
+          path, v, key, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) {
+            if (k == "events") return Read(path, kv2, "checkpoint.events", &c->checkpoint_events);
+            if (k == "interval") {
+              return ReadMillis(path, kv2, "checkpoint.interval", &c->checkpoint_interval_ms);
+            }
+            return UnknownKey(path, kn, "checkpoint." + k);
+          }));
+    } else if (key == "deadletters") {
+      RETURN_IF_ERROR(ForEachKey(
+          path, v, key, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) {
+            if (k == "max") return Read(path, kv2, "deadletters.max", &c->dead_letters_max);
+            if (k == "ttl")
+              return ReadDuration(path, kv2, "deadletters.ttl", &c->dead_letter_ttl_us);
+            return UnknownKey(path, kn, "deadletters." + k);
+          }));
+    } else if (key == "outbox") {
+      RETURN_IF_ERROR(ForEachKey(
+          path, v, key, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) {
+            if (k == "max") return Read(path, kv2, "outbox.max", &c->outbox_max);
+            return UnknownKey(path, kn, "outbox." + k);
+          }));
+    } else if (key == "restart") {
+      RETURN_IF_ERROR(ForEachKey(
+          path, v, key, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) {
+            if (k == "max_failures") {
+              return Read(path, kv2, "restart.max_failures", &c->restart_max_failures);
+            }
+            if (k == "backoff")
+              return ReadMillis(path, kv2, "restart.backoff", &c->restart_backoff_ms);
+            return UnknownKey(path, kn, "restart." + k);
+          }));
     } else if (key == "state") {
       if (!v.IsMap())
         return Status::InvalidArgument(Where(path, v) + ": 'state' must be a mapping");
@@ -270,6 +311,13 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   if (c->max_event_bytes == 0 || c->max_event_bytes > c->max_record_bytes) {
     return Status::InvalidArgument(path +
                                    ": limits.max_event_bytes must be in 1..max_record_bytes");
+  }
+  if (c->dead_letters_max == 0) {
+    return Status::InvalidArgument(path + ": deadletters.max must be at least 1");
+  }
+  if (c->outbox_max == 0) return Status::InvalidArgument(path + ": outbox.max must be at least 1");
+  if (c->restart_max_failures < 1) {
+    return Status::InvalidArgument(path + ": restart.max_failures must be at least 1");
   }
   if (c->api_threads < 1 || c->api_threads > 64) {
     return Status::InvalidArgument(path + ": api.threads must be in 1..64");

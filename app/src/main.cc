@@ -2,12 +2,12 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -15,6 +15,7 @@
 #include "vigil/app/config.h"
 #include "vigil/app/deadletters_cli.h"
 #include "vigil/app/logging.h"
+#include "vigil/app/outbox_relay.h"
 #include "vigil/app/output.h"
 #include "vigil/app/pipeline.h"
 #include "vigil/app/rules.h"
@@ -43,6 +44,15 @@ int UsageError(const Status& s) {
   return kExitUsage;
 }
 
+// The store's bounds from the config.
+store::StoreOptions StoreOptionsFrom(const Config& config) {
+  store::StoreOptions o;
+  o.max_dead_letters = config.dead_letters_max;
+  o.dead_letter_ttl = std::chrono::microseconds(config.dead_letter_ttl_us);
+  o.max_outbox = config.outbox_max;
+  return o;
+}
+
 int RunReplay(const Config& config, const std::vector<std::string>& paths,
               const std::vector<std::string>& rule_paths, const std::vector<std::string>& only,
               bool use_db, bool parse_only, bool stateless, OutputFormat format) {
@@ -52,7 +62,7 @@ int RunReplay(const Config& config, const std::vector<std::string>& paths,
   }
   std::unique_ptr<store::RocksDbFindingStore> db;
   if (use_db) {
-    auto opened = store::RocksDbFindingStore::Open(config.db_dir);
+    auto opened = store::RocksDbFindingStore::Open(config.db_dir, StoreOptionsFrom(config));
     if (!opened.ok()) return Fail(opened.status());
     db = std::move(opened).value();
   }
@@ -127,7 +137,7 @@ int RunFindings(const Config& config, const FindingFilter& base, size_t limit,
   if (!std::filesystem::exists(config.db_dir)) {
     return UsageError(Status::NotFound("no store at " + config.db_dir));
   }
-  auto opened = store::RocksDbFindingStore::Open(config.db_dir);
+  auto opened = store::RocksDbFindingStore::Open(config.db_dir, StoreOptionsFrom(config));
   if (!opened.ok()) return Fail(opened.status());
   std::vector<Finding> all;
   FindingFilter filter = base;
@@ -186,11 +196,14 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     if (!probe.ok()) return UsageError(probe.status());
   }
 
-  auto opened = store::RocksDbFindingStore::Open(config.db_dir);
+  auto opened = store::RocksDbFindingStore::Open(config.db_dir, StoreOptionsFrom(config));
   if (!opened.ok()) return Fail(opened.status());
   std::unique_ptr<store::RocksDbFindingStore> db = std::move(opened).value();
 
-  // Producers for the findings and dead-letter topics.
+  // Producers for the findings and dead-letter topics, fed by the outbox relay: every finding
+  // and dead letter a checkpoint writes is kept in the store's outbox until Kafka acknowledged
+  // it, so a crash after the checkpoint sends it again instead of losing it.
+  std::unique_ptr<OutboxRelay> relay;
   std::unique_ptr<ingest::KafkaProducer> findings_out, dead_letters_out;
   for (auto [topic, out] : {std::pair{&config.kafka.findings_topic, &findings_out},
                             std::pair{&config.kafka.dead_letter_topic, &dead_letters_out}}) {
@@ -199,10 +212,19 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     po.brokers = config.kafka.consumer.brokers;
     po.properties = config.kafka.consumer.properties;
     po.client_id = config.kafka.consumer.client_id;
+    po.on_delivery = [&relay](uint64_t seq, bool ok) {
+      if (relay) relay->Delivered(seq, ok);
+    };
     auto made = ingest::KafkaProducer::Create(po);
     if (!made.ok()) return UsageError(made.status());
     *out = std::move(made).value();
   }
+  // Always running: it also removes what an earlier run left for a topic no longer configured.
+  relay = std::make_unique<OutboxRelay>(
+      db.get(), PublishToKafka({{kOutboxFindings, findings_out.get(), config.kafka.findings_topic},
+                                {kOutboxDeadLetters, dead_letters_out.get(),
+                                 config.kafka.dead_letter_topic}}));
+  relay->Start();
 
   PipelineMetrics metrics;
   api::ServerOptions opts;
@@ -257,6 +279,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     if (live != nullptr) live->RenderMetrics(out);
     if (findings_out) findings_out->RenderMetrics("findings", out);
     if (dead_letters_out) dead_letters_out->RenderMetrics("deadletters", out);
+    relay->RenderMetrics(out);
   });
   if (Status s = server.Start(); !s.ok()) return Fail(s);
   spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
@@ -267,8 +290,8 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
 
   // The pipeline thread: the files, then Kafka live. A failure (an exception, a store or source
   // error) is logged and counted and the pipeline restarts from the store (the source seeks to
-  // the stored offsets again); after kMaxFailures in a row the process exits 1.
-  constexpr int kMaxFailures = 5;
+  // the stored offsets again); after max_failures in a row the process exits 1.
+  const int max_failures = config.restart_max_failures;  // restart.max_failures
   std::atomic<bool> stop{false};
   std::atomic<int> exit_code{kExitOk};
   std::mutex stop_mu;
@@ -280,20 +303,11 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       auto p = std::make_unique<Pipeline>(
           serve_config, MakeFollowingDetector(&rules, db.get(), StatefulOptionsFrom(serve_config)),
           db.get(), &metrics, db.get());
-      if (findings_out) {
-        p->OnFindingsDurable([&](const std::vector<Finding>& findings) {
-          for (const Finding& f : findings) {
-            findings_out->Produce(config.kafka.findings_topic, f.id, FindingToJson(f));
-          }
-        });
-      }
-      if (dead_letters_out) {
-        p->OnDeadLettersDurable([&](const std::vector<DeadLetter>& letters) {
-          for (const DeadLetter& d : letters) {
-            dead_letters_out->Produce(config.kafka.dead_letter_topic, d.origin,
-                                      DeadLetterToJson(d));
-          }
-        });
+      Pipeline::OutboxChannels channels;
+      channels.findings = findings_out != nullptr;
+      channels.dead_letters = dead_letters_out != nullptr;
+      if (channels.findings || channels.dead_letters) {
+        p->WriteOutbox(channels, [&] { relay->Notify(); });
       }
       return p;
     };
@@ -301,9 +315,8 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     auto failed = [&](const Status& s, const char* what) {
       PipelineMetrics::Inc(metrics.pipeline_errors);
       ++failures;
-      spdlog::error("{} failed ({} of {} in a row): {}", what, failures, kMaxFailures,
-                    s.message());
-      if (failures >= kMaxFailures) {
+      spdlog::error("{} failed ({} of {} in a row): {}", what, failures, max_failures, s.message());
+      if (failures >= max_failures) {
         std::fprintf(stderr, "vigil: %s failed %d times in a row, last: %s\n", what, failures,
                      SanitizeForTerminal(s.message()).c_str());
         exit_code = kExitFailure;
@@ -313,8 +326,9 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       }
       // Back off before a retry, unless stopped meanwhile.
       std::unique_lock<std::mutex> lock(stop_mu);
-      stop_cv.wait_for(lock, std::chrono::seconds(1 << std::min(failures, 4)),
-                       [&] { return stop.load(); });
+      stop_cv.wait_for(
+          lock, std::chrono::milliseconds(config.restart_backoff_ms << std::min(failures - 1, 4)),
+          [&] { return stop.load(); });
       return !stop.load();
     };
     while (!paths.empty() && !stop.load()) {
@@ -324,9 +338,8 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
         // Before the log line, so that whoever reads it sees /readyz 200 (the files are in the
         // store: Run returns once its last checkpoint is durable).
         files_done = true;
-        spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings",
-                     report->events, report->malformed, report->skipped,
-                     metrics.findings.load());
+        spdlog::info("ingested {} events ({} malformed, {} skipped), {} findings", report->events,
+                     report->malformed, report->skipped, metrics.findings.load());
         break;
       }
       if (stop.load()) break;
@@ -387,8 +400,16 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   }
   stop_cv.notify_all();
   pipeline_thread.join();  // the last checkpoint is durable and its offsets committed
-  findings_out.reset();    // flushes
+  // Send what the last checkpoints left in the outbox; what is not acknowledged in time stays
+  // there for the next run.
+  if ((findings_out || dead_letters_out) && !relay->Drain(std::chrono::seconds(10))) {
+    spdlog::warn("outbox: {} messages not yet acknowledged by Kafka; sent on the next start",
+                 db->OutboxCount());
+  }
+  relay->Stop();
+  findings_out.reset();  // flushes; late acknowledgements still reach the relay
   dead_letters_out.reset();
+  relay.reset();  // removes what was acknowledged during the flush
   server.Stop();
   spdlog::info("stopped");
   return exit_code.load();
@@ -506,8 +527,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json", "jsonl"}));
 
   // deadletters
-  auto* deadletters_cmd = cli.add_subcommand(
-      "deadletters", "List the records that could not be parsed (newest first)");
+  auto* deadletters_cmd =
+      cli.add_subcommand("deadletters", "List the records that could not be parsed (newest first)");
   std::string dl_source, dl_origin, dl_format = "table";
   size_t dl_limit = 100;
   deadletters_cmd->add_option("--db", db_dir, "RocksDB directory (default ./vigil-data)");
@@ -571,8 +592,14 @@ int Main(int argc, char** argv) {
   if (const char* k = std::getenv("VIGIL_TEST_KILL_AFTER_EVENTS")) {
     config.test_kill_after_events = std::strtoull(k, nullptr, 10);
   }
+  if (const char* k = std::getenv("VIGIL_TEST_KILL_AFTER_CHECKPOINTS")) {
+    config.test_kill_after_checkpoints = std::strtoull(k, nullptr, 10);
+  }
   if (const char* t = std::getenv("VIGIL_TEST_THROW_AFTER_EVENTS")) {
     config.test_throw_after_events = std::strtoull(t, nullptr, 10);
+  }
+  if (const char* t = std::getenv("VIGIL_TEST_THROW_RUNS")) {
+    config.test_throw_runs = std::strtoull(t, nullptr, 10);
   }
 
   if (*replay) {

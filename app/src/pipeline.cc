@@ -377,6 +377,7 @@ class Pipeline::Runner {
   uint64_t since_checkpoint_ = 0;
   bool changed_ = false;  // anything applied since the last checkpoint
   Clock::time_point last_checkpoint_ = Clock::now();
+  uint64_t durable_checkpoints_ = 0;  // for Config::test_kill_after_checkpoints
   uint64_t seen_events_ = 0;
   std::unique_ptr<Committer> committer_;
 };
@@ -524,8 +525,8 @@ void Pipeline::Runner::Apply(Batch* b) {
       const Batch::Event& ev = b->events[i];
       if (++seen_events_ == p_->config_.test_kill_after_events) raise(SIGKILL);
       if (seen_events_ == p_->config_.test_throw_after_events) {
-        static std::atomic<bool> thrown{false};
-        if (!thrown.exchange(true))
+        static std::atomic<uint64_t> thrown{0};
+        if (thrown.fetch_add(1) < p_->config_.test_throw_runs)
           throw std::runtime_error("test failure (VIGIL_TEST_THROW_AFTER_EVENTS)");
       }
       const std::string_view cluster(b->arena.data() + ev.cluster, ev.cluster_len);
@@ -671,22 +672,28 @@ Status Pipeline::Runner::CheckpointNow() {
     }
     if (p_->metrics_ != nullptr) PipelineMetrics::Inc(p_->metrics_->checkpoints);
     source_->OnDurable(token);
-    if (p_->findings_durable_ && !cp.findings.empty()) p_->findings_durable_(cp.findings);
     return Status::Ok();
   }
-  std::vector<Finding> put_apart;
   if (p_->store_ != nullptr &&
       dynamic_cast<const void*>(p_->store_) != dynamic_cast<const void*>(p_->state_)) {
     // Separate finding and state stores: the findings cannot share the state's write.
     RETURN_IF_ERROR(p_->store_->Put(cp.findings).WithContext("writing findings"));
-    put_apart = std::move(cp.findings);
     cp.findings.clear();
   }
   if (stateful != nullptr) stateful->Checkpoint(&cp);
   const uint64_t token = source_->TakePositions(&cp.meta);
   cp.dead_letters = std::move(dead_letters_);
   dead_letters_.clear();
-  if (!put_apart.empty() && p_->findings_durable_) p_->findings_durable_(put_apart);
+  if (p_->outbox_.findings) {
+    for (const Finding& f : cp.findings) {
+      cp.outbox.push_back({std::string(kOutboxFindings), f.id, FindingToJson(f)});
+    }
+  }
+  if (p_->outbox_.dead_letters) {
+    for (const DeadLetter& d : cp.dead_letters) {
+      cp.outbox.push_back({std::string(kOutboxDeadLetters), d.origin, DeadLetterToJson(d)});
+    }
+  }
   committer_->Submit(std::move(cp), token);
   return Status::Ok();
 }
@@ -704,10 +711,8 @@ void Pipeline::Runner::Reap(bool wait) {
   if (p_->stateful_ != nullptr) p_->stateful_->Committed();
   if (p_->metrics_ != nullptr) PipelineMetrics::Inc(p_->metrics_->checkpoints);
   source_->OnDurable(token);
-  if (p_->findings_durable_ && !cp.findings.empty()) p_->findings_durable_(cp.findings);
-  if (p_->dead_letters_durable_ && !cp.dead_letters.empty()) {
-    p_->dead_letters_durable_(cp.dead_letters);
-  }
+  if (++durable_checkpoints_ == p_->config_.test_kill_after_checkpoints) raise(SIGKILL);
+  if (p_->outbox_durable_ && !cp.outbox.empty()) p_->outbox_durable_();
 }
 
 Status Pipeline::Runner::MergeWithStored(std::vector<Finding>* batch) {
@@ -756,6 +761,9 @@ Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(last_checkpoint_ + interval_ -
                                                                       Clock::now());
     wait = std::clamp(wait, std::chrono::milliseconds(1), kMaxPollWait);
+    // Batches on the workers wait for this Poll to return before they are applied: keep it
+    // short then, or a quiet source holds their progress (counts, the next checkpoint, offsets).
+    if (!in_flight_.empty()) wait = std::min(wait, std::chrono::milliseconds(2));
     std::unique_ptr<Batch> b = TakeSpare();
     auto polled = source_->Poll(&b->input, limits_, wait);
     if (!polled.ok()) {
@@ -802,6 +810,12 @@ Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
 }
 
 Result<ReplayReport> Pipeline::Run(ingest::RecordSource* source, const std::atomic<bool>* cancel) {
+  if ((outbox_.findings || outbox_.dead_letters) &&
+      (state_ == nullptr || store_ == nullptr ||
+       dynamic_cast<const void*>(store_) != dynamic_cast<const void*>(state_))) {
+    return Status::FailedPrecondition(
+        "pipeline: the outbox needs the findings and the state in one store");
+  }
   const auto start = Clock::now();
   ReplayReport report;
   Status s;

@@ -29,12 +29,16 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProducerOption
   rd_kafka_conf_set_opaque(conf, p.get());
   rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<KafkaProducer*>(opaque);
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const bool ok = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (ok) {
       self->delivered_.fetch_add(1, std::memory_order_relaxed);
     } else {
       self->failed_.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("kafka: producing to {} failed: {}", rd_kafka_topic_name(m->rkt),
                    rd_kafka_err2str(m->err));
+    }
+    if (self->options_.on_delivery) {
+      self->options_.on_delivery(reinterpret_cast<uintptr_t>(m->_private), ok);
     }
   });
   rd_kafka_conf_set_log_cb(conf,
@@ -63,22 +67,33 @@ void KafkaProducer::Loop() {
   while (!stop_.load()) rd_kafka_poll(reinterpret_cast<rd_kafka_t*>(rk_), 100);
 }
 
-bool KafkaProducer::Produce(std::string_view topic, std::string_view key, std::string_view value) {
-  rd_kafka_t* rk = reinterpret_cast<rd_kafka_t*>(rk_);
-  const auto deadline = std::chrono::steady_clock::now() + options_.max_block;
+KafkaProducer::Queued KafkaProducer::TryProduce(std::string_view topic, std::string_view key,
+                                                std::string_view value, uint64_t tag) {
   const std::string name(topic);
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      reinterpret_cast<rd_kafka_t*>(rk_), RD_KAFKA_V_TOPIC(name.c_str()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(tag))), RD_KAFKA_V_END);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Queued::kQueued;
+  if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return Queued::kFull;
+  spdlog::warn("kafka: cannot queue a record for {}: {}", name, rd_kafka_err2str(err));
+  return Queued::kFailed;
+}
+
+bool KafkaProducer::Produce(std::string_view topic, std::string_view key, std::string_view value,
+                            uint64_t tag) {
+  const auto deadline = std::chrono::steady_clock::now() + options_.max_block;
   while (true) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(name.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline) {
+    const Queued q = TryProduce(topic, key, value, tag);
+    if (q == Queued::kQueued) return true;
+    if (q == Queued::kFailed || std::chrono::steady_clock::now() > deadline) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("kafka: cannot queue a record for {}: {}", name, rd_kafka_err2str(err));
+      if (q == Queued::kFull) spdlog::warn("kafka: queue full, dropped a record for {}", topic);
       return false;
     }
-    rd_kafka_poll(rk, 10);  // the queue is full: let deliveries drain it
+    rd_kafka_poll(reinterpret_cast<rd_kafka_t*>(rk_), 10);  // full: let deliveries drain it
   }
 }
 

@@ -55,6 +55,7 @@ constexpr char kFindingsCf[] = "findings";
 constexpr const char* kStateCfNames[] = {"state", "dedup", "meta"};
 constexpr const char* kIndexCfNames[] = {"by_time", "by_rule", "by_cluster", "by_user"};
 constexpr char kDeadLettersCf[] = "deadletters";
+constexpr char kOutboxCf[] = "outbox";
 constexpr char kSchemaKey[] = "schema_version";
 
 rocksdb::CompressionType PickCompression() {
@@ -137,6 +138,9 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   if (opts.max_dead_letters == 0) {
     return Status::InvalidArgument("open " + dir + ": max_dead_letters must be > 0");
   }
+  if (opts.max_outbox == 0) {
+    return Status::InvalidArgument("open " + dir + ": max_outbox must be > 0");
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("open " + dir + ": cannot create directory: " + ec.message());
@@ -195,6 +199,8 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   // Dead letters: written in checkpoints, read in time order by the API; no point lookups.
   // A DB made before this CF existed gets it here (create_missing_column_families).
   cfs.emplace_back(kDeadLettersCf, index_opts);
+  // The outbox: appended in checkpoints, read in order by the relay, removed as delivered.
+  cfs.emplace_back(kOutboxCf, index_opts);
 
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -205,14 +211,14 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
       db, std::move(handles), opts, std::move(watermarks), std::move(filters)));
   RETURN_IF_ERROR(store->CheckSchemaVersion().WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadDeadLetterBounds().WithContext("open " + dir));
+  RETURN_IF_ERROR(store->LoadOutboxBounds().WithContext("open " + dir));
   return store;
 }
 
-RocksDbFindingStore::RocksDbFindingStore(rocksdb::DB* db,
-                                         std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                                         const StoreOptions& opts,
-                                         std::shared_ptr<WatermarkTable> watermarks,
-                                         std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters)
+RocksDbFindingStore::RocksDbFindingStore(
+    rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles, const StoreOptions& opts,
+    std::shared_ptr<WatermarkTable> watermarks,
+    std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters)
     : db_(db),
       handles_(std::move(handles)),
       opts_(opts),
@@ -226,6 +232,7 @@ RocksDbFindingStore::RocksDbFindingStore(rocksdb::DB* db,
   dedup_cf_ = handles_[3 + kNumIndexes];
   meta_cf_ = handles_[4 + kNumIndexes];
   dead_letters_cf_ = handles_[5 + kNumIndexes];
+  outbox_cf_ = handles_[6 + kNumIndexes];
   if (!opts_.clock) opts_.clock = SystemClock::Default();
 }
 
@@ -431,8 +438,8 @@ Result<std::optional<std::string>> RocksDbFindingStore::GetFrom(rocksdb::ColumnF
                                                                 std::string_view key,
                                                                 std::string_view what) const {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()),
-                               &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "read " + std::string(what));
   return std::optional<std::string>(std::move(value));
@@ -498,9 +505,12 @@ Status RocksDbFindingStore::Commit(const StateCheckpoint& cp) {
   }
   DeadLetterBounds next;
   RETURN_IF_ERROR(AddDeadLetters(cp.dead_letters, &batch, &next).WithContext("checkpoint"));
+  OutboxBounds next_outbox;
+  RETURN_IF_ERROR(AddOutbox(cp.outbox, &batch, &next_outbox).WithContext("checkpoint"));
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
   RETURN_IF_ERROR(FromRocks(db_->Write(wo, &batch), "checkpoint"));
+  PublishOutboxBounds(next_outbox);
   dl_count_.store(next.count);
   std::lock_guard<std::mutex> dl_lock(dl_mu_);
   dl_first_key_ = std::move(next.first_key);
@@ -513,8 +523,8 @@ void RocksDbFindingStore::AdvanceWatermark(std::string_view cluster, int64_t wat
 
 Status RocksDbFindingStore::CompactAll() {
   for (auto* h : handles_) {
-    RETURN_IF_ERROR(FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr),
-                              "compact"));
+    RETURN_IF_ERROR(FromRocks(
+        db_->CompactRange(rocksdb::CompactRangeOptions(), h, nullptr, nullptr), "compact"));
   }
   return Status::Ok();
 }

@@ -96,6 +96,51 @@ TEST(ConfigTest, StateSection) {
   }
 }
 
+TEST(ConfigTest, StoreBoundsAndRestartSections) {
+  Config c;
+  auto path = WriteTemp("bounds.yaml",
+                        "deadletters: {max: 500, ttl: 2d}\noutbox: {max: 1000}\n"
+                        "restart: {max_failures: 2, backoff: 250ms}\n"
+                        "checkpoint: {events: 100, interval: 5s}\nready: {max_lag: 7}\n");
+  ASSERT_TRUE(LoadConfigFile(path, &c).ok());
+  EXPECT_EQ(c.dead_letters_max, 500u);
+  EXPECT_EQ(c.dead_letter_ttl_us, int64_t{2} * 24 * 3600 * 1'000'000);
+  EXPECT_EQ(c.outbox_max, 1000u);
+  EXPECT_EQ(c.restart_max_failures, 2);
+  EXPECT_EQ(c.restart_backoff_ms, 250);
+  EXPECT_EQ(c.checkpoint_events, 100u);
+  EXPECT_EQ(c.checkpoint_interval_ms, 5000);
+  EXPECT_EQ(c.ready_max_lag, 7u);
+  Config d;
+  EXPECT_EQ(d.dead_letters_max, kDefaultMaxDeadLetters);
+  EXPECT_EQ(d.outbox_max, kDefaultMaxOutbox);
+  EXPECT_EQ(d.restart_max_failures, 5);
+
+  struct Bad {
+    const char* yaml;
+    const char* needle;
+  } bad[] = {
+      {"deadletters: {max: 0}\n", "deadletters.max must be at least 1"},
+      {"deadletters: {max: many}\n", "'deadletters.max' has the wrong type"},
+      {"deadletters: {ttl: forever}\n", "'deadletters.ttl' must be a duration"},
+      {"deadletters: {size: 3}\n", "unknown key 'deadletters.size'"},
+      {"outbox: {max: 0}\n", "outbox.max must be at least 1"},
+      {"outbox: 5\n", "'outbox' must be a mapping"},
+      {"restart: {max_failures: 0}\n", "restart.max_failures must be at least 1"},
+      {"restart: {backoff: 0s}\n", "'restart.backoff' must be a duration"},
+      {"restart: {tries: 3}\n", "unknown key 'restart.tries'"},
+      {"checkpoint: {interval: soon}\n", "'checkpoint.interval' must be a duration"},
+      {"checkpoint: {every: 3}\n", "unknown key 'checkpoint.every'"},
+      {"ready: {lag: 3}\n", "unknown key 'ready.lag'"},
+  };
+  for (const Bad& b : bad) {
+    Config e;
+    Status st = LoadConfigFile(WriteTemp("bad-bounds.yaml", b.yaml), &e);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << b.yaml;
+    EXPECT_NE(st.message().find(b.needle), std::string::npos) << st.message();
+  }
+}
+
 TEST(ConfigTest, Workers) {
   Config c;
   ASSERT_TRUE(LoadConfigFile(WriteTemp("workers.yaml", "workers: 4\n"), &c).ok());

@@ -31,8 +31,8 @@ class EndToEndTest : public ::testing::Test {
   // Runs bench/vigil-gen; returns the labels (auditID -> rule id).
   std::map<std::string, std::string> Generate(const std::string& out, int events) {
     Subprocess gen({"/usr/bin/python3", std::string(VIGIL_SOURCE_DIR) + "/bench/vigil-gen",
-                    "--events", std::to_string(events), "--stages", "both", "--seed", "3",
-                    "--out", out, "--labels", dir_ + "/labels.jsonl"});
+                    "--events", std::to_string(events), "--stages", "both", "--seed", "3", "--out",
+                    out, "--labels", dir_ + "/labels.jsonl"});
     EXPECT_EQ(gen.Wait(120s), 0) << gen.err();
     std::map<std::string, std::string> labels;
     simdjson::dom::parser parser;
@@ -54,12 +54,9 @@ TEST_F(EndToEndTest, ReplayThenServeFindings) {
   auto labels = Generate(log, 3000);
   ASSERT_EQ(labels.size(), 5u);
   // A truncated line in the middle of the file must be reported and skipped, nothing else lost.
-  {
-    std::ofstream(log, std::ios::app) << "{\"kind\":\"Event\",\"auditID\":\"trunc\n";
-  }
+  { std::ofstream(log, std::ios::app) << "{\"kind\":\"Event\",\"auditID\":\"trunc\n"; }
   Subprocess gen2({"/usr/bin/python3", std::string(VIGIL_SOURCE_DIR) + "/bench/vigil-gen",
-                   "--events", "10", "--seed", "9", "--attacks", "0", "--out",
-                   dir_ + "/tail.log"});
+                   "--events", "10", "--seed", "9", "--attacks", "0", "--out", dir_ + "/tail.log"});
   ASSERT_EQ(gen2.Wait(60s), 0);
   {
     std::ifstream tail(dir_ + "/tail.log");
@@ -67,8 +64,8 @@ TEST_F(EndToEndTest, ReplayThenServeFindings) {
   }
 
   const std::string db = dir_ + "/db";
-  Subprocess replay({VIGIL_BINARY, "replay", log, "--db", db, "--cluster", "e2e", "--format",
-                     "jsonl"});
+  Subprocess replay(
+      {VIGIL_BINARY, "replay", log, "--db", db, "--cluster", "e2e", "--format", "jsonl"});
   ASSERT_EQ(replay.Wait(300s), 0) << replay.err();
   EXPECT_NE(replay.err().find("6010 events parsed, 1 malformed"), std::string::npos)
       << replay.err();
@@ -96,8 +93,8 @@ TEST_F(EndToEndTest, ReplayThenServeFindings) {
   }
 
   // Replaying the same file again is idempotent: the store keeps one finding per id.
-  Subprocess again({VIGIL_BINARY, "replay", log, "--db", db, "--cluster", "e2e", "--format",
-                    "jsonl"});
+  Subprocess again(
+      {VIGIL_BINARY, "replay", log, "--db", db, "--cluster", "e2e", "--format", "jsonl"});
   ASSERT_EQ(again.Wait(300s), 0) << again.err();
 
   // serve reads its settings from a YAML file given after the subcommand.
@@ -161,7 +158,10 @@ TEST_F(EndToEndTest, ReplayThenServeFindings) {
 TEST_F(EndToEndTest, ServeIngestsFilesAndCountsThem) {
   const std::string log = dir_ + "/audit.log";
   Generate(log, 400);
-  { std::ofstream(log, std::ios::app) << "{\"kind\":\"Event\",\"auditID\":\"x\"}\n{\"kind\":\"Event\"\n"; }
+  {
+    std::ofstream(log, std::ios::app)
+        << "{\"kind\":\"Event\",\"auditID\":\"x\"}\n{\"kind\":\"Event\"\n";
+  }
   Subprocess serve({VIGIL_BINARY, "--log-json", "serve", log, "--db", dir_ + "/db", "--listen",
                     "127.0.0.1:0", "--cluster", "c7"});
   std::string out = serve.ReadStdoutUntil("\n", 60s);
@@ -200,6 +200,25 @@ TEST_F(EndToEndTest, ServeIngestsFilesAndCountsThem) {
   EXPECT_GE(n, 3);
 }
 
+// A pipeline that fails every time it runs: restarted with backoff (restart.backoff), then after
+// restart.max_failures failures in a row the server exits 1 and says why.
+TEST_F(EndToEndTest, ServeExitsOneWhenThePipelineKeepsFailing) {
+  const std::string log = dir_ + "/audit.log";
+  Generate(log, 50);
+  const std::string config = dir_ + "/vigil.yaml";
+  std::ofstream(config) << "db: " << dir_ << "/db\nlisten: 127.0.0.1:0\n"
+                        << "restart: {max_failures: 3, backoff: 10ms}\n";
+  Subprocess serve({"/usr/bin/env", "VIGIL_TEST_THROW_AFTER_EVENTS=5", "VIGIL_TEST_THROW_RUNS=1000",
+                    VIGIL_BINARY, "serve", log, "--config", config});
+  EXPECT_EQ(serve.Wait(120s), 1) << serve.err();
+  const std::string err = serve.err();
+  EXPECT_NE(err.find("file ingest failed (1 of 3 in a row)"), std::string::npos) << err;
+  EXPECT_NE(err.find("file ingest failed (2 of 3 in a row)"), std::string::npos) << err;
+  EXPECT_NE(err.find("vigil: file ingest failed 3 times in a row, last: pipeline: test failure"),
+            std::string::npos)
+      << err;
+}
+
 // Rules from --rules files; POST /v1/rules/reload and SIGHUP swap them; a bad file is refused
 // with its file:line:col and the running rules stay.
 TEST_F(EndToEndTest, RulesReloadKeepsGoodRulesOnBadFile) {
@@ -207,9 +226,10 @@ TEST_F(EndToEndTest, RulesReloadKeepsGoodRulesOnBadFile) {
   auto write_rules = [&](const std::string& text) { std::ofstream(rules) << text; };
   write_rules(
       "- rule: test.exec\n  severity: high\n  attack: [T1609]\n"
-      "  condition: objectRef.subresource = exec\n  output: exec by {user.username} on {cluster}\n");
-  Subprocess serve({VIGIL_BINARY, "serve", "--rules", rules, "--db", dir_ + "/db", "--listen",
-                    "127.0.0.1:0"});
+      "  condition: objectRef.subresource = exec\n  output: exec by {user.username} on "
+      "{cluster}\n");
+  Subprocess serve(
+      {VIGIL_BINARY, "serve", "--rules", rules, "--db", dir_ + "/db", "--listen", "127.0.0.1:0"});
   std::string out = serve.ReadStdoutUntil("\n", 60s);
   size_t at = out.find("listening on 127.0.0.1:");
   ASSERT_NE(at, std::string::npos) << out << serve.err();
@@ -244,8 +264,7 @@ TEST_F(EndToEndTest, ParseOnlyRunsNoRules) {
   Subprocess replay({VIGIL_BINARY, "replay", log, "--parse-only", "--format", "jsonl"});
   ASSERT_EQ(replay.Wait(120s), 0) << replay.err();
   EXPECT_EQ(replay.out(), "");
-  EXPECT_NE(replay.err().find("400 events parsed, 0 malformed"), std::string::npos)
-      << replay.err();
+  EXPECT_NE(replay.err().find("400 events parsed, 0 malformed"), std::string::npos) << replay.err();
   EXPECT_NE(replay.err().find("; 0 findings;"), std::string::npos) << replay.err();
 }
 

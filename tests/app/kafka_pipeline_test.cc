@@ -17,6 +17,7 @@
 #include "kafka_mock_process.h"
 #include "kafka_test_util.h"
 #include "subprocess.h"
+#include "vigil/app/outbox_relay.h"
 #include "vigil/app/pipeline.h"
 #include "vigil/app/rules.h"
 #include "vigil/core/memory_state_store.h"
@@ -251,7 +252,7 @@ std::condition_variable KafkaPipelineTest::progress_cv_;
 // One consumer: a Pipeline over a KafkaRecordSource into its own RocksDB, on a thread.
 struct Consumer {
   Consumer(const std::string& db_dir, ingest::KafkaOptions options, const Config& config,
-           RuleProvider* rules) {
+           RuleProvider* rules, Pipeline::OutboxChannels outbox = {}) {
     auto db = store::RocksDbFindingStore::Open(db_dir);
     EXPECT_TRUE(db.ok()) << db.status().ToString();
     store = std::move(db).value();
@@ -261,6 +262,7 @@ struct Consumer {
     pipeline = std::make_unique<Pipeline>(
         config, MakeFollowingDetector(rules, store.get(), StatefulOptionsFrom(config)), store.get(),
         &metrics, store.get());
+    if (outbox.findings || outbox.dead_letters) pipeline->WriteOutbox(outbox, {});
     thread = std::thread([this] { result = pipeline->Run(source.get(), &cancel); });
   }
   ~Consumer() { Stop(); }
@@ -433,6 +435,78 @@ TEST_F(KafkaPipelineTest, PoisonRecordsGoToDeadLettersAndThePartitionGoesOn) {
   for (const std::string& e : errors) all += e + "\n";
   EXPECT_NE(all.find("no key"), std::string::npos) << all;
   EXPECT_NE(all.find("empty record"), std::string::npos) << all;
+}
+
+// What a crash leaves between a durable checkpoint and Kafka's acknowledgement is in the outbox:
+// a pipeline writes findings and dead letters there and no relay runs (the crash); the next
+// relay sends every one to its topic, and the last value of each finding's key is the stored
+// finding.
+TEST_F(KafkaPipelineTest, TheOutboxLeftByACrashReachesTheFindingsAndDeadLetterTopics) {
+  std::vector<KafkaTestMessage> records = AllRecords();
+  records.resize(15000);
+  KafkaTestMessage poison;
+  poison.key = "prod-us";
+  poison.value = "{\"kind\":\"Event\",";
+  records.insert(records.begin() + 3000, poison);
+  Pipeline::OutboxChannels channels;
+  channels.findings = true;
+  channels.dead_letters = true;
+  Consumer consumer(*dir_ + "/db-outbox", Options("vigil-outbox"), BaseConfig(), Rules(), channels);
+  ProduceAlong(mock_->bootstrap(), records, [&] { return consumer.applied(); });
+  ASSERT_TRUE(WaitFor([&] { return consumer.applied() >= records.size(); }, 300s));
+  consumer.Stop();
+  ASSERT_TRUE(consumer.result.ok() || consumer.result.status().code() == StatusCode::kUnavailable)
+      << consumer.result.status().ToString();
+  store::RocksDbFindingStore* db = consumer.store.get();
+  // Every stored finding, as the topic must end up holding it.
+  std::map<std::string, std::string> want;
+  FindingFilter filter;
+  filter.limit = store::RocksDbFindingStore::kMaxLimit;
+  while (true) {
+    auto page = db->Query(filter);
+    ASSERT_TRUE(page.ok());
+    for (const Finding& f : page->findings) want[f.id] = FindingToJson(f);
+    if (page->next_cursor.empty()) break;
+    filter.cursor = page->next_cursor;
+  }
+  ASSERT_GE(want.size(), 3u);
+  const uint64_t kept = db->OutboxCount();
+  ASSERT_GE(kept, want.size() + 1);  // every finding at least once, and the dead letter
+
+  // The restart: a relay over the same store.
+  std::unique_ptr<OutboxRelay> relay;
+  std::unique_ptr<ingest::KafkaProducer> producers[2];
+  for (auto& p : producers) {
+    ingest::KafkaProducerOptions po;
+    po.brokers = mock_->bootstrap();
+    po.on_delivery = [&relay](uint64_t seq, bool ok) { relay->Delivered(seq, ok); };
+    auto made = ingest::KafkaProducer::Create(po);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    p = std::move(made).value();
+  }
+  relay = std::make_unique<OutboxRelay>(
+      db, PublishToKafka({{kOutboxFindings, producers[0].get(), "vigil-findings"},
+                          {kOutboxDeadLetters, producers[1].get(), "vigil-dead"}}));
+  relay->Start();
+  ASSERT_TRUE(relay->Drain(120s)) << db->OutboxCount() << " left";
+  EXPECT_EQ(db->OutboxCount(), 0u);
+  EXPECT_EQ(relay->stats().sent, kept);
+  relay->Stop();
+
+  auto findings =
+      testing::ConsumeGroup(mock_->bootstrap(), "check-outbox", "vigil-findings", kept - 1, 120s);
+  ASSERT_TRUE(findings.ok()) << findings.status().ToString();
+  std::map<std::string, std::string> last;  // per key, in partition order
+  for (const KafkaTestMessage& m : *findings) {
+    ASSERT_TRUE(m.key && m.value);
+    last[*m.key] = *m.value;
+  }
+  EXPECT_EQ(last, want);
+  auto dead = testing::ConsumeGroup(mock_->bootstrap(), "check-outbox", "vigil-dead", 1, 60s);
+  ASSERT_TRUE(dead.ok()) << dead.status().ToString();
+  ASSERT_TRUE((*dead)[0].key && (*dead)[0].value);
+  EXPECT_EQ((*dead)[0].key->rfind("audit[", 0), 0u) << *(*dead)[0].key;
+  EXPECT_NE((*dead)[0].value->find("\"source\":\"kafka\""), std::string::npos) << *(*dead)[0].value;
 }
 
 TEST_F(KafkaPipelineTest, TheChannelDecidesTheClusterNotTheBody) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "vigil/core/dead_letter.h"
+#include "vigil/core/outbox.h"
 #include "vigil/core/status.h"
 #include "vigil/ingest/kafka_source.h"
 
@@ -47,17 +49,31 @@ struct Config {
   int64_t dedup_retention_us = int64_t{60} * 60 * 1'000'000;  // state.dedup_retention
   int64_t learning_override_us = 0;             // state.learning_period: overrides every rule's
   size_t state_cache_bytes = size_t{64} << 20;  // state.cache_bytes
-  size_t checkpoint_events = 50'000;  // checkpoint.events (or state.checkpoint_events)
+  size_t checkpoint_events = 50'000;            // checkpoint.events (or state.checkpoint_events)
   // checkpoint.interval: a checkpoint at least this often (wall time) while anything changed,
   // so that a live source with little traffic still commits its offsets.
   int64_t checkpoint_interval_ms = 1000;
   bool resume = true;  // replay: start files at the position the store remembers (--from-start)
   KafkaConfig kafka;
   uint64_t ready_max_lag = 10'000;  // ready.max_lag: /readyz is 503 while more records wait
+  // The store's bounds: dead letters (deadletters.max, deadletters.ttl; 0 ttl: no age limit) and
+  // messages waiting for the findings / dead-letter topics (outbox.max; the oldest are dropped
+  // and counted past it).
+  size_t dead_letters_max = kDefaultMaxDeadLetters;
+  int64_t dead_letter_ttl_us = int64_t{7} * 24 * 3600 * 1'000'000;
+  size_t outbox_max = kDefaultMaxOutbox;
+  // serve: a failed pipeline restarts after restart.backoff, doubling up to 16x; after
+  // restart.max_failures failures in a row the process exits 1.
+  int restart_max_failures = 5;
+  int64_t restart_backoff_ms = 1000;
   uint64_t test_kill_after_events = 0;  // crash tests only (env VIGIL_TEST_KILL_AFTER_EVENTS)
-  // Failure tests only (env VIGIL_TEST_THROW_AFTER_EVENTS): the first pipeline of the process
-  // throws when it applies that event.
+  // Crash tests only (env VIGIL_TEST_KILL_AFTER_CHECKPOINTS): SIGKILL right after the Nth
+  // durable checkpoint, before anything is told about it but the source.
+  uint64_t test_kill_after_checkpoints = 0;
+  // Failure tests only (env VIGIL_TEST_THROW_AFTER_EVENTS, VIGIL_TEST_THROW_RUNS): the first
+  // test_throw_runs pipelines of the process throw when they apply that event.
   uint64_t test_throw_after_events = 0;
+  uint64_t test_throw_runs = 1;
 };
 
 // Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the

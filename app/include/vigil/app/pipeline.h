@@ -73,15 +73,20 @@ class Pipeline {
   Result<ReplayReport> Run(const std::vector<std::string>& paths,
                            const std::atomic<bool>* cancel = nullptr);
 
-  // Called on the pipeline thread after each durable checkpoint with the findings it wrote (new
-  // or updated, merged with what was stored): for the findings topic. Set before Run.
-  void OnFindingsDurable(std::function<void(const std::vector<Finding>&)> fn) {
-    findings_durable_ = std::move(fn);
-  }
-
-  // The same for the dead letters a durable checkpoint wrote (for the dead-letter topic).
-  void OnDeadLettersDurable(std::function<void(const std::vector<DeadLetter>&)> fn) {
-    dead_letters_durable_ = std::move(fn);
+  // Every finding a checkpoint writes (new or updated, merged with what was stored; value
+  // FindingToJson, key its id) and/or every dead letter (DeadLetterToJson, key its origin) also
+  // goes into the store's outbox (core/outbox.h), in the same atomic write, for an OutboxRelay
+  // to send to Kafka: a crash after the checkpoint cannot lose one. `on_durable` (may be empty)
+  // is called on the pipeline thread after each durable checkpoint that added to the outbox.
+  // Needs `state` and `store` to be one store (one write); Run fails with FailedPrecondition
+  // otherwise. Set before Run.
+  struct OutboxChannels {
+    bool findings = false;
+    bool dead_letters = false;
+  };
+  void WriteOutbox(OutboxChannels channels, std::function<void()> on_durable) {
+    outbox_ = channels;
+    outbox_durable_ = std::move(on_durable);
   }
 
  private:
@@ -93,8 +98,8 @@ class Pipeline {
   FindingStore* store_;
   PipelineMetrics* metrics_;
   StateStore* state_;
-  std::function<void(const std::vector<Finding>&)> findings_durable_;
-  std::function<void(const std::vector<DeadLetter>&)> dead_letters_durable_;
+  OutboxChannels outbox_;
+  std::function<void()> outbox_durable_;
 };
 
 // The stateful detection options a config asks for.

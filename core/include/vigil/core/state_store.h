@@ -14,6 +14,7 @@
 
 #include "vigil/core/dead_letter.h"
 #include "vigil/core/finding.h"
+#include "vigil/core/outbox.h"
 #include "vigil/core/status.h"
 
 namespace vigil {
@@ -24,14 +25,13 @@ namespace vigil {
 // dropped yet never changes a result.
 inline constexpr size_t kStateExpiryBytes = 8;
 void PutExpiry(int64_t expires_us, std::string* value);  // appends the header
-int64_t GetExpiry(std::string_view value);                // 0 when the value is too short
+int64_t GetExpiry(std::string_view value);               // 0 when the value is too short
 
 // Keys are built from parts separated by kKeySep ('\x1f', which the parts never contain:
 // callers strip it). State keys: rule_id SEP cluster SEP group key. Dedup keys: cluster SEP
 // auditID SEP stage. The cluster is always the second field, or the first for dedup keys.
 inline constexpr char kKeySep = '\x1f';
-std::string MakeStateKey(std::string_view rule_id, std::string_view cluster,
-                         std::string_view key);
+std::string MakeStateKey(std::string_view rule_id, std::string_view cluster, std::string_view key);
 std::string MakeDedupKey(std::string_view cluster, std::string_view audit_id,
                          std::string_view stage);
 
@@ -46,10 +46,12 @@ struct StateCheckpoint {
   // Records that could not be parsed, up to the position this checkpoint covers, so that a
   // dead letter is kept exactly when the source position that skips it is.
   std::vector<DeadLetter> dead_letters;
+  // Messages owed to the outside (the findings topic, ...), kept until delivered (outbox.h).
+  std::vector<OutboxMessage> outbox;
 
   bool empty() const {
     return state.empty() && state_deletes.empty() && dedup.empty() && meta.empty() &&
-           findings.empty() && dead_letters.empty();
+           findings.empty() && dead_letters.empty() && outbox.empty();
   }
   void clear() {
     state.clear();
@@ -58,6 +60,7 @@ struct StateCheckpoint {
     meta.clear();
     findings.clear();
     dead_letters.clear();
+    outbox.clear();
   }
 };
 
@@ -77,7 +80,7 @@ class StateStore {
   // Writes the checkpoint in one atomic, durable write. The findings go to the finding store
   // when the implementation is also one (RocksDbFindingStore); a pure state store ignores them.
   // The dead letters go to the store's bounded dead-letter set (DeadLetterStore), oldest
-  // removed past its bound.
+  // removed past its bound; the outbox messages to its outbox (Outbox) the same way.
   virtual Status Commit(const StateCheckpoint& checkpoint) = 0;
 
   // The event-time watermark of `cluster` has reached `watermark_us`: entries of that cluster

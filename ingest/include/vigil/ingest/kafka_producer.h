@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ struct KafkaProducerOptions {
   std::chrono::milliseconds max_block{5000};  // a full queue waits at most this long
   std::chrono::milliseconds flush_timeout{10000};
   std::string client_id = "vigil";
+  // Called on the producer's thread once a record is acknowledged (true) or has failed for good
+  // (false, after librdkafka's retries), with the tag it was produced with. May be empty.
+  std::function<void(uint64_t tag, bool delivered)> on_delivery;
 };
 
 class KafkaProducer {
@@ -31,8 +35,16 @@ class KafkaProducer {
   static Result<std::unique_ptr<KafkaProducer>> Create(KafkaProducerOptions options);
   ~KafkaProducer();  // flushes (up to flush_timeout), then stops
 
-  // Queues one record; false when it could not be queued (counted in dropped()).
-  bool Produce(std::string_view topic, std::string_view key, std::string_view value);
+  // Queues one record; false when it could not be queued (counted in dropped(); on_delivery is
+  // not called for it). `tag` comes back in on_delivery.
+  bool Produce(std::string_view topic, std::string_view key, std::string_view value,
+               uint64_t tag = 0);
+  // Queues one record without waiting: kQueued, kFull (librdkafka's queue is full: try again
+  // after deliveries drained it), or kFailed (an error that retrying will not fix; logged).
+  // Neither of the last two is counted in dropped().
+  enum class Queued { kQueued, kFull, kFailed };
+  Queued TryProduce(std::string_view topic, std::string_view key, std::string_view value,
+                    uint64_t tag);
   // Waits until every queued record is acknowledged or `timeout` passes; false on timeout.
   bool Flush(std::chrono::milliseconds timeout);
 

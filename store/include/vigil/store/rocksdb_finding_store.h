@@ -15,6 +15,7 @@
 #include "vigil/core/dead_letter.h"
 #include "vigil/core/finding.h"
 #include "vigil/core/finding_store.h"
+#include "vigil/core/outbox.h"
 #include "vigil/core/state_store.h"
 #include "vigil/core/status.h"
 #include "vigil/store/index_keys.h"
@@ -32,8 +33,8 @@ struct StoreOptions {
   // fsync the WAL before Put returns (invariant 3, durable before acknowledged). Turn off only
   // where losing the last writes on a machine crash is acceptable (tests, benchmarks).
   bool sync_writes = true;
-  size_t block_cache_bytes = size_t{64} << 20;  // shared by all column families; also holds
-                                                // the SST index and filter blocks
+  size_t block_cache_bytes = size_t{64} << 20;   // shared by all column families; also holds
+                                                 // the SST index and filter blocks
   size_t write_buffer_bytes = size_t{64} << 20;  // all memtables together (WriteBufferManager)
   int max_open_files = 512;
   // Most index entries one Query looks at before it returns a partial page with a cursor. Bounds
@@ -45,6 +46,9 @@ struct StoreOptions {
   // Dead letters whose received_us is older than this (wall time) are no longer listed, and a
   // later Commit removes them. Zero or negative: no age limit, only max_dead_letters.
   std::chrono::microseconds dead_letter_ttl = std::chrono::hours(24 * 7);
+  // Outbox messages kept at most (>= 1): a Commit that would go over drops the oldest, down to
+  // max_outbox - max_outbox / 128, and counts them (OutboxDropped).
+  size_t max_outbox = kDefaultMaxOutbox;
   // The wall clock of the dead-letter TTL (and of stamping received_us == 0). Null: the system
   // clock. Detection never reads it.
   ClockPtr clock;
@@ -56,8 +60,9 @@ class WatermarkTable;
 // valued index CFs "by_time", "by_rule", "by_cluster", "by_user" (layout in index_keys.h and
 // store/README.md), and for stateful detection "state" (operator state), "dedup" (events
 // already processed) and "meta" (watermarks, source positions), and "deadletters" (records that
-// could not be parsed, keyed by MakeDeadLetterKey). A finding and its index entries are always
-// written in one WriteBatch; so is a whole StateCheckpoint, dead letters and their trimming
+// could not be parsed, keyed by MakeDeadLetterKey), and "outbox" (messages owed to Kafka, keyed
+// by an 8-byte big-endian sequence number; core/outbox.h). A finding and its index entries are
+// always written in one WriteBatch; so is a whole StateCheckpoint, dead letters and their trimming
 // included.
 //
 // State and dedup values start with their event-time expiry (core/state_store.h); a compaction
@@ -66,7 +71,10 @@ class WatermarkTable;
 // Thread-safety: all methods may be called from any thread. Puts and Commits are serialized by
 // a mutex (they read the previous value to retract its index entries); reads take no lock
 // (ListDeadLetters copies the oldest live key under a short one).
-class RocksDbFindingStore final : public FindingStore, public StateStore, public DeadLetterStore {
+class RocksDbFindingStore final : public FindingStore,
+                                  public StateStore,
+                                  public DeadLetterStore,
+                                  public Outbox {
  public:
   static constexpr int kSchemaVersion = 1;
   static constexpr size_t kMaxLimit = 1000;
@@ -114,6 +122,14 @@ class RocksDbFindingStore final : public FindingStore, public StateStore, public
   // (at most ttl / 128 older than the TTL).
   uint64_t DeadLetterCount() const override { return dl_count_.load(); }
 
+  // Outbox. Reads take no lock; TrimOutbox takes the commit mutex briefly (one point read per
+  // seq, so that a seq already gone is never counted twice).
+  Result<std::vector<OutboxEntry>> ReadOutbox(uint64_t from, size_t limit,
+                                              size_t max_bytes) const override;
+  Status TrimOutbox(const std::vector<uint64_t>& seqs) override;
+  uint64_t OutboxCount() const override { return ob_count_.load(); }
+  uint64_t OutboxDropped() const override { return ob_dropped_.load(); }
+
   // Compacts every column family (runs the expiry filters now). For tests and tools.
   Status CompactAll();
   // RocksDB's estimate of live bytes on disk (SST files) over all column families.
@@ -140,8 +156,8 @@ class RocksDbFindingStore final : public FindingStore, public StateStore, public
   Status CheckSchemaVersion();
   // Adds the findings and their index entries to *batch. Requires put_mu_.
   Status AddFindings(const std::vector<Finding>& findings, rocksdb::WriteBatch* batch);
-  Result<std::optional<std::string>> GetFrom(rocksdb::ColumnFamilyHandle* cf,
-                                             std::string_view key, std::string_view what) const;
+  Result<std::optional<std::string>> GetFrom(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                                             std::string_view what) const;
 
   // What is known about the stored dead letters without reading them. Requires put_mu_ to
   // change; first_key is also read under dl_mu_.
@@ -155,6 +171,19 @@ class RocksDbFindingStore final : public FindingStore, public StateStore, public
   // bounds will be once the batch is written. Requires put_mu_.
   Status AddDeadLetters(const std::vector<DeadLetter>& dead_letters, rocksdb::WriteBatch* batch,
                         DeadLetterBounds* next);
+  // The outbox's bounds: seqs below first_seq are gone, next_seq is the next one to write.
+  struct OutboxBounds {
+    uint64_t count = 0;
+    uint64_t first_seq = 0;
+    uint64_t next_seq = 0;
+    uint64_t dropped = 0;  // by this commit
+  };
+  Status LoadOutboxBounds();
+  // Adds the messages, and the dropping that keeps the bound, to *batch; *next is what the
+  // bounds will be once it is written (PublishOutboxBounds). Require put_mu_.
+  Status AddOutbox(const std::vector<OutboxMessage>& messages, rocksdb::WriteBatch* batch,
+                   OutboxBounds* next);
+  void PublishOutboxBounds(const OutboxBounds& next);
   int64_t DeadLetterTtlMicros() const { return opts_.dead_letter_ttl.count(); }
 
   rocksdb::DB* db_;
@@ -166,6 +195,7 @@ class RocksDbFindingStore final : public FindingStore, public StateStore, public
   rocksdb::ColumnFamilyHandle* dedup_cf_;
   rocksdb::ColumnFamilyHandle* meta_cf_;
   rocksdb::ColumnFamilyHandle* dead_letters_cf_;
+  rocksdb::ColumnFamilyHandle* outbox_cf_;
   StoreOptions opts_;  // opts_.clock is never null
 
   std::shared_ptr<WatermarkTable> watermarks_;
@@ -180,6 +210,9 @@ class RocksDbFindingStore final : public FindingStore, public StateStore, public
   mutable std::mutex dl_mu_;
   std::string dl_first_key_;  // guarded by dl_mu_ (written under put_mu_ too)
   uint64_t dl_next_seq_ = 0;  // guarded by put_mu_
+  // Outbox bounds: written under put_mu_, read without it.
+  uint64_t ob_next_seq_ = 0;  // guarded by put_mu_
+  std::atomic<uint64_t> ob_first_seq_{0}, ob_count_{0}, ob_dropped_{0};
 };
 
 }  // namespace vigil::store
