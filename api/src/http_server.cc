@@ -199,6 +199,7 @@ void HttpServer::Stop() {
   s.ioc.stop();
   for (std::thread& t : s.threads) t.join();
   s.threads.clear();
+  s.state.StopPools();  // the handlers still running finish before the stores can go away
   boost::system::error_code ignored;
   s.acceptor.close(ignored);  // no io thread left: safe to touch directly
   {

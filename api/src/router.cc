@@ -69,17 +69,18 @@ Response JsonError(unsigned status, std::string_view message) {
   return Response::Json(status, std::move(body));
 }
 
-void Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
+void Router::Add(std::string_view method, std::string_view pattern, Handler handler,
+                 RouteOptions options) {
   for (Route& route : routes_) {
     if (route.pattern == pattern) {
-      route.by_method[std::string(method)] = std::move(handler);
+      route.by_method[std::string(method)] = {std::move(handler), options};
       return;
     }
   }
   Route route;
   route.pattern = std::string(pattern);
   for (std::string_view s : SplitPath(pattern)) route.segments.emplace_back(s);
-  route.by_method[std::string(method)] = std::move(handler);
+  route.by_method[std::string(method)] = {std::move(handler), options};
   routes_.push_back(std::move(route));
 }
 
@@ -103,7 +104,7 @@ bool Router::Match(const Route& route, const std::vector<std::string_view>& path
   return true;
 }
 
-Response Router::Dispatch(Request& req) const {
+const Router::Entry* Router::Resolve(Request& req, Response* error) const {
   const std::vector<std::string_view> path = SplitPath(req.path);
   // Among matching routes, a literal segment wins over a {param}: "/a/stats" beats "/a/{id}".
   const Route* best = nullptr;
@@ -111,7 +112,7 @@ Response Router::Dispatch(Request& req) const {
   std::set<std::string> allowed;
   for (const Route& route : routes_) {
     if (!Match(route, path, nullptr)) continue;
-    for (const auto& [method, handler] : route.by_method) allowed.insert(method);
+    for (const auto& [method, entry] : route.by_method) allowed.insert(method);
     if (route.by_method.find(req.method) == route.by_method.end()) continue;
     size_t params = std::count_if(route.segments.begin(), route.segments.end(),
                                   [](const std::string& s) { return IsParam(s); });
@@ -122,17 +123,36 @@ Response Router::Dispatch(Request& req) const {
   }
   if (best != nullptr) {
     Match(*best, path, &req);
-    return best->by_method.find(req.method)->second(req);
+    return &best->by_method.find(req.method)->second;
   }
-  if (allowed.empty()) return JsonError(404, "no such endpoint: " + req.path);
+  if (allowed.empty()) {
+    *error = JsonError(404, "no such endpoint: " + req.path);
+    return nullptr;
+  }
   std::string allow;
   for (const std::string& m : allowed) {
     if (!allow.empty()) allow.append(", ");
     allow.append(m);
   }
-  Response r = JsonError(405, "method " + req.method + " not allowed; allowed: " + allow);
-  r.headers.emplace_back("Allow", std::move(allow));
-  return r;
+  *error = JsonError(405, "method " + req.method + " not allowed; allowed: " + allow);
+  error->headers.emplace_back("Allow", std::move(allow));
+  return nullptr;
+}
+
+RouteOptions Router::OptionsFor(std::string_view method, std::string_view path) const {
+  Request probe;
+  probe.method = std::string(method);
+  probe.path = std::string(path);
+  Response ignored;
+  const Entry* e = Resolve(probe, &ignored);
+  return e != nullptr ? e->options : RouteOptions{};
+}
+
+Response Router::Dispatch(Request& req) const {
+  Response error;
+  const Entry* e = Resolve(req, &error);
+  if (e == nullptr) return error;
+  return e->handler(req);
 }
 
 }  // namespace vigil::api

@@ -1,7 +1,10 @@
 // Authentication + routing entry point and the connection registry.
 #include "server_state.h"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
+#include <boost/asio/post.hpp>
 #include <string_view>
 #include <utility>
 
@@ -22,14 +25,60 @@ bool IsOpen(std::string_view path) {
 
 }  // namespace
 
+ServerState::ServerState(ServerOptions opts)
+    : opts_(std::move(opts)),
+      query_pool_(std::make_unique<boost::asio::thread_pool>(std::max(1, opts_.query_threads))),
+      ingest_pool_(std::make_unique<boost::asio::thread_pool>(std::max(1, opts_.ingest_threads))) {}
+
+ServerState::~ServerState() { StopPools(); }
+
+void ServerState::StopPools() {
+  // What is queued still runs (each handler is bounded); its answer goes to a stopped io
+  // context and is dropped with the connection.
+  for (auto* pool : {query_pool_.get(), ingest_pool_.get()}) pool->join();
+}
+
 Response ServerState::Dispatch(Request& req) const {
-  if (!opts_.bearer_token.empty() && !IsOpen(req.path) &&
+  Response error;
+  const Router::Entry* e = router_.Resolve(req, &error);
+  if (e == nullptr) return error;
+  if (!e->options.own_auth && !opts_.bearer_token.empty() && !IsOpen(req.path) &&
       !BearerTokenMatches(req.Header("Authorization"), opts_.bearer_token)) {
     Response r = JsonError(401, "missing or invalid bearer token");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
     return r;
   }
-  return router_.Dispatch(req);
+  return e->handler(req);
+}
+
+size_t ServerState::BodyLimit(std::string_view method, std::string_view path) const {
+  const size_t limit = router_.OptionsFor(method, path).max_body_bytes;
+  return limit != 0 ? limit : opts_.max_body_bytes;
+}
+
+void ServerState::DispatchAsync(Request req, std::function<void(Response)> done) {
+  const RouteOptions::Run where = router_.OptionsFor(req.method, req.path).run;
+  auto run = [this, req = std::move(req), done = std::move(done)]() mutable {
+    Response r;
+    try {
+      r = Dispatch(req);  // handlers log their own 5xx causes
+    } catch (const std::exception& e) {
+      spdlog::error("api: handler threw: {}", e.what());
+      r = JsonError(500, "internal error");
+    } catch (...) {
+      spdlog::error("api: handler threw a non-standard exception");
+      r = JsonError(500, "internal error");
+    }
+    done(std::move(r));
+  };
+  switch (where) {
+    case RouteOptions::Run::kInline:
+      return run();
+    case RouteOptions::Run::kQuery:
+      return boost::asio::post(*query_pool_, std::move(run));
+    case RouteOptions::Run::kIngest:
+      return boost::asio::post(*ingest_pool_, std::move(run));
+  }
 }
 
 ServerState::Admission ServerState::AdmitAndRegister(boost::asio::ip::tcp::socket&& socket,

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -21,7 +23,8 @@ class Session;
 
 class ServerState {
  public:
-  explicit ServerState(ServerOptions opts) : opts_(std::move(opts)) {}
+  explicit ServerState(ServerOptions opts);
+  ~ServerState();  // joins the pools
 
   const ServerOptions& options() const { return opts_; }
   Router& router() { return router_; }
@@ -32,6 +35,13 @@ class ServerState {
   // /metrics) needs the bearer token when one is configured. Exceptions from handlers
   // propagate (the session turns them into 500).
   Response Dispatch(Request& req) const;
+  // The same, run where the route says (RouteOptions::run): inline, or on the query or ingest
+  // pool; `done` gets the response (on that thread). Never throws; a throwing handler is 500.
+  void DispatchAsync(Request req, std::function<void(Response)> done);
+  // The body limit of the route a request goes to.
+  size_t BodyLimit(std::string_view method, std::string_view path) const;
+  // Stops taking work on the pools and waits for what runs there.
+  void StopPools();
 
   // Admission control for a new connection. kRefuse: close without an answer (far over the cap
   // or stopping); kReject: answer 503; kServe: normal.
@@ -56,6 +66,7 @@ class ServerState {
   Router router_;  // filled before Start(), read-only afterwards
   HttpCounters counters_;
   std::atomic<bool> ready_{false};
+  std::unique_ptr<boost::asio::thread_pool> query_pool_, ingest_pool_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -8,6 +8,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <exception>
+#include <limits>
 
 #include "vigil/api/http_util.h"
 
@@ -53,8 +54,28 @@ void Session::DoRead() {
   parser_.emplace();
   parser_->header_limit(
       static_cast<std::uint32_t>(std::min<size_t>(state_->options().max_header_bytes, UINT32_MAX)));
-  parser_->body_limit(state_->options().max_body_bytes);
+  // No body limit while the header is read (Beast checks Content-Length against it when the
+  // header ends); OnHeader sets the route's.
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+  body_limit_ = state_->options().max_body_bytes;
   stream_.expires_after(state_->options().idle_timeout);
+  // The header first: the route decides the body limit (the webhook takes bigger bodies).
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+}
+
+void Session::OnHeader(beast::error_code ec, size_t bytes) {
+  if (ec) return OnRead(ec, bytes);
+  const auto& h = parser_->get();
+  std::string_view target(h.target().data(), h.target().size());
+  target = target.substr(0, target.find('?'));
+  body_limit_ = state_->BodyLimit(
+      std::string_view(h.method_string().data(), h.method_string().size()), target);
+  parser_->body_limit(body_limit_);
+  if (parser_->is_done()) return OnRead(ec, bytes);
+  if (const auto length = parser_->content_length(); length && *length > body_limit_) {
+    return OnRead(http::error::body_limit, bytes);
+  }
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&Session::OnRead, shared_from_this()));
 }
@@ -63,13 +84,25 @@ void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
   if (!ec) {
     const bool keep_alive = parser_->get().keep_alive();
     const unsigned version = parser_->get().version();
-    Response r = Handle();
-    return Send(std::move(r), version, keep_alive, false);
+    Request req;
+    if (std::optional<Response> bad = MakeRequest(&req)) {
+      return Send(std::move(*bad), version, keep_alive, false);
+    }
+    // Run where the route says; the answer comes back on this connection's strand. Nothing is
+    // read meanwhile (one request at a time per connection).
+    state_->DispatchAsync(std::move(req),
+                          [self = shared_from_this(), version, keep_alive](Response r) mutable {
+                            net::post(self->stream_.get_executor(),
+                                      [self, r = std::move(r), version, keep_alive]() mutable {
+                                        self->Send(std::move(r), version, keep_alive, false);
+                                      });
+                          });
+    return;
   }
   if (ec == http::error::body_limit) {
-    return Send(JsonError(413, "request body larger than " +
-                                   std::to_string(state_->options().max_body_bytes) + " bytes"),
-                11, false, true);
+    return Send(
+        JsonError(413, "request body larger than " + std::to_string(body_limit_) + " bytes"), 11,
+        false, true);
   }
   if (ec == http::error::header_limit) {
     return Send(JsonError(431, "request header larger than " +
@@ -90,30 +123,22 @@ void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
   Send(JsonError(400, "malformed HTTP request: " + ec.message()), 11, false, true);
 }
 
-Response Session::Handle() {
-  try {
-    http::request<http::string_body> raw = parser_->release();
-    Request req;
-    req.method = std::string(raw.method_string());
-    std::string_view target(raw.target().data(), raw.target().size());
-    size_t q = target.find('?');
-    req.path = std::string(target.substr(0, q));
-    if (q != std::string_view::npos) {
-      auto query = ParseQueryString(target.substr(q + 1));
-      if (!query.ok()) return JsonError(400, "invalid query string: " + query.status().message());
-      req.query = std::move(query).value();
-    }
-    for (const auto& field : raw) {
-      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    req.body = std::move(raw.body());
-    return state_->Dispatch(req);  // handlers log their own 5xx causes
-  } catch (const std::exception& e) {
-    spdlog::error("api: handler threw: {}", e.what());
-  } catch (...) {
-    spdlog::error("api: handler threw a non-standard exception");
+std::optional<Response> Session::MakeRequest(Request* req) {
+  http::request<http::string_body> raw = parser_->release();
+  req->method = std::string(raw.method_string());
+  std::string_view target(raw.target().data(), raw.target().size());
+  size_t q = target.find('?');
+  req->path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) {
+    auto query = ParseQueryString(target.substr(q + 1));
+    if (!query.ok()) return JsonError(400, "invalid query string: " + query.status().message());
+    req->query = std::move(query).value();
   }
-  return JsonError(500, "internal error");
+  for (const auto& field : raw) {
+    req->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  req->body = std::move(raw.body());
+  return std::nullopt;
 }
 
 void Session::Send(Response r, unsigned version, bool keep_alive, bool linger) {

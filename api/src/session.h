@@ -27,8 +27,10 @@ class Session : public std::enable_shared_from_this<Session> {
   using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 
   void DoRead();
+  void OnHeader(boost::beast::error_code ec, size_t bytes);
   void OnRead(boost::beast::error_code ec, size_t bytes);
-  Response Handle();  // never throws
+  // The parsed request as handlers see it, or the error answer for it (a bad query string).
+  std::optional<Response> MakeRequest(Request* req);
   void Send(Response r, unsigned version, bool keep_alive, bool linger);
   void OnWrite(bool keep_alive, bool linger, boost::beast::error_code ec, size_t bytes);
   void Linger();
@@ -46,6 +48,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   std::array<char, 4096> drain_{};
   size_t drained_ = 0;
+  size_t body_limit_ = 0;  // of the request being read
 };
 
 }  // namespace vigil::api

@@ -27,6 +27,8 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{30};  // per request read/write, and between keep-alive requests
   std::string bearer_token;               // empty = no auth; else required on /v1/*
   size_t max_connections = 1024;          // more get 503 and are closed
+  int query_threads = 2;   // run the queries (findings, dead letters, rules...), off the io threads
+  int ingest_threads = 8;  // run the webhook: each waits for its (grouped) journal sync
 };
 
 // Owns its io threads and connections. `store` and `metrics` are borrowed, may be null (the

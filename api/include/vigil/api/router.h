@@ -2,6 +2,8 @@
 // handlers. Beast-free so that handlers can be written and unit-tested without sockets.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -43,6 +45,18 @@ Response JsonError(unsigned status, std::string_view message);
 
 using Handler = std::function<Response(const Request&)>;
 
+// How the server runs a route.
+struct RouteOptions {
+  size_t max_body_bytes = 0;  // 0: ServerOptions::max_body_bytes
+  enum class Run : uint8_t {
+    kQuery,   // on the query pool: a slow query never delays the io threads or ingest
+    kInline,  // on the io thread (cheap, must always answer: /healthz, /readyz, /metrics)
+    kIngest,  // on the ingest pool (the webhook: waits for its journal write)
+  };
+  Run run = Run::kQuery;
+  bool own_auth = false;  // the handler authenticates itself (the webhook's cluster credentials)
+};
+
 // Maps method + path pattern to handlers. A pattern is a '/'-separated path; a segment written
 // "{name}" matches any one non-empty segment and is stored in Request::path_params. Not
 // thread-safe to Add() while Dispatch() runs; build it first, then share it read-only.
@@ -50,17 +64,27 @@ class Router {
  public:
   // Registers `handler` for `method` on `pattern`. A later Add() for the same method and pattern
   // replaces the earlier one.
-  void Add(std::string_view method, std::string_view pattern, Handler handler);
+  void Add(std::string_view method, std::string_view pattern, Handler handler,
+           RouteOptions options = {});
 
-  // Runs the matching handler. 404 when no pattern matches the path; 405 with an `Allow` header
-  // when a pattern matches but not for this method. Exceptions from handlers propagate.
+  struct Entry {
+    Handler handler;
+    RouteOptions options;
+  };
+  // The route for req (its path_params filled), or null with *error set: 404 when no pattern
+  // matches the path; 405 with an `Allow` header when a pattern matches but not this method.
+  const Entry* Resolve(Request& req, Response* error) const;
+  // The options of the route a request for method + path would take (defaults when none).
+  RouteOptions OptionsFor(std::string_view method, std::string_view path) const;
+
+  // Resolves and runs the handler inline. Exceptions from handlers propagate.
   Response Dispatch(Request& req) const;
 
  private:
   struct Route {
     std::vector<std::string> segments;
     std::string pattern;
-    std::map<std::string, Handler, std::less<>> by_method;
+    std::map<std::string, Entry, std::less<>> by_method;
   };
   static bool Match(const Route& route, const std::vector<std::string_view>& path, Request* req);
 
