@@ -169,6 +169,11 @@ echo "== kafka: vigil serve consuming a mock broker, against the consumer-only c
 } > "$WORK/kafka.md"
 cat "$WORK/kafka.md"
 
+echo "== webhook: hey POSTing 400-event EventLists to vigil serve, journal grouped and not"
+bash bench/webhook_bench.sh "$VIGIL" "$ALL" "$WORK" "${BENCH_WEBHOOK_REQUESTS:-2000}" 16 \
+  > "$WORK/webhook.md"
+cat "$WORK/webhook.md"
+
 mkdir -p "$(dirname "$OUT")"
 python3 bench/report.py --results "$RESULTS" --parse "$WORK/parse.json" \
   --micro "$WORK/micro.json" --scaling "$SCALING" \
@@ -180,6 +185,10 @@ python3 bench/report.py --results "$RESULTS" --parse "$WORK/parse.json" \
   echo "## Kafka end to end (\`bench/kafka_bench\`)"
   echo
   cat "$WORK/kafka.md"
+  echo
+  echo "## Webhook (\`bench/webhook_bench.sh\`)"
+  echo
+  cat "$WORK/webhook.md"
 } >> "$OUT"
 if command -v gnuplot > /dev/null; then
   gnuplot -e "data='$WORK/plot.dat'; out='$PLOT'" bench/scaling.gp

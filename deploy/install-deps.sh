@@ -11,7 +11,7 @@ PKGS=(
   zlib1g-dev libssl-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev gnuplot-nox
-  curl jq python3 kcat
+  curl jq python3 kcat hey
 )
 
 missing=()

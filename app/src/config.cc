@@ -73,6 +73,44 @@ Status ReadMillis(const std::string& path, const YAML::Node& node, const std::st
   return Status::Ok();
 }
 
+Status ReadWebhook(const std::string& path, const YAML::Node& node, WebhookConfig* w) {
+  return ForEachKey(
+      path, node, "webhook",
+      [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v) -> Status {
+        const std::string key = "webhook." + k;
+        if (k == "max_body_bytes") return Read(path, v, key, &w->max_body_bytes);
+        if (k == "max_inflated_bytes") return Read(path, v, key, &w->max_inflated_bytes);
+        if (k == "max_backlog_bytes") return Read(path, v, key, &w->max_backlog_bytes);
+        if (k == "retry_after") {
+          int64_t ms = 0;
+          RETURN_IF_ERROR(ReadMillis(path, v, key, &ms));
+          w->retry_after_seconds = static_cast<int>(std::max<int64_t>(1, (ms + 999) / 1000));
+          return Status::Ok();
+        }
+        if (k == "threads") return Read(path, v, key, &w->threads);
+        if (k == "group_commit") return Read(path, v, key, &w->group_commit);
+        if (k != "clusters") return UnknownKey(path, kn, key);
+        if (!v.IsSequence()) {
+          return Status::InvalidArgument(Where(path, v) + ": 'webhook.clusters' must be a list");
+        }
+        w->clusters.clear();
+        for (size_t i = 0; i < v.size(); ++i) {
+          const std::string where = "webhook.clusters[" + std::to_string(i) + "]";
+          WebhookConfig::Cluster c;
+          RETURN_IF_ERROR(ForEachKey(
+              path, v[i], where,
+              [&](const std::string& ck, const YAML::Node& ckn, const YAML::Node& cv) -> Status {
+                if (ck == "name") return Read(path, cv, where + ".name", &c.name);
+                if (ck == "token_sha256")
+                  return Read(path, cv, where + ".token_sha256", &c.token_sha256);
+                return UnknownKey(path, ckn, where + "." + ck);
+              }));
+          w->clusters.push_back(std::move(c));
+        }
+        return Status::Ok();
+      });
+}
+
 Status ReadKafkaTopic(const std::string& path, const YAML::Node& node, size_t index,
                       ingest::KafkaTopic* t) {
   const std::string where = "kafka.topics[" + std::to_string(index) + "]";
@@ -250,6 +288,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
             }
             return UnknownKey(path, kn, "checkpoint." + k);
           }));
+    } else if (key == "webhook") {
+      RETURN_IF_ERROR(ReadWebhook(path, v, &c->webhook));
     } else if (key == "deadletters") {
       RETURN_IF_ERROR(ForEachKey(
           path, v, key, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) {
@@ -314,6 +354,9 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   }
   if (c->dead_letters_max == 0) {
     return Status::InvalidArgument(path + ": deadletters.max must be at least 1");
+  }
+  if (c->webhook.threads < 1 || c->webhook.threads > 256) {
+    return Status::InvalidArgument(path + ": webhook.threads must be in 1..256");
   }
   if (c->outbox_max == 0) return Status::InvalidArgument(path + ": outbox.max must be at least 1");
   if (c->restart_max_failures < 1) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "vigil/api/http_server.h"
+#include "vigil/api/webhook.h"
 #include "vigil/app/config.h"
 #include "vigil/app/deadletters_cli.h"
 #include "vigil/app/logging.h"
@@ -24,6 +25,8 @@
 #include "vigil/core/memory_state_store.h"
 #include "vigil/ingest/kafka_producer.h"
 #include "vigil/ingest/kafka_source.h"
+#include "vigil/ingest/multi_record_source.h"
+#include "vigil/ingest/webhook_journal_source.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
 namespace vigil::app {
@@ -50,6 +53,7 @@ store::StoreOptions StoreOptionsFrom(const Config& config) {
   o.max_dead_letters = config.dead_letters_max;
   o.dead_letter_ttl = std::chrono::microseconds(config.dead_letter_ttl_us);
   o.max_outbox = config.outbox_max;
+  o.journal_group_commit = config.webhook.group_commit;
   return o;
 }
 
@@ -158,17 +162,43 @@ int RunFindings(const Config& config, const FindingFilter& base, size_t limit,
 
 // The sources `vigil serve` runs: files given on the command line (read once), then the
 // Kafka consumer group, live.
-class ServeSources {
+// The live sources of one pipeline run: the Kafka consumer and/or the webhook journal, as one
+// source when both run. Made anew after a failure (a fresh consumer joins the group again).
+class LiveSources {
  public:
-  explicit ServeSources(const Config& config) : config_(config) {}
-
-  // Makes the Kafka source (a fresh consumer: after a failure the group is joined anew).
-  Result<std::unique_ptr<ingest::KafkaRecordSource>> MakeKafka() const {
-    return ingest::KafkaRecordSource::Create(config_.kafka.consumer);
+  static Result<std::unique_ptr<LiveSources>> Make(const Config& config, IngestJournal* journal) {
+    std::unique_ptr<LiveSources> live(new LiveSources);
+    std::vector<ingest::RecordSource*> all;
+    if (config.kafka.enabled()) {
+      auto kafka = ingest::KafkaRecordSource::Create(config.kafka.consumer);
+      if (!kafka.ok()) return kafka.status();
+      live->kafka_ = std::move(kafka).value();
+      all.push_back(live->kafka_.get());
+    }
+    if (config.webhook.enabled()) {
+      ingest::WebhookJournalSourceOptions o;
+      o.journal = journal;
+      o.max_record_bytes = config.max_record_bytes;
+      live->webhook_ = std::make_unique<ingest::WebhookJournalSource>(o);
+      all.push_back(live->webhook_.get());
+    }
+    if (all.size() == 1) {
+      live->top_ = all[0];
+    } else {
+      live->multi_ = std::make_unique<ingest::MultiRecordSource>(all);
+      live->top_ = live->multi_.get();
+    }
+    return live;
   }
+  ingest::RecordSource* source() const { return top_; }
 
  private:
-  const Config& config_;
+  LiveSources() = default;
+  // Destroyed in reverse: the combination first, the Kafka consumer (which commits) last.
+  std::unique_ptr<ingest::KafkaRecordSource> kafka_;
+  std::unique_ptr<ingest::WebhookJournalSource> webhook_;
+  std::unique_ptr<ingest::MultiRecordSource> multi_;
+  ingest::RecordSource* top_ = nullptr;
 };
 
 int RunServe(const Config& config, const std::vector<std::string>& paths,
@@ -195,6 +225,19 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     auto probe = ingest::KafkaRecordSource::Create(config.kafka.consumer);
     if (!probe.ok()) return UsageError(probe.status());
   }
+
+  api::WebhookOptions webhook;
+  webhook.max_body_bytes = config.webhook.max_body_bytes;
+  webhook.max_inflated_bytes = config.webhook.max_inflated_bytes;
+  webhook.max_backlog_bytes = config.webhook.max_backlog_bytes;
+  webhook.retry_after_seconds = config.webhook.retry_after_seconds;
+  for (const auto& c : config.webhook.clusters) {
+    if (Status s = ingest::CheckClusterName(c.name); !s.ok()) {
+      return UsageError(Status::InvalidArgument("webhook cluster: " + s.message()));
+    }
+    webhook.clusters.push_back({c.name, c.token_sha256});
+  }
+  if (Status s = api::CheckWebhookOptions(webhook); !s.ok()) return UsageError(s);
 
   auto opened = store::RocksDbFindingStore::Open(config.db_dir, StoreOptionsFrom(config));
   if (!opened.ok()) return Fail(opened.status());
@@ -233,8 +276,14 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   opts.threads = config.api_threads;
   opts.max_body_bytes = config.api_max_body_bytes;
   opts.bearer_token = config.api_token;
+  opts.ingest_threads = config.webhook.threads;
   api::HttpServer server(opts, db.get(), &metrics);
   if (Status s = server.SetDeadLetterStore(db.get()); !s.ok()) return Fail(s);
+  // The apiserver audit webhook: bodies journaled durably before 200, applied by the pipeline.
+  api::WebhookCounters webhook_counters;
+  if (config.webhook.enabled()) {
+    api::RegisterWebhookHandlers(db.get(), webhook, &webhook_counters, server.router());
+  }
   // Rules reload: a bad file is answered 400 with its file:line:col, the old rules stay.
   server.router()->Add("POST", "/v1/rules/reload", [&rules](const api::Request&) {
     if (Status s = rules.Reload(); !s.ok()) {
@@ -256,10 +305,10 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       *why = "ingesting the files named on the command line";
       return false;
     }
-    if (!config.kafka.enabled()) return true;
+    if (!config.kafka.enabled() && !config.webhook.enabled()) return true;
     std::lock_guard<std::mutex> lock(source_mu);
     if (live == nullptr) {
-      *why = "kafka: the consumer is (re)starting";
+      *why = "the live sources are (re)starting";
       return false;
     }
     ingest::SourceHealth h = live->Health();
@@ -268,8 +317,8 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       return false;
     }
     if (h.lag > config.ready_max_lag) {
-      *why = "kafka: " + std::to_string(h.lag) + " records behind (ready.max_lag " +
-             std::to_string(config.ready_max_lag) + ")";
+      *why = std::string(live->kind()) + ": " + std::to_string(h.lag) +
+             " records behind (ready.max_lag " + std::to_string(config.ready_max_lag) + ")";
       return false;
     }
     return true;
@@ -280,6 +329,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     if (findings_out) findings_out->RenderMetrics("findings", out);
     if (dead_letters_out) dead_letters_out->RenderMetrics("deadletters", out);
     relay->RenderMetrics(out);
+    if (config.webhook.enabled()) webhook_counters.Render(out);
   });
   if (Status s = server.Start(); !s.ok()) return Fail(s);
   spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
@@ -347,26 +397,26 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     }
     files_done = true;
     failures = 0;
-    while (config.kafka.enabled() && !stop.load()) {
-      auto source = ServeSources(config).MakeKafka();
-      if (!source.ok()) {
-        if (!failed(source.status(), "kafka consumer")) break;
+    while ((config.kafka.enabled() || config.webhook.enabled()) && !stop.load()) {
+      auto sources = LiveSources::Make(config, db.get());
+      if (!sources.ok()) {
+        if (!failed(sources.status(), "live sources")) break;
         continue;
       }
       {
         std::lock_guard<std::mutex> lock(source_mu);
-        live = source->get();
+        live = (*sources)->source();
       }
       auto pipeline = make_pipeline();
-      auto report = pipeline->Run(source->get(), &stop);
+      auto report = pipeline->Run((*sources)->source(), &stop);
       {
         std::lock_guard<std::mutex> lock(source_mu);
         live = nullptr;
       }
-      source->reset();  // commits what the last checkpoint covers, leaves the group
+      sources->reset();  // commits what the last checkpoint covers, leaves the group
       if (stop.load()) break;
-      if (!report.ok() && !failed(report.status(), "kafka pipeline")) break;
-      if (report.ok()) failures = 0;  // the source ended by itself: start it again
+      if (!report.ok() && !failed(report.status(), "live pipeline")) break;
+      if (report.ok()) failures = 0;  // the sources ended by themselves: start them again
     }
   };
   std::thread pipeline_thread([&] {

@@ -56,6 +56,7 @@ constexpr const char* kStateCfNames[] = {"state", "dedup", "meta"};
 constexpr const char* kIndexCfNames[] = {"by_time", "by_rule", "by_cluster", "by_user"};
 constexpr char kDeadLettersCf[] = "deadletters";
 constexpr char kOutboxCf[] = "outbox";
+constexpr char kJournalCf[] = "journal";
 constexpr char kSchemaKey[] = "schema_version";
 
 rocksdb::CompressionType PickCompression() {
@@ -201,6 +202,11 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   cfs.emplace_back(kDeadLettersCf, index_opts);
   // The outbox: appended in checkpoints, read in order by the relay, removed as delivered.
   cfs.emplace_back(kOutboxCf, index_opts);
+  // The webhook journal: appended (synced), read in order once, removed after a checkpoint.
+  // Bodies are large and short-lived: no compression, no bloom filter.
+  rocksdb::ColumnFamilyOptions journal_opts = index_opts;
+  journal_opts.compression = rocksdb::kNoCompression;
+  cfs.emplace_back(kJournalCf, journal_opts);
 
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -212,6 +218,7 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   RETURN_IF_ERROR(store->CheckSchemaVersion().WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadDeadLetterBounds().WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadOutboxBounds().WithContext("open " + dir));
+  RETURN_IF_ERROR(store->LoadJournalBounds().WithContext("open " + dir));
   return store;
 }
 
@@ -233,6 +240,7 @@ RocksDbFindingStore::RocksDbFindingStore(
   meta_cf_ = handles_[4 + kNumIndexes];
   dead_letters_cf_ = handles_[5 + kNumIndexes];
   outbox_cf_ = handles_[6 + kNumIndexes];
+  journal_cf_ = handles_[7 + kNumIndexes];
   if (!opts_.clock) opts_.clock = SystemClock::Default();
 }
 

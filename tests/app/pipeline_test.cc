@@ -5,9 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
+#include <thread>
 
 #include "vigil/app/rules.h"
+#include "vigil/ingest/file_record_source.h"
+#include "vigil/ingest/multi_record_source.h"
+#include "vigil/ingest/webhook_journal_source.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
 namespace vigil::app {
@@ -220,9 +225,8 @@ TEST_F(PipelineTest, AnyNumberOfWorkersGivesTheSameRun) {
     RuleProvider rules({});
     EXPECT_TRUE(rules.Reload().ok());
     PipelineMetrics metrics;
-    Pipeline p(config,
-                     MakeFollowingDetector(&rules, store->get(), StatefulOptionsFrom(config)),
-                     store->get(), &metrics, store->get());
+    Pipeline p(config, MakeFollowingDetector(&rules, store->get(), StatefulOptionsFrom(config)),
+               store->get(), &metrics, store->get());
     auto r = p.Run(files);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (!r.ok()) return out;
@@ -280,6 +284,95 @@ TEST_F(PipelineTest, AnyNumberOfWorkersGivesTheSameRun) {
       EXPECT_EQ(Describe(many.stored[i]), Describe(one.stored[i]));
     }
   }
+}
+
+// One pipeline over a file of cluster "files" and the webhook journal of cluster "hooks"
+// (MultiRecordSource): every record goes back to its own source, the findings are those of
+// replaying each alone, the file's position and the journal's are stored, the journal is
+// trimmed once a checkpoint covers it, and a second run over the same sources adds nothing.
+TEST_F(PipelineTest, FilesAndTheWebhookJournalInOnePipeline) {
+  std::string file_log, journal_log;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 1200; ++i) {
+    const std::string user = i % 4 == 0 ? "mallory" : "user-" + std::to_string(i % 13);
+    const std::string line =
+        SecretGet(i, user, "s-" + std::to_string(i % 17), i, i % 4 ? 200 : 403);
+    file_log += line + "\n";
+    journal_log += line + "\n";
+    if (i % 100 == 0) bodies.emplace_back();
+    bodies.back() += (bodies.back().empty() ? "[" : ",") + line;
+  }
+  for (std::string& b : bodies) b += "]";
+  const std::string file = Write("files.log", file_log);
+  const std::string journal_file = Write("hooks.log", journal_log);
+  RuleProvider rules({});
+  ASSERT_TRUE(rules.Reload().ok());
+  Config config;
+  config.workers = 2;
+  config.checkpoint_events = 300;
+  config.max_findings_shown = 0;
+  auto make = [&](store::RocksDbFindingStore* db, const std::string& cluster) {
+    Config c = config;
+    c.cluster = cluster;
+    return std::make_unique<Pipeline>(c, MakeFollowingDetector(&rules, db, StatefulOptionsFrom(c)),
+                                      db, nullptr, db);
+  };
+  // The baseline: each log replayed alone into one store.
+  auto base = store::RocksDbFindingStore::Open(dir_ + "/base");
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE(make(base->get(), "files")->Run({file}).ok());
+  ASSERT_TRUE(make(base->get(), "hooks")->Run({journal_file}).ok());
+  std::map<std::string, std::string> want;
+  FindingFilter all;
+  all.limit = 1000;
+  auto page = (*base)->Query(all);
+  ASSERT_TRUE(page.ok());
+  for (const Finding& f : page->findings) want[f.id] = Describe(f);
+  ASSERT_GT(want.size(), 2u);
+
+  auto db = store::RocksDbFindingStore::Open(dir_ + "/multi");
+  ASSERT_TRUE(db.ok());
+  for (const std::string& b : bodies) ASSERT_TRUE((*db)->AppendJournal({"hooks", b, 1}).ok());
+  for (int run = 0; run < 2; ++run) {
+    ingest::FileRecordSourceOptions fo;
+    fo.paths = {file};
+    fo.cluster = "files";
+    ingest::FileRecordSource files(fo);
+    ingest::WebhookJournalSourceOptions wo;
+    wo.journal = db->get();
+    ingest::WebhookJournalSource hooks(wo);
+    ingest::MultiRecordSource multi({&files, &hooks});
+    PipelineMetrics metrics;
+    Config c = config;
+    auto p = std::make_unique<Pipeline>(
+        c, MakeFollowingDetector(&rules, db->get(), StatefulOptionsFrom(c)), db->get(), &metrics,
+        db->get());
+    std::atomic<bool> cancel{false};
+    // The webhook source never ends: stop once both are applied (or, the second time, at once:
+    // everything is already behind the stored positions).
+    std::thread stopper([&] {
+      const uint64_t total = run == 0 ? 2400 : 0;
+      while (metrics.events_parsed.load() < total) std::this_thread::yield();
+      cancel = true;
+    });
+    auto r = p->Run(&multi, &cancel);
+    stopper.join();
+    ASSERT_TRUE(r.ok() || r.status().code() == StatusCode::kUnavailable) << r.status().ToString();
+    if (run == 0) {
+      EXPECT_EQ(metrics.events_parsed.load(), 2400u);
+    } else {
+      EXPECT_EQ(metrics.events_parsed.load(), 0u);  // nothing read again
+    }
+  }
+  std::map<std::string, std::string> got;
+  page = (*db)->Query(all);
+  ASSERT_TRUE(page.ok());
+  for (const Finding& f : page->findings) got[f.id] = Describe(f);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ((*db)->journal_stats().entries, 0u);  // trimmed after the durable checkpoint
+  auto pos = (*db)->GetMeta(ingest::WebhookJournalSource::PositionKey());
+  ASSERT_TRUE(pos.ok() && pos->has_value());
+  EXPECT_EQ(**pos, std::to_string(bodies.size()));
 }
 
 TEST_F(PipelineTest, WorkersRunAStatelessDetectorToo) {

@@ -2,9 +2,9 @@
 // talks HTTP/1.1 over loopback. No sleeps: every wait is poll() on a file descriptor.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -120,9 +120,11 @@ struct HttpResult {
   std::string body;
 };
 
-// One request over a fresh loopback connection (Connection: close). status 0 on failure.
-inline HttpResult HttpRequest(uint16_t port, const std::string& method,
-                              const std::string& target) {
+// One request over a fresh loopback connection (Connection: close), with `body` and extra
+// header lines ("Name: value"). status 0 on failure.
+inline HttpResult HttpRequest(uint16_t port, const std::string& method, const std::string& target,
+                              const std::string& body = "",
+                              const std::vector<std::string>& headers = {}) {
   HttpResult r;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -133,11 +135,17 @@ inline HttpResult HttpRequest(uint16_t port, const std::string& method,
     close(fd);
     return r;
   }
-  std::string req = method + " " + target +
-                    " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return r;
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n";
+  for (const std::string& h : headers) req += h + "\r\n";
+  req += "\r\n" + body;
+  for (size_t off = 0; off < req.size();) {
+    ssize_t w = write(fd, req.data() + off, req.size() - off);
+    if (w <= 0) {
+      close(fd);
+      return r;
+    }
+    off += static_cast<size_t>(w);
   }
   std::string resp;
   char buf[65536];
@@ -146,8 +154,8 @@ inline HttpResult HttpRequest(uint16_t port, const std::string& method,
   close(fd);
   if (resp.rfind("HTTP/1.1 ", 0) != 0) return r;
   r.status = std::stoi(resp.substr(9, 3));
-  size_t body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) r.body = resp.substr(body + 4);
+  size_t body_at = resp.find("\r\n\r\n");
+  if (body_at != std::string::npos) r.body = resp.substr(body_at + 4);
   return r;
 }
 

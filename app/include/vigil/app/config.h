@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "vigil/core/dead_letter.h"
 #include "vigil/core/outbox.h"
@@ -19,6 +20,22 @@ struct KafkaConfig {
   std::string findings_topic;     // every new or updated finding, keyed by its id
   std::string dead_letter_topic;  // every dead letter, keyed by its origin
   bool enabled() const { return !consumer.topics.empty(); }
+};
+
+// The `webhook:` section: the kube-apiserver audit webhook (POST /v1/audit) of `vigil serve`.
+struct WebhookConfig {
+  struct Cluster {
+    std::string name;
+    std::string token_sha256;  // lowercase hex SHA-256 of the cluster's bearer token
+  };
+  std::vector<Cluster> clusters;
+  size_t max_body_bytes = size_t{12} << 20;
+  size_t max_inflated_bytes = size_t{64} << 20;
+  uint64_t max_backlog_bytes = uint64_t{1} << 30;
+  int retry_after_seconds = 1;
+  int threads = 8;  // requests waiting for their journal sync at once (grouped into one sync)
+  bool group_commit = true;
+  bool enabled() const { return !clusters.empty(); }
 };
 
 struct Config {
@@ -55,6 +72,7 @@ struct Config {
   int64_t checkpoint_interval_ms = 1000;
   bool resume = true;  // replay: start files at the position the store remembers (--from-start)
   KafkaConfig kafka;
+  WebhookConfig webhook;
   uint64_t ready_max_lag = 10'000;  // ready.max_lag: /readyz is 503 while more records wait
   // The store's bounds: dead letters (deadletters.max, deadletters.ttl; 0 ttl: no age limit) and
   // messages waiting for the findings / dead-letter topics (outbox.max; the oldest are dropped

@@ -30,7 +30,8 @@ struct RecordOrigin {
   std::string name;     // for messages: a file path, "topic[partition]"
   std::string key;      // the source's own (a file's fingerprint)
   EnvelopeChoice envelope = EnvelopeChoice::kAuto;  // forced per channel (a Kafka topic)
-  bool lines = false;  // positions are read as "name:line" (files), else "name@position"
+  bool lines = false;   // positions are read as "name:line" (files), else "name@position"
+  uint16_t source = 0;  // which source of a MultiRecordSource made it (set by that one only)
 };
 
 // One record of a batch: `len` bytes at `offset` in RecordBatch::bytes, or a record the source

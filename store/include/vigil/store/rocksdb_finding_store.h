@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +17,7 @@
 #include "vigil/core/dead_letter.h"
 #include "vigil/core/finding.h"
 #include "vigil/core/finding_store.h"
+#include "vigil/core/ingest_journal.h"
 #include "vigil/core/outbox.h"
 #include "vigil/core/state_store.h"
 #include "vigil/core/status.h"
@@ -49,6 +52,9 @@ struct StoreOptions {
   // Outbox messages kept at most (>= 1): a Commit that would go over drops the oldest, down to
   // max_outbox - max_outbox / 128, and counts them (OutboxDropped).
   size_t max_outbox = kDefaultMaxOutbox;
+  // Journal appends waiting together share one WriteBatch and one WAL sync. Off: one sync per
+  // append (for measuring what grouping buys).
+  bool journal_group_commit = true;
   // The wall clock of the dead-letter TTL (and of stamping received_us == 0). Null: the system
   // clock. Detection never reads it.
   ClockPtr clock;
@@ -61,9 +67,10 @@ class WatermarkTable;
 // store/README.md), and for stateful detection "state" (operator state), "dedup" (events
 // already processed) and "meta" (watermarks, source positions), and "deadletters" (records that
 // could not be parsed, keyed by MakeDeadLetterKey), and "outbox" (messages owed to Kafka, keyed
-// by an 8-byte big-endian sequence number; core/outbox.h). A finding and its index entries are
-// always written in one WriteBatch; so is a whole StateCheckpoint, dead letters and their trimming
-// included.
+// by an 8-byte big-endian sequence number; core/outbox.h), and "journal" (webhook bodies not
+// yet covered by a checkpoint, keyed the same way; core/ingest_journal.h). A finding and its index
+// entries are always written in one WriteBatch; so is a whole StateCheckpoint, dead letters and
+// their trimming included.
 //
 // State and dedup values start with their event-time expiry (core/state_store.h); a compaction
 // filter drops them once their cluster's watermark (AdvanceWatermark) has passed it.
@@ -74,7 +81,8 @@ class WatermarkTable;
 class RocksDbFindingStore final : public FindingStore,
                                   public StateStore,
                                   public DeadLetterStore,
-                                  public Outbox {
+                                  public Outbox,
+                                  public IngestJournal {
  public:
   static constexpr int kSchemaVersion = 1;
   static constexpr size_t kMaxLimit = 1000;
@@ -130,6 +138,15 @@ class RocksDbFindingStore final : public FindingStore,
   uint64_t OutboxCount() const override { return ob_count_.load(); }
   uint64_t OutboxDropped() const override { return ob_dropped_.load(); }
 
+  // IngestJournal ("journal" CF). Appends are grouped (journal_group_commit) and never take the
+  // commit mutex; entries are visible to ReadJournal only once their group is durable.
+  Result<uint64_t> AppendJournal(JournalRecord record) override;
+  Result<std::vector<JournalEntry>> ReadJournal(uint64_t from, size_t limit,
+                                                size_t max_bytes) const override;
+  bool WaitJournal(uint64_t from, std::chrono::milliseconds timeout) const override;
+  Status TrimJournal(uint64_t below) override;
+  JournalStats journal_stats() const override;
+
   // Compacts every column family (runs the expiry filters now). For tests and tools.
   Status CompactAll();
   // RocksDB's estimate of live bytes on disk (SST files) over all column families.
@@ -184,6 +201,13 @@ class RocksDbFindingStore final : public FindingStore,
   Status AddOutbox(const std::vector<OutboxMessage>& messages, rocksdb::WriteBatch* batch,
                    OutboxBounds* next);
   void PublishOutboxBounds(const OutboxBounds& next);
+  Status LoadJournalBounds();
+  struct PendingAppend {
+    std::string value;
+    uint64_t seq = 0;
+    Status status;
+    bool done = false;
+  };
   int64_t DeadLetterTtlMicros() const { return opts_.dead_letter_ttl.count(); }
 
   rocksdb::DB* db_;
@@ -196,6 +220,7 @@ class RocksDbFindingStore final : public FindingStore,
   rocksdb::ColumnFamilyHandle* meta_cf_;
   rocksdb::ColumnFamilyHandle* dead_letters_cf_;
   rocksdb::ColumnFamilyHandle* outbox_cf_;
+  rocksdb::ColumnFamilyHandle* journal_cf_;
   StoreOptions opts_;  // opts_.clock is never null
 
   std::shared_ptr<WatermarkTable> watermarks_;
@@ -213,6 +238,15 @@ class RocksDbFindingStore final : public FindingStore,
   // Outbox bounds: written under put_mu_, read without it.
   uint64_t ob_next_seq_ = 0;  // guarded by put_mu_
   std::atomic<uint64_t> ob_first_seq_{0}, ob_count_{0}, ob_dropped_{0};
+  // Journal: all guarded by jmu_.
+  mutable std::mutex jmu_;
+  mutable std::condition_variable jcv_;
+  std::deque<PendingAppend*> jqueue_;  // waiting appends, in arrival order
+  bool jwriting_ = false;              // a leader is writing a group
+  uint64_t jnext_seq_ = 0;
+  uint64_t jdurable_next_ = 0;  // seqs below are durable (or failed: never written)
+  std::deque<std::pair<uint64_t, size_t>> jkept_;  // (seq, value bytes) of kept entries
+  uint64_t jbytes_ = 0, jappends_ = 0, jsyncs_ = 0;
 };
 
 }  // namespace vigil::store
