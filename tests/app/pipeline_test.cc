@@ -361,7 +361,9 @@ TEST_F(PipelineTest, FilesAndTheWebhookJournalInOnePipeline) {
     if (run == 0) {
       EXPECT_EQ(metrics.events_parsed.load(), 2400u);
     } else {
-      EXPECT_EQ(metrics.events_parsed.load(), 0u);  // nothing read again
+      // Nothing read again but, perhaps, the file's last record (a file resumes at the start of
+      // its last applied record, by design; dedup makes it harmless): the journal gives none.
+      EXPECT_LE(metrics.events_parsed.load(), 1u);
     }
   }
   std::map<std::string, std::string> got;
