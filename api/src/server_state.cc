@@ -42,7 +42,8 @@ Response ServerState::Dispatch(Request& req) const {
   Response error;
   const Router::Entry* e = router_.Resolve(req, &error);
   if (e == nullptr) return error;
-  if (!e->options.own_auth && !opts_.bearer_token.empty() && !IsOpen(req.path) &&
+  if (e->options.role != RouteOptions::Role::kIngest && !opts_.bearer_token.empty() &&
+      !IsOpen(req.path) &&
       !BearerTokenMatches(req.Header("Authorization"), opts_.bearer_token)) {
     Response r = JsonError(401, "missing or invalid bearer token");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");

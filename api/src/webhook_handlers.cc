@@ -182,7 +182,7 @@ void RegisterWebhookHandlers(IngestJournal* journal, WebhookOptions options,
   RouteOptions route;
   route.max_body_bytes = options.max_body_bytes;
   route.run = RouteOptions::Run::kIngest;
-  route.own_auth = true;
+  route.role = RouteOptions::Role::kIngest;  // the handler maps the credential to its cluster
   auto handler = [journal, options, counters](const Request& req) -> Response {
     counters->requests.fetch_add(1, std::memory_order_relaxed);
     // 1. Who: the credential names the cluster.

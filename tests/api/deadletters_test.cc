@@ -54,7 +54,7 @@ class DeadLettersHttpTest : public ::testing::Test {
     EXPECT_EQ(res.result_int(), status) << res.body();
     EXPECT_EQ(res[http::field::content_type], "application/json");
     EXPECT_TRUE(
-        Contains(res.body(), "{\"error\":{\"code\":" + std::to_string(status) + ",\"message\":"))
+        Contains(res.body(), "\",\"code\":\"" + std::string(ErrorCodeFor(status)) + "\"}"))
         << res.body();
     EXPECT_TRUE(Contains(res.body(), message_part)) << res.body();
   }

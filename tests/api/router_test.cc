@@ -45,7 +45,7 @@ TEST(RouterTest, UnknownPathIs404) {
     Response res = router.Dispatch(r);
     EXPECT_EQ(res.status, 404u) << path;
     EXPECT_EQ(res.content_type, "application/json");
-    EXPECT_NE(res.body.find("\"code\":404"), std::string::npos);
+    EXPECT_NE(res.body.find("\"code\":\"not_found\""), std::string::npos);
   }
 }
 
@@ -72,7 +72,9 @@ TEST(RouterTest, LaterAddReplaces) {
 TEST(JsonErrorTest, EscapesMessage) {
   Response r = JsonError(400, "bad \"x\"\n");
   EXPECT_EQ(r.status, 400u);
-  EXPECT_EQ(r.body, R"({"error":{"code":400,"message":"bad \"x\"\n"}})");
+  EXPECT_EQ(r.body, R"({"error":"bad \"x\"\n","code":"bad_request"})");
+  EXPECT_EQ(JsonError(429, "too_many_requests", "slow down").body,
+            R"({"error":"slow down","code":"too_many_requests"})");
 }
 
 TEST(RequestTest, HeaderLookupIsCaseInsensitive) {

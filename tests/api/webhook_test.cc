@@ -91,7 +91,7 @@ class WebhookTest : public ::testing::Test {
   // Asserts a refusal: its status, a JSON error naming it, and nothing journaled.
   void ExpectRefused(const HttpResponse& res, unsigned status, const std::string& part) {
     EXPECT_EQ(res.result_int(), status) << res.body();
-    EXPECT_NE(res.body().find("\"code\":" + std::to_string(status)), std::string::npos)
+    EXPECT_NE(res.body().find("\"code\":\"" + std::string(ErrorCodeFor(status)) + "\""), std::string::npos)
         << res.body();
     EXPECT_NE(res.body().find(part), std::string::npos) << res.body();
     EXPECT_EQ(Entries(), 0u);

@@ -23,6 +23,13 @@ struct Request {
   HeaderList headers;
   std::string body;
   std::map<std::string, std::string, std::less<>> path_params;  // filled by Router: {id} -> value
+  // Who sent it, filled by the server once the credential is checked: the configured name of the
+  // token or client certificate ("" when the server runs without credentials).
+  std::string principal;
+  // Filled by the server from a verified TLS client certificate (empty otherwise): its subject
+  // CN and its DNS/URI/email SANs.
+  std::string tls_client_cn;
+  std::vector<std::string> tls_client_sans;
 
   // Value of the first header named `name` (case-insensitive), or "" when absent.
   std::string_view Header(std::string_view name) const;
@@ -40,8 +47,13 @@ struct Response {
   static Response Text(unsigned status, std::string content_type, std::string body);
 };
 
-// The one helper for every JSON error body: {"error":{"code":N,"message":"..."}}.
+// The one helper for every JSON error body: {"error":"<message>","code":"<code>"}. The code is
+// a stable machine-readable name (ErrorCodeFor(status) unless given: "bad_request",
+// "unauthorized", "forbidden", "not_found", ...). Messages say what the client did wrong and
+// never carry internals (store errors, exception texts, paths): log those instead.
 Response JsonError(unsigned status, std::string_view message);
+Response JsonError(unsigned status, std::string_view code, std::string_view message);
+std::string_view ErrorCodeFor(unsigned status);
 
 using Handler = std::function<Response(const Request&)>;
 
@@ -54,7 +66,11 @@ struct RouteOptions {
     kIngest,  // on the ingest pool (the webhook: waits for its journal write)
   };
   Run run = Run::kQuery;
-  bool own_auth = false;  // the handler authenticates itself (the webhook's cluster credentials)
+  // The role a credential needs for the route (when the server has credentials configured).
+  // kOpen: no credential (/healthz, /readyz); kIngest: any ingest:<cluster> role, the handler
+  // reads the cluster from Request::principal's credential (see Authenticator).
+  enum class Role : uint8_t { kOpen, kRead, kTriage, kAdmin, kIngest };
+  Role role = Role::kRead;
 };
 
 // Maps method + path pattern to handlers. A pattern is a '/'-separated path; a segment written
