@@ -8,6 +8,10 @@ void RegisterHealthHandlers(const std::atomic<bool>* ready, const PipelineMetric
                             const HttpCounters* http, Router* router, const HealthHooks* hooks) {
   RouteOptions inline_run;
   inline_run.run = RouteOptions::Run::kInline;  // answered even when every pool is busy
+  inline_run.role = RouteOptions::Role::kOpen;  // probes carry no credential
+  RouteOptions metrics_run;
+  metrics_run.run = RouteOptions::Run::kInline;
+  metrics_run.role = RouteOptions::Role::kRead;  // counters tell too much to be open
   router->Add(
       "GET", "/healthz", [](const Request&) { return Response::Json(200, R"({"status":"ok"})"); },
       inline_run);
@@ -36,7 +40,7 @@ void RegisterHealthHandlers(const std::atomic<bool>* ready, const PipelineMetric
         }
         return Response::Text(200, "text/plain; version=0.0.4; charset=utf-8", std::move(body));
       },
-      inline_run);
+      metrics_run);
 }
 
 }  // namespace vigil::api

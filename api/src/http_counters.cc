@@ -30,6 +30,19 @@ std::string HttpCounters::Render() const {
   out.append("vigil_http_connections_rejected_total ")
       .append(std::to_string(connections_rejected.load(std::memory_order_relaxed)))
       .append("\n");
+  auto counter = [&out](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" counter\n");
+    out.append(name).append(" ").append(std::to_string(v.load(std::memory_order_relaxed)));
+    out.append("\n");
+  };
+  counter("vigil_http_tls_handshake_failures_total",
+          "TLS handshakes that failed (bad, expired or untrusted client certificates too).",
+          tls_handshake_failures);
+  counter("vigil_http_plain_on_tls_total", "Plain HTTP requests sent to the TLS port.",
+          plain_on_tls);
+  counter("vigil_http_timeouts_total", "Connections closed by the header, body or idle timeout.",
+          timeouts);
   return out;
 }
 

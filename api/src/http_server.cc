@@ -17,6 +17,7 @@
 
 #include "server_state.h"
 #include "session.h"
+#include "tls.h"
 #include "vigil/api/handlers.h"
 
 namespace vigil::api {
@@ -114,6 +115,8 @@ HttpServer::HttpServer(ServerOptions opts, const FindingStore* store,
                          &impl_->hooks);
   RegisterFindingHandlers(store, r);
   RegisterDeadLetterHandlers(nullptr, r);
+  impl_->hooks.metrics.push_back(
+      [this](std::string* out) { impl_->state.auth_counters().Render(out); });
 }
 
 HttpServer::~HttpServer() { Stop(); }
@@ -133,6 +136,14 @@ Status HttpServer::Start() {
   std::lock_guard<std::mutex> lock(impl_->life_mu);
   if (impl_->started || impl_->stopped) return Status::FailedPrecondition("server already started");
   const ServerOptions& o = impl_->state.options();
+  if (Status s = CheckAuthOptions(o.auth); !s.ok()) return s;
+  if (o.tls.enabled()) {
+    auto ctx = MakeServerTlsContext(o.tls);
+    if (!ctx.ok()) return ctx.status();
+    impl_->state.set_tls_context(std::move(ctx).value());
+  } else if (!o.tls.client_ca_file.empty() || !o.tls.key_file.empty()) {
+    return Status::InvalidArgument("TLS: a key or client CA file but no certificate file");
+  }
   auto fail = [&](const boost::system::error_code& ec) {
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);
@@ -141,6 +152,20 @@ Status HttpServer::Start() {
   boost::system::error_code ec;
   net::ip::address addr = net::ip::make_address(o.address, ec);
   if (ec) return fail(ec);
+  if (!addr.is_loopback()) {
+    // Invariant 6: off loopback, secrets travel encrypted and every request is someone's.
+    if (!o.tls.enabled() && !o.allow_plain_http) {
+      return Status::InvalidArgument(
+          "refusing plain HTTP on " + o.address +
+          ", which is not loopback: configure TLS (api.tls) or allow it (api.allow_plain_http)");
+    }
+    if (!o.auth.enabled() && !o.allow_anonymous) {
+      return Status::InvalidArgument(
+          "refusing to serve " + o.address +
+          ", which is not loopback, without credentials: configure api.credentials or allow it "
+          "(api.allow_anonymous)");
+    }
+  }
   tcp::endpoint endpoint(addr, o.port);
   tcp::acceptor& a = impl_->acceptor;
   if (a.open(endpoint.protocol(), ec); ec) return fail(ec);
@@ -154,11 +179,25 @@ Status HttpServer::Start() {
   impl_->DoAccept();
   const int n = std::max(1, o.threads);
   for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->RunIoThread(); });
-  spdlog::info("api: listening on {}:{}", o.address, impl_->port.load());
+  spdlog::info("api: listening on {}:{} ({}{})", o.address, impl_->port.load(),
+               o.tls.enabled() ? "https" : "http",
+               o.tls.client_ca_file.empty()
+                   ? ""
+                   : (o.tls.require_client_cert ? ", client certificates required"
+                                                : ", client certificates verified"));
   return Status::Ok();
 }
 
 uint16_t HttpServer::port() const { return impl_->port.load(); }
+
+Status HttpServer::ReloadTls() {
+  const TlsOptions& o = impl_->state.options().tls;
+  if (!o.enabled()) return Status::FailedPrecondition("TLS is not configured");
+  auto ctx = MakeServerTlsContext(o);
+  if (!ctx.ok()) return ctx.status();
+  impl_->state.set_tls_context(std::move(ctx).value());
+  return Status::Ok();
+}
 
 void HttpServer::SetReady(bool ready) {
   impl_->state.ready().store(ready, std::memory_order_release);

@@ -33,19 +33,23 @@ bool ConstantTimeEquals(std::string_view presented, std::string_view expected) {
   return diff == 0;
 }
 
-bool BearerTokenMatches(std::string_view authorization, std::string_view expected) {
-  if (expected.empty()) return false;
+std::string_view BearerToken(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer";
-  if (authorization.size() <= kScheme.size()) return false;
+  if (authorization.size() <= kScheme.size()) return {};
   for (size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return false;
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
   }
   std::string_view rest = authorization.substr(kScheme.size());
-  if (rest.front() != ' ' && rest.front() != '\t') return false;
+  if (rest.front() != ' ' && rest.front() != '\t') return {};
   while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
   while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
-  if (rest.empty()) return false;
-  return ConstantTimeEquals(rest, expected);
+  return rest;
+}
+
+bool BearerTokenMatches(std::string_view authorization, std::string_view expected) {
+  if (expected.empty()) return false;
+  const std::string_view token = BearerToken(authorization);
+  return !token.empty() && ConstantTimeEquals(token, expected);
 }
 
 }  // namespace vigil::api

@@ -63,23 +63,40 @@ Response Response::Text(unsigned status, std::string content_type, std::string b
 
 std::string_view ErrorCodeFor(unsigned status) {
   switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 409: return "conflict";
-    case 411: return "length_required";
-    case 413: return "payload_too_large";
-    case 415: return "unsupported_media_type";
-    case 422: return "unprocessable";
-    case 429: return "too_many_requests";
-    case 431: return "header_too_large";
-    case 500: return "internal";
-    case 501: return "not_implemented";
-    case 503: return "unavailable";
-    default: return status >= 500 ? "internal" : "bad_request";
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 409:
+      return "conflict";
+    case 411:
+      return "length_required";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 422:
+      return "unprocessable";
+    case 429:
+      return "too_many_requests";
+    case 431:
+      return "header_too_large";
+    case 500:
+      return "internal";
+    case 501:
+      return "not_implemented";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal" : "bad_request";
   }
 }
 

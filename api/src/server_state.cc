@@ -3,7 +3,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
 #include <boost/asio/post.hpp>
 #include <string_view>
 #include <utility>
@@ -12,21 +11,10 @@
 #include "vigil/api/http_util.h"
 
 namespace vigil::api {
-namespace {
-
-constexpr std::array<std::string_view, 3> kOpenPaths = {"/healthz", "/readyz", "/metrics"};
-
-bool IsOpen(std::string_view path) {
-  for (std::string_view p : kOpenPaths) {
-    if (path == p) return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 ServerState::ServerState(ServerOptions opts)
     : opts_(std::move(opts)),
+      auth_(opts_.auth),
       query_pool_(std::make_unique<boost::asio::thread_pool>(std::max(1, opts_.query_threads))),
       ingest_pool_(std::make_unique<boost::asio::thread_pool>(std::max(1, opts_.ingest_threads))) {}
 
@@ -38,18 +26,25 @@ void ServerState::StopPools() {
   for (auto* pool : {query_pool_.get(), ingest_pool_.get()}) pool->join();
 }
 
-Response ServerState::Dispatch(Request& req) const {
+Response ServerState::Dispatch(Request& req) {
   Response error;
   const Router::Entry* e = router_.Resolve(req, &error);
   if (e == nullptr) return error;
-  if (e->options.role != RouteOptions::Role::kIngest && !opts_.bearer_token.empty() &&
-      !IsOpen(req.path) &&
-      !BearerTokenMatches(req.Header("Authorization"), opts_.bearer_token)) {
-    Response r = JsonError(401, "missing or invalid bearer token");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
-    return r;
-  }
+  Authenticator::Identity who;
+  if (auto refused = auth_.Check(req, e->options.role, &auth_counters_, &who)) return *refused;
+  req.principal = who.credential != nullptr ? who.credential->name : std::string();
+  req.ingest_cluster = std::move(who.ingest_cluster);
   return e->handler(req);
+}
+
+std::shared_ptr<boost::asio::ssl::context> ServerState::tls_context() const {
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  return tls_;
+}
+
+void ServerState::set_tls_context(std::shared_ptr<boost::asio::ssl::context> ctx) {
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  tls_ = std::move(ctx);
 }
 
 size_t ServerState::BodyLimit(std::string_view method, std::string_view path) const {
@@ -96,7 +91,8 @@ ServerState::Admission ServerState::AdmitAndRegister(boost::asio::ip::tcp::socke
     if (sessions_.size() >= 2 * cap + 16) return Admission::kRefuse;
     admission = Admission::kReject;
   }
-  s = std::make_shared<Session>(std::move(socket), this, admission == Admission::kReject);
+  s = std::make_shared<Session>(std::move(socket), this, admission == Admission::kReject,
+                                tls_context());
   sessions_.emplace(s.get(), s);
   *session = std::move(s);
   return admission;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "vigil/api/auth.h"
 #include "vigil/api/http_counters.h"
 #include "vigil/api/http_server.h"
 #include "vigil/api/router.h"
@@ -30,11 +32,16 @@ class ServerState {
   Router& router() { return router_; }
   HttpCounters& counters() { return counters_; }
   std::atomic<bool>& ready() { return ready_; }
+  AuthCounters& auth_counters() { return auth_counters_; }
 
-  // Authentication, then routing. Everything except the open endpoints (/healthz, /readyz,
-  // /metrics) needs the bearer token when one is configured. Exceptions from handlers
-  // propagate (the session turns them into 500).
-  Response Dispatch(Request& req) const;
+  // The TLS context new connections use (null: plain HTTP). Thread-safe; a reload swaps it.
+  std::shared_ptr<boost::asio::ssl::context> tls_context() const;
+  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> ctx);
+
+  // Routing, then authentication: the route's role (RouteOptions::role) against the request's
+  // credential (see auth.h), which fills Request::principal and ingest_cluster. Exceptions
+  // from handlers propagate (the session turns them into 500).
+  Response Dispatch(Request& req);
   // The same, run where the route says (RouteOptions::run): inline, or on the query or ingest
   // pool; `done` gets the response (on that thread). Never throws; a throwing handler is 500.
   void DispatchAsync(Request req, std::function<void(Response)> done);
@@ -63,8 +70,12 @@ class ServerState {
 
  private:
   const ServerOptions opts_;
+  const Authenticator auth_;
   Router router_;  // filled before Start(), read-only afterwards
   HttpCounters counters_;
+  AuthCounters auth_counters_;
+  mutable std::mutex tls_mu_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // guarded by tls_mu_
   std::atomic<bool> ready_{false};
   std::unique_ptr<boost::asio::thread_pool> query_pool_, ingest_pool_;
 

@@ -1,5 +1,5 @@
-// HTTP/1.1 connection handling: limits (413/431), malformed input (400), idle timeouts,
-// lingering close after an error so the client gets to read the answer.
+// HTTP/1.1 connection handling, plain or TLS: limits (413/431), malformed input (400), header,
+// body and idle timeouts, lingering close after an error so the client gets to read the answer.
 #include "session.h"
 
 #include <spdlog/spdlog.h>
@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <exception>
 #include <limits>
 
+#include "tls.h"
 #include "vigil/api/http_util.h"
 
 namespace vigil::api {
@@ -25,32 +27,93 @@ constexpr size_t kMaxDrainBytes = 1 << 20;
 
 }  // namespace
 
-Session::Session(net::ip::tcp::socket&& socket, ServerState* state, bool reject)
-    : stream_(std::move(socket)), state_(state), reject_(reject) {}
+Session::Session(net::ip::tcp::socket&& socket, ServerState* state, bool reject,
+                 std::shared_ptr<net::ssl::context> tls)
+    : stream_(std::in_place_index<0>, std::move(socket)),
+      state_(state),
+      reject_(reject),
+      tls_(std::move(tls)) {}
 
 Session::~Session() { state_->Unregister(this); }
 
+beast::tcp_stream& Session::Tcp() {
+  if (auto* plain = std::get_if<beast::tcp_stream>(&stream_)) return *plain;
+  return beast::get_lowest_layer(std::get<TlsStream>(stream_));
+}
+
 void Session::Start() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+  net::dispatch(Tcp().get_executor(), [self = shared_from_this()] {
     if (self->reject_) {
+      // Over the connection cap. A TLS client would not read a plain answer: just close.
+      if (self->tls_) return self->Close();
       self->Send(JsonError(503, "too many connections"), 11, false, true);
       return;
     }
-    self->DoRead();
+    if (!self->tls_) return self->DoRead();
+    // The handshake and the first request header share header_timeout (slowloris).
+    self->Tcp().expires_after(self->state_->options().header_timeout);
+    beast::async_detect_ssl(self->Tcp(), self->buffer_,
+                            beast::bind_front_handler(&Session::OnDetect, self));
   });
 }
 
 void Session::Shutdown() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+  net::post(Tcp().get_executor(), [self = shared_from_this()] {
     self->shutting_down_ = true;
     // A pending read (idle keep-alive or linger) is cancelled; a write in flight completes and
     // OnWrite then closes.
-    if (!self->writing_ && !self->closed_) self->stream_.cancel();
+    if (!self->writing_ && !self->closed_) self->Tcp().cancel();
   });
+}
+
+void Session::OnDetect(beast::error_code ec, bool is_tls) {
+  if (ec) return Close();  // timeout, or gone before saying anything
+  if (!is_tls) {
+    state_->counters().plain_on_tls.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("api: plain HTTP on the TLS port");
+    return Send(JsonError(400, "this port speaks HTTPS: use an https:// URL"), 11, false, true);
+  }
+  beast::tcp_stream tcp = std::move(std::get<beast::tcp_stream>(stream_));
+  TlsStream& tls = stream_.emplace<TlsStream>(std::move(tcp), *tls_);
+  tls.async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                      beast::bind_front_handler(&Session::OnHandshake, shared_from_this()));
+}
+
+void Session::OnHandshake(beast::error_code ec, size_t used) {
+  if (ec) {
+    state_->counters().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("api: TLS handshake failed: {}", ec.message());
+    return Close();
+  }
+  buffer_.consume(used);
+  VerifiedPeerIdentity(std::get<TlsStream>(stream_).native_handle(), &client_cn_, &client_sans_);
+  DoRead();
 }
 
 void Session::DoRead() {
   if (shutting_down_) return Close();
+  if (buffer_.size() > 0) return ReadHeader();  // pipelined, or read with the handshake
+  // Wait for the next request's first byte: as long as the keep-alive idle timeout allows, or
+  // for a new connection the header timeout. Then its whole header gets header_timeout.
+  Tcp().expires_after(requests_ == 0 ? state_->options().header_timeout
+                                     : state_->options().idle_timeout);
+  Visit([&](auto& s) {
+    s.async_read_some(buffer_.prepare(4096),
+                      beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+  });
+}
+
+void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
+  buffer_.commit(bytes);
+  if (ec) {
+    if (ec == net::ssl::error::stream_truncated) ec = http::error::end_of_stream;
+    if (ec == net::error::eof) ec = http::error::end_of_stream;
+    return OnRead(ec, 0);
+  }
+  ReadHeader();
+}
+
+void Session::ReadHeader() {
   parser_.emplace();
   parser_->header_limit(
       static_cast<std::uint32_t>(std::min<size_t>(state_->options().max_header_bytes, UINT32_MAX)));
@@ -58,14 +121,17 @@ void Session::DoRead() {
   // header ends); OnHeader sets the route's.
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   body_limit_ = state_->options().max_body_bytes;
-  stream_.expires_after(state_->options().idle_timeout);
+  Tcp().expires_after(state_->options().header_timeout);
   // The header first: the route decides the body limit (the webhook takes bigger bodies).
-  http::async_read_header(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  Visit([&](auto& s) {
+    http::async_read_header(s, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  });
 }
 
 void Session::OnHeader(beast::error_code ec, size_t bytes) {
   if (ec) return OnRead(ec, bytes);
+  ++requests_;
   const auto& h = parser_->get();
   std::string_view target(h.target().data(), h.target().size());
   target = target.substr(0, target.find('?'));
@@ -76,13 +142,17 @@ void Session::OnHeader(beast::error_code ec, size_t bytes) {
   if (const auto length = parser_->content_length(); length && *length > body_limit_) {
     return OnRead(http::error::body_limit, bytes);
   }
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  Tcp().expires_after(state_->options().body_timeout);
+  Visit([&](auto& s) {
+    http::async_read(s, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  });
 }
 
 void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
   if (!ec) {
-    const bool keep_alive = parser_->get().keep_alive();
+    const bool keep_alive =
+        parser_->get().keep_alive() && requests_ < state_->options().max_requests_per_connection;
     const unsigned version = parser_->get().version();
     Request req;
     if (std::optional<Response> bad = MakeRequest(&req)) {
@@ -92,7 +162,7 @@ void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
     // read meanwhile (one request at a time per connection).
     state_->DispatchAsync(std::move(req),
                           [self = shared_from_this(), version, keep_alive](Response r) mutable {
-                            net::post(self->stream_.get_executor(),
+                            net::post(self->Tcp().get_executor(),
                                       [self, r = std::move(r), version, keep_alive]() mutable {
                                         self->Send(std::move(r), version, keep_alive, false);
                                       });
@@ -108,6 +178,9 @@ void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
     return Send(JsonError(431, "request header larger than " +
                                    std::to_string(state_->options().max_header_bytes) + " bytes"),
                 11, false, true);
+  }
+  if (ec == beast::error::timeout) {
+    state_->counters().timeouts.fetch_add(1, std::memory_order_relaxed);
   }
   // Timeouts, cancellation, resets and a client that went away mid-request: nobody to answer.
   const bool parse_error =
@@ -137,6 +210,8 @@ std::optional<Response> Session::MakeRequest(Request* req) {
   for (const auto& field : raw) {
     req->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
+  req->tls_client_cn = client_cn_;
+  req->tls_client_sans = client_sans_;
   req->body = std::move(raw.body());
   return std::nullopt;
 }
@@ -154,10 +229,12 @@ void Session::Send(Response r, unsigned version, bool keep_alive, bool linger) {
   res_.keep_alive(keep_alive && !shutting_down_);
   res_.prepare_payload();
   writing_ = true;
-  stream_.expires_after(state_->options().idle_timeout);
-  http::async_write(
-      stream_, res_,
-      beast::bind_front_handler(&Session::OnWrite, shared_from_this(), res_.keep_alive(), linger));
+  Tcp().expires_after(state_->options().idle_timeout);
+  Visit([&](auto& s) {
+    http::async_write(s, res_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
+                                                res_.keep_alive(), linger));
+  });
 }
 
 void Session::OnWrite(bool keep_alive, bool linger, beast::error_code ec, size_t /*bytes*/) {
@@ -173,29 +250,29 @@ void Session::OnWrite(bool keep_alive, bool linger, beast::error_code ec, size_t
 
 // After an error answer the client may still be sending (a big body or header). Closing now
 // with unread data would make the kernel send RST, and the client could lose the answer; so
-// half-close, then read and discard for a bounded time.
+// half-close, then read and discard for a bounded time (raw bytes, under TLS too).
 void Session::Linger() {
   beast::error_code ec;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  Tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
   if (ec) return Close();
-  stream_.expires_after(std::min<std::chrono::seconds>(state_->options().idle_timeout, kMaxLinger));
-  stream_.async_read_some(net::buffer(drain_),
-                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+  Tcp().expires_after(std::min<std::chrono::seconds>(state_->options().idle_timeout, kMaxLinger));
+  Tcp().async_read_some(net::buffer(drain_),
+                        beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
 }
 
 void Session::OnLinger(beast::error_code ec, size_t bytes) {
   drained_ += bytes;
   if (ec || shutting_down_ || drained_ > kMaxDrainBytes) return Close();
-  stream_.async_read_some(net::buffer(drain_),
-                          beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
+  Tcp().async_read_some(net::buffer(drain_),
+                        beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
 }
 
 void Session::Close() {
   if (closed_) return;
   closed_ = true;
   beast::error_code ec;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
-  stream_.close();
+  Tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+  Tcp().close();
 }
 
 }  // namespace vigil::api

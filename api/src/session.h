@@ -1,13 +1,19 @@
-// One HTTP/1.1 connection (private to the api room): reads requests with size limits and an
-// idle timeout, dispatches them, writes responses, honours keep-alive.
+// One HTTP/1.1 connection (private to the api room), plain or TLS: detects a plain request sent
+// to a TLS port (answered 400), does the handshake, reads requests with size limits and the
+// header / body / idle timeouts, dispatches them, writes responses, honours keep-alive.
 #pragma once
 
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <memory>
 #include <optional>
+#include <string>
+#include <variant>
+#include <vector>
 
 #include "server_state.h"
 
@@ -16,8 +22,10 @@ namespace vigil::api {
 // All member functions except Start() and Shutdown() run on the connection's strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // `reject`: answer 503 (too many connections) and close. `state` must outlive the session.
-  Session(boost::asio::ip::tcp::socket&& socket, ServerState* state, bool reject);
+  // `reject`: answer 503 (too many connections) and close. `tls`: the server's TLS context at
+  // accept time (null: plain HTTP). `state` must outlive the session.
+  Session(boost::asio::ip::tcp::socket&& socket, ServerState* state, bool reject,
+          std::shared_ptr<boost::asio::ssl::context> tls);
   ~Session();
 
   void Start();     // thread-safe
@@ -25,8 +33,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+  using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
+  boost::beast::tcp_stream& Tcp();
+  template <typename F>
+  void Visit(F&& f) {
+    std::visit(std::forward<F>(f), stream_);
+  }
+
+  void OnDetect(boost::beast::error_code ec, bool is_tls);
+  void OnHandshake(boost::beast::error_code ec, size_t used);
   void DoRead();
+  void OnFirstBytes(boost::beast::error_code ec, size_t bytes);
+  void ReadHeader();
   void OnHeader(boost::beast::error_code ec, size_t bytes);
   void OnRead(boost::beast::error_code ec, size_t bytes);
   // The parsed request as handlers see it, or the error answer for it (a bad query string).
@@ -37,12 +56,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnLinger(boost::beast::error_code ec, size_t bytes);
   void Close();
 
-  boost::beast::tcp_stream stream_;
+  std::variant<boost::beast::tcp_stream, TlsStream> stream_;
   ServerState* state_;
   const bool reject_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::string client_cn_;                 // of a verified client certificate
+  std::vector<std::string> client_sans_;  // of a verified client certificate
   boost::beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
   boost::beast::http::response<boost::beast::http::string_body> res_;
+  size_t requests_ = 0;  // read on this connection
   bool writing_ = false;
   bool shutting_down_ = false;
   bool closed_ = false;

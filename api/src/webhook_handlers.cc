@@ -1,12 +1,10 @@
 // POST /v1/audit[/{cluster}]: authenticate the cluster, decompress (bounded), check the shape,
 // journal durably, answer (see webhook.h).
-#include <openssl/evp.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
 #include <chrono>
-#include <set>
 
 #include "vigil/api/http_util.h"
 #include "vigil/api/webhook.h"
@@ -14,26 +12,6 @@
 
 namespace vigil::api {
 namespace {
-
-bool IsLowerHex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-// The token of "Bearer <token>" (scheme case-insensitive), or "" when there is none.
-std::string_view BearerToken(std::string_view authorization) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size()) return {};
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
-  }
-  std::string_view token = authorization.substr(kScheme.size());
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  return token;
-}
 
 // Inflates a gzip body into *out, at most `max` bytes. InvalidArgument for a corrupt stream,
 // ResourceExhausted past `max`.
@@ -128,34 +106,7 @@ Response Error(unsigned status, std::string_view message, std::atomic<uint64_t>*
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len);
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
-
 Status CheckWebhookOptions(const WebhookOptions& options) {
-  std::set<std::string> hashes;
-  for (size_t i = 0; i < options.clusters.size(); ++i) {
-    const WebhookCluster& c = options.clusters[i];
-    const std::string where = "webhook.clusters[" + std::to_string(i) + "]";
-    if (c.name.empty()) return Status::InvalidArgument(where + ".name is empty");
-    if (c.token_sha256.size() != 64 || !IsLowerHex(c.token_sha256)) {
-      return Status::InvalidArgument(where +
-                                     ".token_sha256 must be 64 lowercase hex digits (sha256sum)");
-    }
-    if (!hashes.insert(c.token_sha256).second) {
-      return Status::InvalidArgument(where + ".token_sha256 is also another cluster's");
-    }
-  }
   if (options.max_body_bytes == 0 || options.max_inflated_bytes < options.max_body_bytes) {
     return Status::InvalidArgument(
         "webhook.max_body_bytes must be > 0 and at most webhook.max_inflated_bytes");
@@ -170,7 +121,6 @@ void WebhookCounters::Render(std::string* out) const {
   line("vigil_webhook_requests_total", requests);
   line("vigil_webhook_accepted_total", accepted);
   line("vigil_webhook_events_total", events);
-  line("vigil_webhook_unauthorized_total", unauthorized);
   line("vigil_webhook_forbidden_total", forbidden);
   line("vigil_webhook_rejected_total", rejected);
   line("vigil_webhook_throttled_total", throttled);
@@ -185,26 +135,15 @@ void RegisterWebhookHandlers(IngestJournal* journal, WebhookOptions options,
   route.role = RouteOptions::Role::kIngest;  // the handler maps the credential to its cluster
   auto handler = [journal, options, counters](const Request& req) -> Response {
     counters->requests.fetch_add(1, std::memory_order_relaxed);
-    // 1. Who: the credential names the cluster.
-    const std::string_view token = BearerToken(req.Header("Authorization"));
-    const WebhookCluster* cluster = nullptr;
-    if (!token.empty()) {
-      const std::string hash = Sha256Hex(token);
-      for (const WebhookCluster& c : options.clusters) {
-        // Every hash is compared (constant time each), so timing does not tell which matched.
-        if (ConstantTimeEquals(hash, c.token_sha256) && cluster == nullptr) cluster = &c;
-      }
-    }
-    if (cluster == nullptr) {
-      spdlog::warn("webhook: {} credential refused", token.empty() ? "missing" : "unknown");
-      Response r = Error(401, "missing or invalid bearer token", &counters->unauthorized);
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
-      return r;
+    // 1. Who: the server checked the credential (Role::kIngest); it names the cluster.
+    const std::string& cluster = req.ingest_cluster;
+    if (cluster.empty()) {  // not reachable through the server; a direct Dispatch without auth
+      return Error(401, "missing ingest credential", nullptr);
     }
     const std::string_view named = req.PathParam("cluster");
-    if (!named.empty() && named != cluster->name) {
-      spdlog::warn("webhook: the credential of cluster '{}' named cluster '{}'", cluster->name,
-                   std::string(named));
+    if (!named.empty() && named != cluster) {
+      spdlog::warn("webhook: the credential '{}' of cluster '{}' named cluster '{}'", req.principal,
+                   cluster, std::string(named));
       return Error(403, "this credential may not send events for that cluster",
                    &counters->forbidden);
     }
@@ -233,7 +172,7 @@ void RegisterWebhookHandlers(IngestJournal* journal, WebhookOptions options,
     auto events = CountEvents(record.body);
     if (!events.ok()) return Error(400, events.status().message(), &counters->rejected);
     if (*events > 0) {
-      record.cluster = cluster->name;
+      record.cluster = cluster;
       record.received_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();

@@ -73,6 +73,93 @@ Status ReadMillis(const std::string& path, const YAML::Node& node, const std::st
   return Status::Ok();
 }
 
+// A string or a list of strings.
+Status ReadStrings(const std::string& path, const YAML::Node& node, const std::string& key,
+                   std::vector<std::string>* out) {
+  out->clear();
+  if (node.IsScalar()) return Read(path, node, key, &out->emplace_back());
+  if (!node.IsSequence()) {
+    return Status::InvalidArgument(Where(path, node) + ": '" + key +
+                                   "' must be a string or a list of strings");
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    RETURN_IF_ERROR(Read(path, node[i], key, &out->emplace_back()));
+  }
+  return Status::Ok();
+}
+
+Status ReadCredentials(const std::string& path, const YAML::Node& node,
+                       std::vector<api::Credential>* out) {
+  if (!node.IsSequence()) {
+    return Status::InvalidArgument(Where(path, node) + ": 'api.credentials' must be a list");
+  }
+  out->clear();
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string where = "api.credentials[" + std::to_string(i) + "]";
+    api::Credential c;
+    RETURN_IF_ERROR(ForEachKey(
+        path, node[i], where,
+        [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v) -> Status {
+          if (k == "name") return Read(path, v, where + ".name", &c.name);
+          if (k == "token_sha256") return Read(path, v, where + ".token_sha256", &c.token_sha256);
+          if (k == "client_cert")
+            return ReadStrings(path, v, where + ".client_cert", &c.client_names);
+          if (k == "roles") return ReadStrings(path, v, where + ".roles", &c.roles);
+          if (k == "token") {
+            return Status::InvalidArgument(
+                Where(path, kn) + ": '" + where +
+                ".token': tokens are configured only as hashes: token_sha256 (printf %s TOKEN | "
+                "sha256sum)");
+          }
+          return UnknownKey(path, kn, where + "." + k);
+        }));
+    out->push_back(std::move(c));
+  }
+  return Status::Ok();
+}
+
+Status ReadTls(const std::string& path, const YAML::Node& node, api::TlsOptions* tls) {
+  return ForEachKey(path, node, "api.tls",
+                    [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v) -> Status {
+                      const std::string key = "api.tls." + k;
+                      if (k == "cert") return Read(path, v, key, &tls->cert_file);
+                      if (k == "key") return Read(path, v, key, &tls->key_file);
+                      if (k == "client_ca") return Read(path, v, key, &tls->client_ca_file);
+                      if (k == "require_client_cert")
+                        return Read(path, v, key, &tls->require_client_cert);
+                      return UnknownKey(path, kn, key);
+                    });
+}
+
+Status ReadApi(const std::string& path, const YAML::Node& node, Config* c) {
+  return ForEachKey(
+      path, node, "api",
+      [&](const std::string& k, const YAML::Node& kn, const YAML::Node& v) -> Status {
+        const std::string key = "api." + k;
+        if (k == "threads") return Read(path, v, key, &c->api_threads);
+        if (k == "max_body_bytes") return Read(path, v, key, &c->api_max_body_bytes);
+        if (k == "max_header_bytes") return Read(path, v, key, &c->api_max_header_bytes);
+        if (k == "max_connections") return Read(path, v, key, &c->api_max_connections);
+        if (k == "max_requests_per_connection") {
+          return Read(path, v, key, &c->api_max_requests_per_connection);
+        }
+        if (k == "header_timeout") return ReadMillis(path, v, key, &c->api_header_timeout_ms);
+        if (k == "body_timeout") return ReadMillis(path, v, key, &c->api_body_timeout_ms);
+        if (k == "idle_timeout") return ReadMillis(path, v, key, &c->api_idle_timeout_ms);
+        if (k == "credentials") return ReadCredentials(path, v, &c->api_credentials);
+        if (k == "tls") return ReadTls(path, v, &c->api_tls);
+        if (k == "allow_plain_http") return Read(path, v, key, &c->api_allow_plain_http);
+        if (k == "allow_anonymous") return Read(path, v, key, &c->api_allow_anonymous);
+        if (k == "token") {
+          return Status::InvalidArgument(
+              Where(path, kn) +
+              ": 'api.token' (a plain-text token) is not read any more: list api.credentials "
+              "with a name, token_sha256 and roles");
+        }
+        return UnknownKey(path, kn, key);
+      });
+}
+
 Status ReadWebhook(const std::string& path, const YAML::Node& node, WebhookConfig* w) {
   return ForEachKey(
       path, node, "webhook",
@@ -103,6 +190,8 @@ Status ReadWebhook(const std::string& path, const YAML::Node& node, WebhookConfi
                 if (ck == "name") return Read(path, cv, where + ".name", &c.name);
                 if (ck == "token_sha256")
                   return Read(path, cv, where + ".token_sha256", &c.token_sha256);
+                if (ck == "client_cert")
+                  return ReadStrings(path, cv, where + ".client_cert", &c.client_names);
                 return UnknownKey(path, ckn, where + "." + ck);
               }));
           w->clusters.push_back(std::move(c));
@@ -258,19 +347,7 @@ Status LoadConfigFile(const std::string& path, Config* c) {
         }
       }
     } else if (key == "api") {
-      if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'api' must be a mapping");
-      for (const auto& l : v) {
-        const std::string k = l.first.as<std::string>();
-        if (k == "threads") {
-          RETURN_IF_ERROR(Read(path, l.second, "api.threads", &c->api_threads));
-        } else if (k == "max_body_bytes") {
-          RETURN_IF_ERROR(Read(path, l.second, "api.max_body_bytes", &c->api_max_body_bytes));
-        } else if (k == "token") {
-          RETURN_IF_ERROR(Read(path, l.second, "api.token", &c->api_token));
-        } else {
-          return Status::InvalidArgument(Where(path, l.first) + ": unknown key 'api." + k + "'");
-        }
-      }
+      RETURN_IF_ERROR(ReadApi(path, v, c));
     } else if (key == "kafka") {
       RETURN_IF_ERROR(ReadKafka(path, v, &c->kafka));
     } else if (key == "ready") {
@@ -362,6 +439,15 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   if (c->restart_max_failures < 1) {
     return Status::InvalidArgument(path + ": restart.max_failures must be at least 1");
   }
+  if (c->api_max_connections < 1 || c->api_max_requests_per_connection < 1 ||
+      c->api_max_header_bytes < 1024) {
+    return Status::InvalidArgument(path +
+                                   ": api.max_connections and api.max_requests_per_connection "
+                                   "must be at least 1, api.max_header_bytes at least 1024");
+  }
+  if (Status s = api::CheckAuthOptions({AllCredentials(*c)}); !s.ok()) {
+    return Status::InvalidArgument(path + ": " + s.message());
+  }
   if (c->api_threads < 1 || c->api_threads > 64) {
     return Status::InvalidArgument(path + ": api.threads must be in 1..64");
   }
@@ -371,6 +457,21 @@ Status LoadConfigFile(const std::string& path, Config* c) {
         path + ": log.level must be one of trace, debug, info, warn, error, off");
   }
   return Status::Ok();
+}
+
+std::vector<api::Credential> AllCredentials(const Config& config) {
+  std::vector<api::Credential> all = config.api_credentials;
+  for (const WebhookConfig::Cluster& c : config.webhook.clusters) {
+    all.push_back({c.name, c.token_sha256, c.client_names, {"ingest:" + c.name}});
+  }
+  return all;
+}
+
+bool WebhookEnabled(const Config& config) {
+  for (const api::Credential& c : AllCredentials(config)) {
+    if (api::Authenticator::Allows(c, api::RouteOptions::Role::kIngest)) return true;
+  }
+  return false;
 }
 
 Status CheckWorkers(int workers) {

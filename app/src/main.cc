@@ -175,7 +175,7 @@ class LiveSources {
       live->kafka_ = std::move(kafka).value();
       all.push_back(live->kafka_.get());
     }
-    if (config.webhook.enabled()) {
+    if (WebhookEnabled(config)) {
       ingest::WebhookJournalSourceOptions o;
       o.journal = journal;
       o.max_record_bytes = config.max_record_bytes;
@@ -231,11 +231,14 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   webhook.max_inflated_bytes = config.webhook.max_inflated_bytes;
   webhook.max_backlog_bytes = config.webhook.max_backlog_bytes;
   webhook.retry_after_seconds = config.webhook.retry_after_seconds;
-  for (const auto& c : config.webhook.clusters) {
-    if (Status s = ingest::CheckClusterName(c.name); !s.ok()) {
-      return UsageError(Status::InvalidArgument("webhook cluster: " + s.message()));
+  const std::vector<api::Credential> credentials = AllCredentials(config);
+  for (const api::Credential& c : credentials) {
+    for (const std::string& role : c.roles) {
+      if (!role.starts_with("ingest:")) continue;
+      if (Status s = ingest::CheckClusterName(role.substr(7)); !s.ok()) {
+        return UsageError(Status::InvalidArgument("credential '" + c.name + "': " + s.message()));
+      }
     }
-    webhook.clusters.push_back({c.name, c.token_sha256});
   }
   if (Status s = api::CheckWebhookOptions(webhook); !s.ok()) return UsageError(s);
 
@@ -275,27 +278,42 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   opts.port = port;
   opts.threads = config.api_threads;
   opts.max_body_bytes = config.api_max_body_bytes;
-  opts.bearer_token = config.api_token;
+  opts.max_header_bytes = config.api_max_header_bytes;
+  opts.max_connections = config.api_max_connections;
+  opts.max_requests_per_connection = config.api_max_requests_per_connection;
+  opts.header_timeout =
+      std::chrono::seconds(std::max<int64_t>(1, config.api_header_timeout_ms / 1000));
+  opts.body_timeout = std::chrono::seconds(std::max<int64_t>(1, config.api_body_timeout_ms / 1000));
+  opts.idle_timeout = std::chrono::seconds(std::max<int64_t>(1, config.api_idle_timeout_ms / 1000));
+  opts.auth.credentials = credentials;
+  opts.tls = config.api_tls;
+  opts.allow_plain_http = config.api_allow_plain_http;
+  opts.allow_anonymous = config.api_allow_anonymous;
   opts.ingest_threads = config.webhook.threads;
   api::HttpServer server(opts, db.get(), &metrics);
   if (Status s = server.SetDeadLetterStore(db.get()); !s.ok()) return Fail(s);
   // The apiserver audit webhook: bodies journaled durably before 200, applied by the pipeline.
   api::WebhookCounters webhook_counters;
-  if (config.webhook.enabled()) {
+  if (WebhookEnabled(config)) {
     api::RegisterWebhookHandlers(db.get(), webhook, &webhook_counters, server.router());
   }
   // Rules reload: a bad file is answered 400 with its file:line:col, the old rules stay.
-  server.router()->Add("POST", "/v1/rules/reload", [&rules](const api::Request&) {
-    if (Status s = rules.Reload(); !s.ok()) {
-      spdlog::error("rules reload failed, previous rules stay active: {}", s.message());
-      return api::JsonError(400, s.message());
-    }
-    spdlog::info("rules reloaded: {} rules (generation {})", rules.rule_count(),
-                 rules.generation());
-    return api::Response::Json(200, "{\"rules\":" + std::to_string(rules.rule_count()) +
-                                        ",\"generation\":" + std::to_string(rules.generation()) +
-                                        "}");
-  });
+  api::RouteOptions admin_only;
+  admin_only.role = api::RouteOptions::Role::kAdmin;
+  server.router()->Add(
+      "POST", "/v1/rules/reload",
+      [&rules](const api::Request&) {
+        if (Status s = rules.Reload(); !s.ok()) {
+          spdlog::error("rules reload failed, previous rules stay active: {}", s.message());
+          return api::JsonError(400, s.message());
+        }
+        spdlog::info("rules reloaded: {} rules (generation {})", rules.rule_count(),
+                     rules.generation());
+        return api::Response::Json(
+            200, "{\"rules\":" + std::to_string(rules.rule_count()) +
+                     ",\"generation\":" + std::to_string(rules.generation()) + "}");
+      },
+      admin_only);
   // The source the pipeline runs now, for /readyz and /metrics (null between runs).
   std::mutex source_mu;
   ingest::RecordSource* live = nullptr;  // guarded by source_mu
@@ -305,7 +323,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       *why = "ingesting the files named on the command line";
       return false;
     }
-    if (!config.kafka.enabled() && !config.webhook.enabled()) return true;
+    if (!config.kafka.enabled() && !WebhookEnabled(config)) return true;
     std::lock_guard<std::mutex> lock(source_mu);
     if (live == nullptr) {
       *why = "the live sources are (re)starting";
@@ -329,11 +347,11 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     if (findings_out) findings_out->RenderMetrics("findings", out);
     if (dead_letters_out) dead_letters_out->RenderMetrics("deadletters", out);
     relay->RenderMetrics(out);
-    if (config.webhook.enabled()) webhook_counters.Render(out);
+    if (WebhookEnabled(config)) webhook_counters.Render(out);
   });
   if (Status s = server.Start(); !s.ok()) return Fail(s);
-  spdlog::info("vigil serving findings from {} on http://{}:{}", config.db_dir, address,
-               server.port());
+  spdlog::info("vigil serving findings from {} on {}://{}:{}", config.db_dir,
+               config.api_tls.enabled() ? "https" : "http", address, server.port());
   std::printf("listening on %s:%u\n", address.c_str(), static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   server.SetReady(true);  // the readiness check says what is still missing
@@ -397,7 +415,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     }
     files_done = true;
     failures = 0;
-    while ((config.kafka.enabled() || config.webhook.enabled()) && !stop.load()) {
+    while ((config.kafka.enabled() || WebhookEnabled(config)) && !stop.load()) {
       auto sources = LiveSources::Make(config, db.get());
       if (!sources.ok()) {
         if (!failed(sources.status(), "live sources")) break;
@@ -440,6 +458,13 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     } else {
       spdlog::info("SIGHUP: rules reloaded: {} rules (generation {})", rules.rule_count(),
                    rules.generation());
+    }
+    if (config.api_tls.enabled()) {  // rotated certificates: new connections use the new ones
+      if (Status s = server.ReloadTls(); !s.ok()) {
+        spdlog::error("SIGHUP: TLS reload failed, the previous certificate stays: {}", s.message());
+      } else {
+        spdlog::info("SIGHUP: TLS certificate, key and client CA reloaded");
+      }
     }
   }
   spdlog::info("signal {} received, shutting down", sig);

@@ -53,8 +53,7 @@ class DeadLettersHttpTest : public ::testing::Test {
   void ExpectJsonError(const HttpResponse& res, unsigned status, std::string_view message_part) {
     EXPECT_EQ(res.result_int(), status) << res.body();
     EXPECT_EQ(res[http::field::content_type], "application/json");
-    EXPECT_TRUE(
-        Contains(res.body(), "\",\"code\":\"" + std::string(ErrorCodeFor(status)) + "\"}"))
+    EXPECT_TRUE(Contains(res.body(), "\",\"code\":\"" + std::string(ErrorCodeFor(status)) + "\"}"))
         << res.body();
     EXPECT_TRUE(Contains(res.body(), message_part)) << res.body();
   }
@@ -130,10 +129,10 @@ TEST_F(DeadLettersHttpTest, NoStoreIs503) {
 
 TEST_F(DeadLettersHttpTest, BearerTokenIsRequired) {
   ServerOptions opts;
-  opts.bearer_token = "s3cret";
+  opts.auth.credentials = {{"reader", Sha256Hex("s3cret"), {}, {"read"}}};
   StartServer(opts);
   HttpResponse none = Get(port_, "/v1/deadletters");
-  ExpectJsonError(none, 401, "bearer token");
+  ExpectJsonError(none, 401, "missing credential");
   EXPECT_EQ(none[http::field::www_authenticate].substr(0, 6), "Bearer");
   ExpectJsonError(Get(port_, "/v1/deadletters", {{"Authorization", "Bearer wrong"}}), 401, "token");
   HttpResponse ok = Get(port_, "/v1/deadletters", {{"Authorization", "Bearer s3cret"}});

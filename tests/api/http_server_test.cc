@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -70,8 +70,7 @@ class HttpServerTest : public ::testing::Test {
   void ExpectJsonError(const HttpResponse& res, unsigned status, std::string_view message_part) {
     EXPECT_EQ(res.result_int(), status) << res.body();
     EXPECT_EQ(res[http::field::content_type], "application/json");
-    EXPECT_TRUE(
-        Contains(res.body(), "\",\"code\":\"" + std::string(ErrorCodeFor(status)) + "\"}"))
+    EXPECT_TRUE(Contains(res.body(), "\",\"code\":\"" + std::string(ErrorCodeFor(status)) + "\"}"))
         << res.body();
     EXPECT_TRUE(Contains(res.body(), message_part)) << res.body();
   }
@@ -271,20 +270,147 @@ TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_EQ(client.ReadUntilClosed(), boost::asio::error::eof);
 }
 
-TEST_F(HttpServerTest, BearerTokenGuardsV1Only) {
+TEST_F(HttpServerTest, EveryRouteNeedsItsRoleButHealthAndReadiness) {
   ServerOptions opts;
-  opts.bearer_token = "s3cret";
-  StartServer(opts);
+  opts.auth.credentials = {{"grafana", Sha256Hex("read-tok"), {}, {"read"}},
+                           {"analyst", Sha256Hex("triage-tok"), {}, {"triage"}},
+                           {"ops", Sha256Hex("admin-tok"), {}, {"admin"}},
+                           {"prod-apiserver", Sha256Hex("ingest-tok"), {}, {"ingest:prod"}}};
+  std::vector<std::string> principals;
+  std::mutex mu;
+  auto record = [&](const Request& req) {
+    std::lock_guard<std::mutex> lock(mu);
+    principals.push_back(req.principal);
+    return Response::Json(200, "{}");
+  };
+  StartServer(opts, [&](HttpServer* server) {
+    RouteOptions triage, admin;
+    triage.role = RouteOptions::Role::kTriage;
+    admin.role = RouteOptions::Role::kAdmin;
+    server->router()->Add("PATCH", "/v1/t", record, triage);
+    server->router()->Add("POST", "/v1/a", record, admin);
+  });
+  auto bearer = [](const std::string& t) {
+    return std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer " + t}};
+  };
   HttpResponse none = Get(port_, "/v1/findings");
-  ExpectJsonError(none, 401, "bearer token");
+  ExpectJsonError(none, 401, "missing credential");
   EXPECT_EQ(none[http::field::www_authenticate].substr(0, 6), "Bearer");
-  ExpectJsonError(Get(port_, "/v1/findings", {{"Authorization", "Bearer wrong"}}), 401, "token");
-  ExpectJsonError(Get(port_, "/v1/findings", {{"Authorization", "Basic czNjcmV0"}}), 401, "token");
-  EXPECT_EQ(Get(port_, "/v1/findings", {{"Authorization", "Bearer s3cret"}}).result_int(), 200u);
+  ExpectJsonError(Get(port_, "/v1/findings", bearer("wrong")), 401, "invalid bearer token");
+  ExpectJsonError(Get(port_, "/v1/findings", {{"Authorization", "Basic czNjcmV0"}}), 401,
+                  "invalid bearer token");
+  ExpectJsonError(Get(port_, "/v1/findings", bearer("ingest-tok")), 403, "lacks the role read");
+  ExpectJsonError(Get(port_, "/metrics"), 401, "missing credential");
+  for (const char* tok : {"read-tok", "triage-tok", "admin-tok"}) {
+    EXPECT_EQ(Get(port_, "/v1/findings", bearer(tok)).result_int(), 200u) << tok;
+    EXPECT_EQ(Get(port_, "/metrics", bearer(tok)).result_int(), 200u) << tok;
+  }
+  EXPECT_EQ(store_.queries(), 3);  // refusals never reach the store
+  // Triage: triage and admin; admin: admin only.
+  ExpectJsonError(Fetch(port_, http::verb::patch, "/v1/t", bearer("read-tok")), 403,
+                  "lacks the role triage");
+  EXPECT_EQ(Fetch(port_, http::verb::patch, "/v1/t", bearer("triage-tok")).result_int(), 200u);
+  ExpectJsonError(Fetch(port_, http::verb::post, "/v1/a", bearer("triage-tok")), 403,
+                  "lacks the role admin");
+  EXPECT_EQ(Fetch(port_, http::verb::post, "/v1/a", bearer("admin-tok")).result_int(), 200u);
+  EXPECT_EQ(principals, (std::vector<std::string>{"analyst", "ops"}));
+  // Probes need nothing.
   EXPECT_EQ(Get(port_, "/healthz").result_int(), 200u);
   EXPECT_EQ(Get(port_, "/readyz").result_int(), 503u);
-  EXPECT_EQ(Get(port_, "/metrics").result_int(), 200u);
+}
+
+TEST_F(HttpServerTest, BadCredentialsConfigIsRefusedAtStart) {
+  ServerOptions opts;
+  opts.port = 0;
+  opts.auth.credentials = {{"x", "not-a-hash", {}, {"read"}}};
+  HttpServer bad_hash(opts, &store_, &metrics_);
+  EXPECT_NE(bad_hash.Start().message().find("64 lowercase hex"), std::string::npos);
+  opts.auth.credentials = {{"x", Sha256Hex("t"), {}, {"superuser"}}};
+  HttpServer bad_role(opts, &store_, &metrics_);
+  EXPECT_NE(bad_role.Start().message().find("unknown role 'superuser'"), std::string::npos);
+  opts.auth.credentials = {{"x", Sha256Hex("t"), {}, {"read"}},
+                           {"y", Sha256Hex("t"), {}, {"read"}}};
+  HttpServer twice(opts, &store_, &metrics_);
+  EXPECT_NE(twice.Start().message().find("also another credential's"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, PlainOrAnonymousHttpOnlyOnLoopbackUnlessAllowed) {
+  ServerOptions opts;
+  opts.port = 0;
+  opts.address = "0.0.0.0";
+  HttpServer plain(opts, &store_, &metrics_);
+  Status s = plain.Start();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("refusing plain HTTP on 0.0.0.0"), std::string::npos) << s.message();
+  opts.allow_plain_http = true;
+  HttpServer anonymous(opts, &store_, &metrics_);
+  s = anonymous.Start();
+  EXPECT_NE(s.message().find("without credentials"), std::string::npos) << s.message();
+  opts.auth.credentials = {{"grafana", Sha256Hex("t"), {}, {"read"}}};
+  HttpServer allowed(opts, &store_, &metrics_);
+  EXPECT_TRUE(allowed.Start().ok());
+  EXPECT_EQ(Get(allowed.port(), "/v1/findings").result_int(), 401u);
+}
+
+TEST_F(HttpServerTest, SlowHeadersAreCutOffAndHealthStillAnswers) {
+  ServerOptions opts;
+  opts.header_timeout = std::chrono::seconds(1);
+  StartServer(opts);
+  // Slowloris: many connections that send a header byte by byte and never finish it.
+  std::vector<std::unique_ptr<TestClient>> slow;
+  for (int i = 0; i < 20; ++i) {
+    slow.push_back(std::make_unique<TestClient>(port_));
+    ASSERT_FALSE(slow.back()->Connect());
+    ASSERT_FALSE(slow.back()->WriteRaw("GET /v1/findings HTTP/1.1\r\nHost: x\r\nX-A: "));
+  }
+  // Meanwhile health and queries answer at once.
+  EXPECT_EQ(Get(port_, "/healthz").result_int(), 200u);
+  EXPECT_EQ(Get(port_, "/v1/findings").result_int(), 200u);
+  // Each slow connection is closed by the server once the header timeout passes (the client's
+  // own deadline is 10 s, so a server that waited forever fails here).
+  for (auto& c : slow) {
+    boost::beast::error_code ec = c->ReadUntilClosed();
+    EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
+        << ec.message();
+  }
+  HttpResponse m = Get(port_, "/metrics");
+  EXPECT_TRUE(Contains(m.body(), "vigil_http_timeouts_total 20\n")) << m.body();
   EXPECT_EQ(store_.queries(), 1);
+}
+
+TEST_F(HttpServerTest, KeepAliveConnectionsServeAtMostTheirRequestLimit) {
+  ServerOptions opts;
+  opts.max_requests_per_connection = 3;
+  StartServer(opts);
+  TestClient client(port_);
+  ASSERT_FALSE(client.Connect());
+  for (int i = 1; i <= 3; ++i) {
+    auto req = MakeRequest(http::verb::get, "/healthz");
+    ASSERT_FALSE(client.Send(req));
+    HttpResponse res;
+    ASSERT_FALSE(client.Read(&res));
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.keep_alive(), i < 3) << i;
+  }
+  EXPECT_EQ(client.ReadUntilClosed(), boost::asio::error::eof);
+}
+
+TEST_F(HttpServerTest, TenThousandHeadersOrAMegabyteHeaderAre431) {
+  StartServer();
+  std::string many = "GET /v1/findings HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 10000; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  many += "\r\n";
+  for (const std::string& raw : {many, "GET /v1/findings HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                           std::string(1 << 20, 'a') + "\r\n\r\n"}) {
+    TestClient client(port_);
+    ASSERT_FALSE(client.Connect());
+    client.WriteRaw(raw);  // the server may answer and close before it has read it all
+    HttpResponse res;
+    ASSERT_FALSE(client.Read(&res));
+    ExpectJsonError(res, 431, "request header larger than");
+  }
+  EXPECT_EQ(store_.queries(), 0);
+  EXPECT_EQ(Get(port_, "/healthz").result_int(), 200u);
 }
 
 TEST_F(HttpServerTest, ClientsThatVanishDoNotHurtTheServer) {
@@ -310,15 +436,25 @@ TEST_F(HttpServerTest, ClientsThatVanishDoNotHurtTheServer) {
 
 TEST_F(HttpServerTest, IdleConnectionsAreClosed) {
   ServerOptions opts;
-  opts.idle_timeout = std::chrono::seconds(1);
+  opts.idle_timeout = std::chrono::seconds(1);    // between keep-alive requests
+  opts.header_timeout = std::chrono::seconds(1);  // a new connection that says nothing
   StartServer(opts);
-  TestClient client(port_, std::chrono::seconds(10));
-  ASSERT_FALSE(client.Connect());
-  auto start = std::chrono::steady_clock::now();
-  boost::beast::error_code ec = client.ReadUntilClosed();
-  EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
-      << ec.message();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  for (bool after_a_request : {false, true}) {
+    TestClient client(port_, std::chrono::seconds(10));
+    ASSERT_FALSE(client.Connect());
+    if (after_a_request) {
+      auto req = MakeRequest(http::verb::get, "/healthz");
+      ASSERT_FALSE(client.Send(req));
+      HttpResponse res;
+      ASSERT_FALSE(client.Read(&res));
+      ASSERT_TRUE(res.keep_alive());
+    }
+    auto start = std::chrono::steady_clock::now();
+    boost::beast::error_code ec = client.ReadUntilClosed();
+    EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
+        << ec.message();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  }
 }
 
 TEST_F(HttpServerTest, ConnectionCapAnswers503) {

@@ -25,7 +25,7 @@ TEST(ConfigTest, FileOverridesDefaults) {
   Config c;
   auto path = WriteTemp("ok.yaml",
                         "db: /tmp/x\ncluster: prod-eu\nlog: {level: debug, json: true}\n"
-                        "limits: {max_event_bytes: 4096}\napi: {threads: 4, token: s3cret}\n");
+                        "limits: {max_event_bytes: 4096}\napi: {threads: 4}\n");
   ASSERT_TRUE(LoadConfigFile(path, &c).ok());
   EXPECT_EQ(c.db_dir, "/tmp/x");
   EXPECT_EQ(c.cluster, "prod-eu");
@@ -33,7 +33,6 @@ TEST(ConfigTest, FileOverridesDefaults) {
   EXPECT_TRUE(c.log_json);
   EXPECT_EQ(c.max_event_bytes, 4096u);
   EXPECT_EQ(c.api_threads, 4);
-  EXPECT_EQ(c.api_token, "s3cret");
 }
 
 TEST(ConfigTest, EmptyFileKeepsDefaults) {
@@ -256,6 +255,72 @@ TEST(ConfigTest, KafkaErrorsNameTheKey) {
     ASSERT_FALSE(source.ok()) << key;
     EXPECT_NE(source.status().message().find(key), std::string::npos) << source.status().message();
   }
+}
+
+TEST(ConfigTest, ApiCredentialsTlsAndLimits) {
+  const std::string h1(64, 'a'), h2(64, 'b'), h3(64, 'c');
+  Config c;
+  Status s = LoadConfigFile(
+      WriteTemp(
+          "api.yaml",
+          "api:\n"
+          "  credentials:\n"
+          "    - {name: grafana, token_sha256: " +
+              h1 +
+              ", roles: [read]}\n"
+              "    - {name: ops, token_sha256: " +
+              h2 +
+              ", roles: admin}\n"
+              "    - {name: us-apiserver, client_cert: [apiserver-us, api.us.example],"
+              " roles: ['ingest:prod-us']}\n"
+              "  tls: {cert: /s.pem, key: /s.key, client_ca: /ca.pem, require_client_cert: true}\n"
+              "  allow_plain_http: true\n"
+              "  header_timeout: 5s\n"
+              "  max_requests_per_connection: 7\n"
+              "webhook:\n"
+              "  clusters:\n"
+              "    - {name: prod-eu, token_sha256: " +
+              h3 + "}\n"),
+      &c);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(c.api_credentials.size(), 3u);
+  EXPECT_EQ(c.api_credentials[1].roles, std::vector<std::string>{"admin"});
+  EXPECT_EQ(c.api_credentials[2].client_names,
+            (std::vector<std::string>{"apiserver-us", "api.us.example"}));
+  EXPECT_EQ(c.api_tls.client_ca_file, "/ca.pem");
+  EXPECT_TRUE(c.api_tls.require_client_cert);
+  EXPECT_TRUE(c.api_allow_plain_http);
+  EXPECT_EQ(c.api_header_timeout_ms, 5000);
+  EXPECT_EQ(c.api_max_requests_per_connection, 7u);
+  // The webhook's clusters are credentials too, each with its ingest role.
+  auto all = AllCredentials(c);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[3].name, "prod-eu");
+  EXPECT_EQ(all[3].roles, std::vector<std::string>{"ingest:prod-eu"});
+  EXPECT_TRUE(WebhookEnabled(c));
+  Config open;
+  EXPECT_FALSE(WebhookEnabled(open));
+}
+
+TEST(ConfigTest, ApiErrorsNameTheKey) {
+  auto error = [](const std::string& yaml) {
+    Config c;
+    return LoadConfigFile(WriteTemp("bad-api.yaml", yaml), &c).message();
+  };
+  EXPECT_NE(error("api: {token: s3cret}\n").find("'api.token' (a plain-text token)"),
+            std::string::npos);
+  EXPECT_NE(error("api: {credentials: [{name: a, token: x, roles: [read]}]}\n")
+                .find("configured only as hashes"),
+            std::string::npos);
+  EXPECT_NE(error("api: {credentials: [{name: a, token_sha256: abc, roles: [read]}]}\n")
+                .find("64 lowercase hex"),
+            std::string::npos);
+  EXPECT_NE(error("api: {credentials: [{name: a, token_sha256: " + std::string(64, 'a') +
+                  ", roles: [root]}]}\n")
+                .find("unknown role 'root'"),
+            std::string::npos);
+  EXPECT_NE(error("api: {tls: {certificate: x}}\n").find("api.tls.certificate"), std::string::npos);
+  EXPECT_NE(error("api: {credentials: {name: a}}\n").find("must be a list"), std::string::npos);
 }
 
 TEST(ConfigTest, ParseListen) {

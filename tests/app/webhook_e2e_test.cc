@@ -112,13 +112,14 @@ TEST(WebhookServeEndToEndTest, KillNineAfterAcknowledgementLosesNothingAndDuplic
   // The first run never checkpoints before it is killed (everything it acknowledged is then in
   // the journal only); the second checkpoints often.
   auto write_config = [&](const std::string& path, const std::string& checkpoint) {
-    std::ofstream(path) << "db: " << dir << "/db\nlisten: 127.0.0.1:0\nlog: {level: warn}\n"
-                        << "checkpoint: " << checkpoint << "\nready: {max_lag: 0}\n"
-                        << "webhook:\n  clusters:\n"
-                        << "    - {name: prod-eu, token_sha256: " << api::Sha256Hex(tokens[0])
-                        << "}\n"
-                        << "    - {name: prod-us, token_sha256: " << api::Sha256Hex(tokens[1])
-                        << "}\n";
+    std::ofstream(path)
+        << "db: " << dir << "/db\nlisten: 127.0.0.1:0\nlog: {level: warn}\n"
+        << "checkpoint: " << checkpoint << "\nready: {max_lag: 0}\n"
+        << "webhook:\n  clusters:\n"
+        << "    - {name: prod-eu, token_sha256: " << api::Sha256Hex(tokens[0]) << "}\n"
+        << "    - {name: prod-us, token_sha256: " << api::Sha256Hex(tokens[1]) << "}\n"
+        << "api:\n  credentials:\n    - {name: grafana, roles: [read], token_sha256: "
+        << api::Sha256Hex("reader-token") << "}\n";
   };
   const std::string first_config = dir + "/first.yaml", config = dir + "/vigil.yaml";
   write_config(first_config, "{interval: 1h, events: 100000000}");
@@ -161,7 +162,9 @@ TEST(WebhookServeEndToEndTest, KillNineAfterAcknowledgementLosesNothingAndDuplic
   send(port, half, all);
   ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz").status == 200; }, 120s))
       << HttpGet(port, "/readyz").body;
-  const std::string metrics = HttpGet(port, "/metrics").body;
+  EXPECT_EQ(HttpGet(port, "/metrics").status, 401);  // credentials configured: metrics need one
+  const std::string metrics =
+      HttpRequest(port, "GET", "/metrics", "", {"Authorization: Bearer reader-token"}).body;
   EXPECT_NE(metrics.find("\nvigil_webhook_journal_entries 0\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("\nvigil_webhook_accepted_total "), std::string::npos) << metrics;
   serve.Signal(SIGTERM);

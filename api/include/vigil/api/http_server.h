@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "vigil/api/auth.h"
 #include "vigil/api/router.h"
 #include "vigil/core/dead_letter.h"
 #include "vigil/core/finding_store.h"
@@ -18,15 +19,39 @@
 
 namespace vigil::api {
 
+// TLS on the listener (Boost.Asio SSL over OpenSSL): TLS 1.2 and 1.3 only, forward-secret AEAD
+// ciphers. With client_ca_file, clients may present a certificate (mTLS), verified against that
+// bundle; a certificate that fails (expired, untrusted) fails the handshake. The files are read
+// at Start() and again by HttpServer::ReloadTls() (SIGHUP in vigil serve).
+struct TlsOptions {
+  std::string cert_file;             // PEM certificate chain; empty: plain HTTP
+  std::string key_file;              // PEM private key
+  std::string client_ca_file;        // PEM CA bundle for client certificates; empty: no mTLS
+  bool require_client_cert = false;  // with client_ca_file: refuse a handshake without one
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
-  uint16_t port = 8080;                   // 0 = ephemeral, see HttpServer::port()
-  int threads = 1;                        // io threads
-  size_t max_body_bytes = 1 << 20;        // larger bodies get 413
-  size_t max_header_bytes = 16 << 10;     // larger headers get 431
-  std::chrono::seconds idle_timeout{30};  // per request read/write, and between keep-alive requests
-  std::string bearer_token;               // empty = no auth; else required on /v1/*
-  size_t max_connections = 1024;          // more get 503 and are closed
+  uint16_t port = 8080;                // 0 = ephemeral, see HttpServer::port()
+  int threads = 1;                     // io threads
+  size_t max_body_bytes = 1 << 20;     // larger bodies get 413 (a route may set its own)
+  size_t max_header_bytes = 16 << 10;  // larger headers get 431 (whatever the number of fields)
+  // A new connection must complete its TLS handshake and its first request header, and a
+  // keep-alive connection each later header once its first byte came, within header_timeout
+  // (slowloris); a body must arrive within body_timeout; a connection idle between requests
+  // for idle_timeout is closed; so is a response the client does not read within idle_timeout.
+  std::chrono::seconds header_timeout{10};
+  std::chrono::seconds body_timeout{60};
+  std::chrono::seconds idle_timeout{30};
+  size_t max_requests_per_connection = 10000;  // then "Connection: close"
+  AuthOptions auth;                            // no credentials: open (but the webhook); see auth.h
+  TlsOptions tls;
+  // Refuse to Start() on an address that is not loopback without TLS, or without credentials,
+  // unless these allow it (a TLS-terminating proxy, a private network).
+  bool allow_plain_http = false;
+  bool allow_anonymous = false;
+  size_t max_connections = 1024;  // more get 503 and are closed
   int query_threads = 2;   // run the queries (findings, dead letters, rules...), off the io threads
   int ingest_threads = 8;  // run the webhook: each waits for its (grouped) journal sync
 };
@@ -49,8 +74,15 @@ class HttpServer {
   Status SetDeadLetterStore(const DeadLetterStore* store);
 
   // Binds and starts the io threads. IoError "listen <addr>:<port>: <reason>" when the address
-  // is bad or the bind fails; FailedPrecondition when called twice.
+  // is bad or the bind fails; InvalidArgument for bad credentials, TLS files that do not load,
+  // or plain / anonymous HTTP on an address that is not loopback (see ServerOptions);
+  // FailedPrecondition when called twice.
   Status Start();
+
+  // Reads the TLS certificate, key and client CA files again; new connections use them, those
+  // open keep theirs. On an error the previous ones stay and the error is returned.
+  // FailedPrecondition when TLS is not configured.
+  Status ReloadTls();
 
   // The bound port (useful with port 0); 0 before Start().
   uint16_t port() const;

@@ -21,6 +21,10 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseQueryString(std::s
 // Compares in time that depends only on the length of `presented`, not on where they differ.
 bool ConstantTimeEquals(std::string_view presented, std::string_view expected);
 
+// The token of "Bearer <token>" (scheme case-insensitive, blanks trimmed), or "" when there is
+// none.
+std::string_view BearerToken(std::string_view authorization);
+
 // true when `authorization` is "Bearer <token>" (scheme case-insensitive) and the token equals
 // `expected` (compared in constant time). `expected` must not be empty.
 bool BearerTokenMatches(std::string_view authorization, std::string_view expected);

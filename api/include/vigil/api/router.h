@@ -26,6 +26,8 @@ struct Request {
   // Who sent it, filled by the server once the credential is checked: the configured name of the
   // token or client certificate ("" when the server runs without credentials).
   std::string principal;
+  // The cluster of that credential's ingest:<cluster> role ("" when it has none).
+  std::string ingest_cluster;
   // Filled by the server from a verified TLS client certificate (empty otherwise): its subject
   // CN and its DNS/URI/email SANs.
   std::string tls_client_cn;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "vigil/api/http_server.h"
 #include "vigil/core/dead_letter.h"
 #include "vigil/core/outbox.h"
 #include "vigil/core/status.h"
@@ -24,9 +25,11 @@ struct KafkaConfig {
 
 // The `webhook:` section: the kube-apiserver audit webhook (POST /v1/audit) of `vigil serve`.
 struct WebhookConfig {
+  // Shorthand for a credential with the one role ingest:<name> (see api.credentials).
   struct Cluster {
     std::string name;
-    std::string token_sha256;  // lowercase hex SHA-256 of the cluster's bearer token
+    std::string token_sha256;               // lowercase hex SHA-256 of its bearer token
+    std::vector<std::string> client_names;  // or its apiserver's client certificate CN/SAN
   };
   std::vector<Cluster> clusters;
   size_t max_body_bytes = size_t{12} << 20;
@@ -57,7 +60,19 @@ struct Config {
   size_t batch_bytes = size_t{1} << 20;
   int api_threads = 2;
   size_t api_max_body_bytes = 1 << 20;
-  std::string api_token;               // empty: the findings API is open (bind to loopback!)
+  // The `api:` section: credentials (tokens by SHA-256, client certificates by CN/SAN) and their
+  // roles; none: the API is open, which serve allows on loopback only. The webhook's clusters
+  // add one credential each.
+  std::vector<api::Credential> api_credentials;
+  api::TlsOptions api_tls;  // api.tls: cert, key, client_ca, require_client_cert
+  bool api_allow_plain_http = false;
+  bool api_allow_anonymous = false;
+  int64_t api_header_timeout_ms = 10'000;
+  int64_t api_body_timeout_ms = 60'000;
+  int64_t api_idle_timeout_ms = 30'000;
+  size_t api_max_connections = 1024;
+  size_t api_max_header_bytes = 16 << 10;
+  size_t api_max_requests_per_connection = 10'000;
   size_t max_errors_printed = 20;      // replay: bad records printed before "... and N more"
   size_t max_findings_shown = 100000;  // replay: findings kept in memory to print
 
@@ -93,6 +108,12 @@ struct Config {
   uint64_t test_throw_after_events = 0;
   uint64_t test_throw_runs = 1;
 };
+
+// Every credential the server checks: api.credentials, then one per webhook cluster (named after
+// it, with the role ingest:<cluster>).
+std::vector<api::Credential> AllCredentials(const Config& config);
+// Whether serve runs the webhook: some credential has an ingest:<cluster> role.
+bool WebhookEnabled(const Config& config);
 
 // Reads a YAML config file over `config`. Unknown keys and wrong types are errors that name the
 // key, so a typo never silently falls back to a default.
