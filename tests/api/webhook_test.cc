@@ -5,12 +5,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "../test_gzip.h"
 #include "test_http_client.h"
 #include "vigil/api/http_server.h"
 #include "vigil/store/rocksdb_finding_store.h"
@@ -21,6 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::Fetch;
 using testing::HttpResponse;
+using vigil::testing::Gzip;
 namespace http = boost::beast::http;
 
 const std::string kProdToken = "prod-secret-token";
@@ -37,20 +38,6 @@ std::string EventList(int n, const std::string& prefix = "e") {
   std::string out = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
   for (int i = 0; i < n; ++i) out += (i ? "," : "") + Event(prefix + std::to_string(i));
   return out + "]}";
-}
-
-std::string Gzip(const std::string& in) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, in.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
 }
 
 class WebhookTest : public ::testing::Test {
@@ -91,7 +78,8 @@ class WebhookTest : public ::testing::Test {
   // Asserts a refusal: its status, a JSON error naming it, and nothing journaled.
   void ExpectRefused(const HttpResponse& res, unsigned status, const std::string& part) {
     EXPECT_EQ(res.result_int(), status) << res.body();
-    EXPECT_NE(res.body().find("\"code\":\"" + std::string(ErrorCodeFor(status)) + "\""), std::string::npos)
+    EXPECT_NE(res.body().find("\"code\":\"" + std::string(ErrorCodeFor(status)) + "\""),
+              std::string::npos)
         << res.body();
     EXPECT_NE(res.body().find(part), std::string::npos) << res.body();
     EXPECT_EQ(Entries(), 0u);
