@@ -5,9 +5,10 @@
 // TLS (--cacert, --cert/--key for mTLS), at an optional --rate of requests per second. Like the
 // apiserver it retries: a 429 resends the same body after its Retry-After, a 5xx or a broken
 // connection resends it after a short back-off (a restarted server gets it), until --give-up
-// seconds have passed. It records each attempt's status and latency, prints one JSON object
-// (accepted events/s, p50/p99/max latency of the 200s, attempts by status) and writes the
-// acknowledged events (auditID TAB stage, one a line) to --acked, each batch once its 200 is read.
+// seconds have passed; each step (connect, handshake, write, read) times out after --timeout
+// (30 s). It records each attempt's status and latency, prints one JSON object (accepted events/s,
+// p50/p99/max latency of the 200s, attempts by status) and writes the acknowledged events (auditID
+// TAB stage, one a line) to --acked, each batch once its 200 is read.
 //
 // `webhook_load check` opens a vigil RocksDB directory (after `vigil serve` has stopped) and
 // counts how many acknowledged events are stored: an event the pipeline applied leaves its
@@ -64,6 +65,7 @@ struct Args {
   int connections = 8;
   double rate = 0;       // requests per second (0: as fast as the server answers)
   double give_up = 120;  // seconds after the start, stop retrying
+  int timeout = 30;      // seconds per connect, handshake, write or read
   bool insecure = false;
 };
 
@@ -107,6 +109,8 @@ Args ParseArgs(int argc, char** argv) {
       a.rate = std::stod(value());
     else if (k == "--give-up")
       a.give_up = std::stod(value());
+    else if (k == "--timeout")
+      a.timeout = std::stoi(value());
     else if (k == "--insecure")
       a.insecure = true;
     else
@@ -206,10 +210,13 @@ Url ParseUrl(const std::string& url) {
   return u;
 }
 
-// One keep-alive connection, plain or TLS; reconnects on demand.
+// One keep-alive connection, plain or TLS; reconnects on demand. Every step (connect,
+// handshake, write, read) has a deadline, so a server that stops answering fails the attempt
+// instead of hanging the generator.
 class Connection {
  public:
-  Connection(const Url& url, ssl::context* tls) : url_(url), tls_(tls) {}
+  Connection(const Url& url, ssl::context* tls, std::chrono::seconds timeout)
+      : url_(url), tls_(tls), timeout_(timeout) {}
 
   // Sends req and reads the answer; false (and the connection dropped) on any transport error.
   bool RoundTrip(const http::request<http::string_body>& req,
@@ -218,13 +225,13 @@ class Connection {
     if (!connected_ && !Connect(&ec)) return false;
     res->clear();
     res->body().clear();
-    beast::flat_buffer& buf = buffer_;
+    Tcp().expires_after(timeout_);
     if (tls_ != nullptr) {
-      http::write(*tls_stream_, req, ec);
-      if (!ec) http::read(*tls_stream_, buf, *res, ec);
+      Run([&](auto done) { http::async_write(*tls_stream_, req, done); }, &ec);
+      if (!ec) Run([&](auto done) { http::async_read(*tls_stream_, buffer_, *res, done); }, &ec);
     } else {
-      http::write(*plain_, req, ec);
-      if (!ec) http::read(*plain_, buf, *res, ec);
+      Run([&](auto done) { http::async_write(*plain_, req, done); }, &ec);
+      if (!ec) Run([&](auto done) { http::async_read(*plain_, buffer_, *res, done); }, &ec);
     }
     if (ec) {
       Drop();
@@ -235,27 +242,37 @@ class Connection {
   }
 
  private:
+  // Runs one asynchronous operation to completion on this connection's io_context.
+  template <class Op>
+  void Run(Op op, beast::error_code* ec) {
+    io_.restart();
+    op([ec](beast::error_code e, auto&&...) { *ec = e; });
+    io_.run();
+  }
+  beast::tcp_stream& Tcp() { return tls_ != nullptr ? tls_stream_->next_layer() : *plain_; }
+
   bool Connect(beast::error_code* ec) {
     buffer_.clear();
     tcp::resolver resolver(io_);
     auto endpoints = resolver.resolve(url_.host, url_.port, *ec);
     if (*ec) return false;
     if (tls_ != nullptr) {
-      tls_stream_ = std::make_unique<ssl::stream<tcp::socket>>(io_, *tls_);
+      tls_stream_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(io_, *tls_);
       SSL_set_tlsext_host_name(tls_stream_->native_handle(), url_.host.c_str());
       tls_stream_->set_verify_callback(ssl::host_name_verification(url_.host));
-      net::connect(tls_stream_->next_layer(), endpoints, *ec);
-      if (!*ec) tls_stream_->handshake(ssl::stream_base::client, *ec);
     } else {
-      plain_ = std::make_unique<tcp::socket>(io_);
-      net::connect(*plain_, endpoints, *ec);
+      plain_ = std::make_unique<beast::tcp_stream>(io_);
+    }
+    Tcp().expires_after(timeout_);
+    Run([&](auto done) { Tcp().async_connect(endpoints, done); }, ec);
+    if (!*ec && tls_ != nullptr) {
+      Run([&](auto done) { tls_stream_->async_handshake(ssl::stream_base::client, done); }, ec);
     }
     if (*ec) {
       Drop();
       return false;
     }
-    tcp::socket& s = tls_ != nullptr ? tls_stream_->next_layer() : *plain_;
-    s.set_option(tcp::no_delay(true), *ec);
+    Tcp().socket().set_option(tcp::no_delay(true), *ec);
     connected_ = true;
     return true;
   }
@@ -267,9 +284,10 @@ class Connection {
 
   const Url& url_;
   ssl::context* tls_;
+  const std::chrono::seconds timeout_;
   net::io_context io_;
-  std::unique_ptr<tcp::socket> plain_;
-  std::unique_ptr<ssl::stream<tcp::socket>> tls_stream_;
+  std::unique_ptr<beast::tcp_stream> plain_;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_stream_;
   beast::flat_buffer buffer_;
   bool connected_ = false;
 };
@@ -381,7 +399,7 @@ int Send(const Args& a) {
   Schedule schedule(a.requests, a.rate, start, give_up);
 
   auto worker = [&] {
-    Connection conn(url, tls.get());
+    Connection conn(url, tls.get(), std::chrono::seconds(a.timeout));
     http::request<http::string_body> req{http::verb::post, url.target, 11};
     req.set(http::field::host, url.host);
     req.set(http::field::content_type, "application/json");
