@@ -4,6 +4,7 @@
 # group commit on and off. Reports accepted events/s, p50/p99 latency, peak RSS, journal syncs
 # per append, and checks after the load that every acknowledged event was applied (the journal
 # drains to 0 and vigil_events_parsed_total equals what was acknowledged).
+# Counting every acknowledged event (distinct bodies, overload, kill -9): bench/webhook_scenarios.sh.
 # Usage: bench/webhook_bench.sh VIGIL EVENTS_JSONL WORKDIR [REQUESTS] [CONCURRENCY]
 set -euo pipefail
 VIGIL=$1

@@ -27,6 +27,60 @@ constexpr size_t kMaxDrainBytes = 1 << 20;
 
 }  // namespace
 
+void LimitHeader(RequestParser* parser, size_t max_header_bytes) {
+  parser->header_limit(static_cast<std::uint32_t>(std::min<size_t>(max_header_bytes, UINT32_MAX)));
+  parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
+beast::error_code LimitBody(RequestParser* parser, size_t body_limit) {
+  parser->body_limit(body_limit);
+  if (const auto length = parser->content_length(); length && *length > body_limit) {
+    return http::error::body_limit;
+  }
+  return {};
+}
+
+std::optional<Response> MakeRequest(RequestParser* parser, Request* req) {
+  http::request<http::string_body> raw = parser->release();
+  req->method = std::string(raw.method_string());
+  std::string_view target(raw.target().data(), raw.target().size());
+  size_t q = target.find('?');
+  req->path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) {
+    auto query = ParseQueryString(target.substr(q + 1));
+    if (!query.ok()) return JsonError(400, "invalid query string: " + query.status().message());
+    req->query = std::move(query).value();
+  }
+  for (const auto& field : raw) {
+    req->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  req->body = std::move(raw.body());
+  return std::nullopt;
+}
+
+std::optional<Response> ReadErrorResponse(beast::error_code ec, size_t body_limit,
+                                          size_t max_header_bytes) {
+  if (ec == http::error::body_limit) {
+    return JsonError(413, "request body larger than " + std::to_string(body_limit) + " bytes");
+  }
+  if (ec == http::error::header_limit) {
+    return JsonError(431,
+                     "request header larger than " + std::to_string(max_header_bytes) + " bytes");
+  }
+  // Timeouts, cancellation, resets and a client that went away mid-request: nobody to answer.
+  const bool parse_error =
+      ec.category() == http::make_error_code(http::error::bad_method).category();
+  if (!parse_error || ec == http::error::end_of_stream || ec == http::error::partial_message) {
+    if (ec != http::error::end_of_stream && ec != net::error::operation_aborted &&
+        ec != beast::error::timeout) {
+      spdlog::debug("api: connection closed while reading: {}", ec.message());
+    }
+    return std::nullopt;
+  }
+  spdlog::debug("api: malformed request: {}", ec.message());
+  return JsonError(400, "malformed HTTP request: " + ec.message());
+}
+
 Session::Session(net::ip::tcp::socket&& socket, ServerState* state, bool reject,
                  std::shared_ptr<net::ssl::context> tls)
     : stream_(std::in_place_index<0>, std::move(socket)),
@@ -115,11 +169,8 @@ void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
 
 void Session::ReadHeader() {
   parser_.emplace();
-  parser_->header_limit(
-      static_cast<std::uint32_t>(std::min<size_t>(state_->options().max_header_bytes, UINT32_MAX)));
-  // No body limit while the header is read (Beast checks Content-Length against it when the
-  // header ends); OnHeader sets the route's.
-  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+  // No body limit while the header is read; OnHeader sets the route's.
+  LimitHeader(&*parser_, state_->options().max_header_bytes);
   body_limit_ = state_->options().max_body_bytes;
   Tcp().expires_after(state_->options().header_timeout);
   // The header first: the route decides the body limit (the webhook takes bigger bodies).
@@ -137,11 +188,10 @@ void Session::OnHeader(beast::error_code ec, size_t bytes) {
   target = target.substr(0, target.find('?'));
   body_limit_ = state_->BodyLimit(
       std::string_view(h.method_string().data(), h.method_string().size()), target);
-  parser_->body_limit(body_limit_);
-  if (parser_->is_done()) return OnRead(ec, bytes);
-  if (const auto length = parser_->content_length(); length && *length > body_limit_) {
-    return OnRead(http::error::body_limit, bytes);
+  if (beast::error_code too_big = LimitBody(&*parser_, body_limit_)) {
+    return OnRead(too_big, bytes);
   }
+  if (parser_->is_done()) return OnRead(ec, bytes);
   Tcp().expires_after(state_->options().body_timeout);
   Visit([&](auto& s) {
     http::async_read(s, buffer_, *parser_,
@@ -155,7 +205,9 @@ void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
         parser_->get().keep_alive() && requests_ < state_->options().max_requests_per_connection;
     const unsigned version = parser_->get().version();
     Request req;
-    if (std::optional<Response> bad = MakeRequest(&req)) {
+    req.tls_client_cn = client_cn_;
+    req.tls_client_sans = client_sans_;
+    if (std::optional<Response> bad = MakeRequest(&*parser_, &req)) {
       return Send(std::move(*bad), version, keep_alive, false);
     }
     // Run where the route says; the answer comes back on this connection's strand. Nothing is
@@ -169,51 +221,15 @@ void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
                           });
     return;
   }
-  if (ec == http::error::body_limit) {
-    return Send(
-        JsonError(413, "request body larger than " + std::to_string(body_limit_) + " bytes"), 11,
-        false, true);
-  }
-  if (ec == http::error::header_limit) {
-    return Send(JsonError(431, "request header larger than " +
-                                   std::to_string(state_->options().max_header_bytes) + " bytes"),
-                11, false, true);
-  }
   if (ec == beast::error::timeout) {
     state_->counters().timeouts.fetch_add(1, std::memory_order_relaxed);
   }
-  // Timeouts, cancellation, resets and a client that went away mid-request: nobody to answer.
-  const bool parse_error =
-      ec.category() == http::make_error_code(http::error::bad_method).category();
-  if (!parse_error || ec == http::error::end_of_stream || ec == http::error::partial_message) {
-    if (ec != http::error::end_of_stream && ec != net::error::operation_aborted &&
-        ec != beast::error::timeout) {
-      spdlog::debug("api: connection closed while reading: {}", ec.message());
-    }
-    return Close();
+  // 413, 431 and 400 close the connection after the answer; the rest closes at once.
+  if (std::optional<Response> r =
+          ReadErrorResponse(ec, body_limit_, state_->options().max_header_bytes)) {
+    return Send(std::move(*r), 11, false, true);
   }
-  spdlog::debug("api: malformed request: {}", ec.message());
-  Send(JsonError(400, "malformed HTTP request: " + ec.message()), 11, false, true);
-}
-
-std::optional<Response> Session::MakeRequest(Request* req) {
-  http::request<http::string_body> raw = parser_->release();
-  req->method = std::string(raw.method_string());
-  std::string_view target(raw.target().data(), raw.target().size());
-  size_t q = target.find('?');
-  req->path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) {
-    auto query = ParseQueryString(target.substr(q + 1));
-    if (!query.ok()) return JsonError(400, "invalid query string: " + query.status().message());
-    req->query = std::move(query).value();
-  }
-  for (const auto& field : raw) {
-    req->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
-  req->tls_client_cn = client_cn_;
-  req->tls_client_sans = client_sans_;
-  req->body = std::move(raw.body());
-  return std::nullopt;
+  Close();
 }
 
 void Session::Send(Response r, unsigned version, bool keep_alive, bool linger) {

@@ -19,6 +19,25 @@
 
 namespace vigil::api {
 
+using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+// The steps of reading one request that do not need a socket, shared by Session and the HTTP
+// fuzz target (tests/fuzz/http_webhook_fuzz.cc), so that both parse with the same limits.
+//
+// Before the header is read: the server's header limit, no body limit yet (Beast would check
+// Content-Length against it when the header ends; the route decides it instead).
+void LimitHeader(RequestParser* parser, size_t max_header_bytes);
+// Once the header is read: the route's body limit. http::error::body_limit when the declared
+// Content-Length is already over it (the body is then not read).
+boost::beast::error_code LimitBody(RequestParser* parser, size_t body_limit);
+// The request as handlers see it (released from `parser`, which must be done), or the error
+// answer for it (400: a bad query string). The TLS client identity is the caller's to fill.
+std::optional<Response> MakeRequest(RequestParser* parser, Request* req);
+// The answer to a read that failed with `ec` (413, 431, 400 for malformed HTTP; the connection
+// is then closed), or nullopt when there is nobody to answer (the peer went away, a timeout).
+std::optional<Response> ReadErrorResponse(boost::beast::error_code ec, size_t body_limit,
+                                          size_t max_header_bytes);
+
 // All member functions except Start() and Shutdown() run on the connection's strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -32,7 +51,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void Shutdown();  // thread-safe: closes when idle, or once the response in flight is written
 
  private:
-  using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
   boost::beast::tcp_stream& Tcp();
@@ -48,8 +66,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadHeader();
   void OnHeader(boost::beast::error_code ec, size_t bytes);
   void OnRead(boost::beast::error_code ec, size_t bytes);
-  // The parsed request as handlers see it, or the error answer for it (a bad query string).
-  std::optional<Response> MakeRequest(Request* req);
   void Send(Response r, unsigned version, bool keep_alive, bool linger);
   void OnWrite(bool keep_alive, bool linger, boost::beast::error_code ec, size_t bytes);
   void Linger();

@@ -5,12 +5,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "../test_gzip.h"
 #include "test_certs.h"
 #include "test_http_client.h"
 #include "vigil/api/http_server.h"
@@ -25,6 +25,7 @@ using testing::FetchTls;
 using testing::HttpResponse;
 using testing::TestClient;
 using testing::TlsTestClient;
+using vigil::testing::Gzip;
 namespace http = boost::beast::http;
 namespace beast = boost::beast;
 
@@ -42,20 +43,6 @@ std::string EventList(int n, const std::string& prefix = "e") {
   std::string out = R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)";
   for (int i = 0; i < n; ++i) out += (i ? "," : "") + Event(prefix + std::to_string(i));
   return out + "]}";
-}
-
-std::string Gzip(const std::string& in) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, in.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
 }
 
 class WebhookTest : public ::testing::Test {
