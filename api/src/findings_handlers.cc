@@ -1,4 +1,6 @@
-// GET /v1/findings (filtered, paginated) and GET /v1/findings/{id}, served from a FindingStore.
+// GET /v1/findings (filtered, paginated), GET /v1/findings/{id} and PATCH /v1/findings/{id}
+// (triage), served from a FindingStore.
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -6,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "handler_util.h"
 #include "vigil/api/handlers.h"
 #include "vigil/core/json_writer.h"
 #include "vigil/core/time_util.h"
@@ -16,6 +19,10 @@ namespace {
 constexpr size_t kMaxStringParam = 1024;
 constexpr size_t kMaxCursor = 4096;
 constexpr int64_t kMaxUnixSeconds = std::numeric_limits<int64_t>::max() / 1000000;
+// A PATCH body: a 4 KiB note may take six times its size once JSON-escaped, plus the rest.
+constexpr size_t kMaxPatchBody = 32 * 1024;
+
+using internal::IsHexId;
 
 Status Invalid(std::string_view param, std::string_view what) {
   return Status::InvalidArgument("invalid '" + std::string(param) + "': " + std::string(what));
@@ -40,24 +47,17 @@ Result<int64_t> ParseTimeParam(std::string_view param, std::string_view value) {
   return Invalid(param, "expected RFC 3339 timestamp or integer unix seconds");
 }
 
+// InvalidArgument is the store's answer to a bad cursor or limit (its message is meant for the
+// client); anything else but NotFound is a failure the client cannot act on.
 Response FromStatus(const Status& s) {
   switch (s.code()) {
     case StatusCode::kInvalidArgument:
       return JsonError(400, s.message());
     case StatusCode::kNotFound:
-      return JsonError(404, s.message());
+      return JsonError(404, "finding not found");
     default:
-      spdlog::error("api: finding store: {}", s.ToString());
-      return JsonError(500, "finding store: " + s.message());
+      return internal::InternalError("finding store", s);
   }
-}
-
-bool IsFindingId(std::string_view id) {
-  if (id.size() != 32) return false;
-  for (char c : id) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
 }
 
 Response ListFindings(const FindingStore* store, const Request& req) {
@@ -83,10 +83,71 @@ Response ListFindings(const FindingStore* store, const Request& req) {
 
 Response GetFinding(const FindingStore* store, const Request& req) {
   std::string_view id = req.PathParam("id");
-  if (!IsFindingId(id)) return JsonError(400, "invalid 'id': expected 32 lowercase hex characters");
+  if (!IsHexId(id)) return JsonError(400, "invalid 'id': expected 32 lowercase hex characters");
   if (store == nullptr) return JsonError(503, "finding store not available");
   Result<Finding> finding = store->Get(std::string(id));
   if (!finding.ok()) return FromStatus(finding.status());
+  return Response::Json(200, FindingToJson(*finding));
+}
+
+// The body of PATCH /v1/findings/{id}: an object with "status" and/or "note", both strings.
+Result<TriageUpdate> ParseTriageBody(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("body is not valid JSON");
+  }
+  simdjson::dom::object obj;
+  if (root.get_object().get(obj) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("body must be a JSON object");
+  }
+  TriageUpdate update;
+  for (auto field : obj) {
+    const std::string_view key = field.key;
+    std::string_view text;
+    const bool is_string = field.value.get_string().get(text) == simdjson::SUCCESS;
+    if (key == "status") {
+      if (update.status) return Status::InvalidArgument("'status' given more than once");
+      if (!is_string) return Status::InvalidArgument("'status' must be a string");
+      update.status = ParseFindingStatus(text);
+      if (!update.status) {
+        return Status::InvalidArgument(
+            "invalid 'status': expected open, acknowledged, resolved or suppressed");
+      }
+    } else if (key == "note") {
+      if (update.note) return Status::InvalidArgument("'note' given more than once");
+      if (!is_string) return Status::InvalidArgument("'note' must be a string");
+      if (text.size() > Finding::kMaxNoteBytes) {
+        return Status::InvalidArgument("'note' is longer than " +
+                                       std::to_string(Finding::kMaxNoteBytes) + " bytes");
+      }
+      update.note = std::string(text);
+    } else {
+      std::string shown(key.substr(0, 64));
+      if (key.size() > 64) shown += "...";
+      return Status::InvalidArgument("unknown field '" + shown + "'; expected status or note");
+    }
+  }
+  if (!update.status && !update.note) {
+    return Status::InvalidArgument("nothing to change: give 'status' and/or 'note'");
+  }
+  return update;
+}
+
+Response PatchFinding(FindingStore* store, const Request& req) {
+  std::string_view id = req.PathParam("id");
+  if (!IsHexId(id)) return JsonError(400, "invalid 'id': expected 32 lowercase hex characters");
+  Result<TriageUpdate> update = ParseTriageBody(req.body);
+  if (!update.ok()) return JsonError(400, update.status().message());
+  if (store == nullptr) return JsonError(503, "finding store not available");
+  update->by = internal::Actor(req);
+  Result<Finding> finding = store->UpdateTriage(std::string(id), *update);
+  if (!finding.ok()) {
+    if (finding.status().code() == StatusCode::kNotFound) {
+      return JsonError(404, "finding not found");
+    }
+    return internal::InternalError("triage of finding " + std::string(id), finding.status());
+  }
   return Response::Json(200, FindingToJson(*finding));
 }
 
@@ -110,6 +171,19 @@ Result<FindingFilter> ParseFindingFilter(
       RETURN_IF_ERROR(text(&f.rule_id));
     } else if (name == "user") {
       RETURN_IF_ERROR(text(&f.user));
+    } else if (name == "namespace") {
+      RETURN_IF_ERROR(text(&f.namespace_));
+    } else if (name == "status") {
+      f.status = ParseFindingStatus(value);
+      if (!f.status) {
+        return Invalid(name, "expected one of open, acknowledged, resolved, suppressed");
+      }
+    } else if (name == "q") {
+      if (value.size() > FindingFilter::kMaxTextBytes) {
+        return Invalid(name,
+                       "longer than " + std::to_string(FindingFilter::kMaxTextBytes) + " bytes");
+      }
+      f.text = value;
     } else if (name == "severity") {
       f.min_severity = ParseSeverity(value);
       if (!f.min_severity) {
@@ -131,8 +205,8 @@ Result<FindingFilter> ParseFindingFilter(
     } else {
       std::string shown = name.size() > 64 ? name.substr(0, 64) + "..." : name;
       return Status::InvalidArgument("unknown parameter '" + shown +
-                                     "'; expected cluster, rule, severity, user, since, until, "
-                                     "limit or cursor");
+                                     "'; expected cluster, rule, severity, user, namespace, "
+                                     "status, q, since, until, limit or cursor");
     }
   }
   if (f.since_us && f.until_us && *f.since_us >= *f.until_us) {
@@ -146,6 +220,15 @@ void RegisterFindingHandlers(const FindingStore* store, Router* router) {
               [store](const Request& req) { return ListFindings(store, req); });
   router->Add("GET", "/v1/findings/{id}",
               [store](const Request& req) { return GetFinding(store, req); });
+}
+
+void RegisterFindingTriageHandlers(FindingStore* store, Router* router) {
+  RouteOptions triage;
+  triage.role = RouteOptions::Role::kTriage;
+  triage.max_body_bytes = kMaxPatchBody;
+  router->Add(
+      "PATCH", "/v1/findings/{id}",
+      [store](const Request& req) { return PatchFinding(store, req); }, triage);
 }
 
 }  // namespace vigil::api

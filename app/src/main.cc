@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "vigil/api/handlers.h"
 #include "vigil/api/http_server.h"
 #include "vigil/api/webhook.h"
 #include "vigil/app/config.h"
@@ -292,6 +293,10 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   opts.ingest_threads = config.webhook.threads;
   api::HttpServer server(opts, db.get(), &metrics);
   if (Status s = server.SetDeadLetterStore(db.get()); !s.ok()) return Fail(s);
+  // Triage (PATCH /v1/findings/{id}) and suppressions: writes, so registered here with the
+  // writable store rather than by the server, which only reads findings.
+  api::RegisterFindingTriageHandlers(db.get(), server.router());
+  api::RegisterSuppressionHandlers(db.get(), server.router());
   // The apiserver audit webhook: bodies journaled durably before 200, applied by the pipeline.
   api::WebhookCounters webhook_counters;
   if (WebhookEnabled(config)) {

@@ -15,11 +15,16 @@ namespace vigil {
 
 std::string_view SeverityName(Severity s) {
   switch (s) {
-    case Severity::kInfo: return "info";
-    case Severity::kLow: return "low";
-    case Severity::kMedium: return "medium";
-    case Severity::kHigh: return "high";
-    case Severity::kCritical: return "critical";
+    case Severity::kInfo:
+      return "info";
+    case Severity::kLow:
+      return "low";
+    case Severity::kMedium:
+      return "medium";
+    case Severity::kHigh:
+      return "high";
+    case Severity::kCritical:
+      return "critical";
   }
   return "info";
 }
@@ -37,10 +42,14 @@ std::optional<Severity> ParseSeverity(std::string_view text) {
 
 std::string_view FindingStatusName(FindingStatus s) {
   switch (s) {
-    case FindingStatus::kOpen: return "open";
-    case FindingStatus::kAcknowledged: return "acknowledged";
-    case FindingStatus::kSuppressed: return "suppressed";
-    case FindingStatus::kResolved: return "resolved";
+    case FindingStatus::kOpen:
+      return "open";
+    case FindingStatus::kAcknowledged:
+      return "acknowledged";
+    case FindingStatus::kSuppressed:
+      return "suppressed";
+    case FindingStatus::kResolved:
+      return "resolved";
   }
   return "open";
 }
@@ -99,6 +108,17 @@ void StrArray(std::string_view k, const std::vector<std::string>& v, std::string
   out->append("],");
 }
 
+// A wall-clock time that is 0 when unset: RFC 3339 or null.
+void OptTimeField(std::string_view k, int64_t us, std::string* out) {
+  Key(k, out);
+  if (us == 0) {
+    out->append("null");
+  } else {
+    AppendJsonString(FormatTimestampMicros(us), out);
+  }
+  out->push_back(',');
+}
+
 }  // namespace
 
 void AppendFindingJson(const Finding& f, std::string* out) {
@@ -135,8 +155,14 @@ void AppendFindingJson(const Finding& f, std::string* out) {
   out->push_back(',');
   StrArray("evidence", f.evidence, out);
   StrField("message", f.message, out);
-  Key("status", out);
-  AppendJsonString(FindingStatusName(f.status), out);
+  StrField("status", FindingStatusName(f.status), out);
+  StrField("status_by", f.status_by, out);
+  OptTimeField("status_at", f.status_at_us, out);
+  StrField("note", f.note, out);
+  StrField("note_by", f.note_by, out);
+  OptTimeField("note_at", f.note_at_us, out);
+  Key("suppressed_by", out);
+  AppendJsonString(f.suppressed_by, out);
   out->push_back('}');
 }
 
@@ -154,7 +180,8 @@ using simdjson::dom::element;
 Status GetStr(element obj, const char* key, std::string* out) {
   std::string_view v;
   auto err = obj[key].get_string().get(v);
-  if (err) return Status::Corruption(std::string("finding: field '") + key + "' missing or not a string");
+  if (err)
+    return Status::Corruption(std::string("finding: field '") + key + "' missing or not a string");
   out->assign(v);
   return Status::Ok();
 }
@@ -167,7 +194,8 @@ Status GetStrArray(element obj, const char* key, std::vector<std::string>* out) 
   out->clear();
   for (element e : arr) {
     std::string_view v;
-    if (e.get_string().get(v)) return Status::Corruption(std::string("finding: '") + key + "' item not a string");
+    if (e.get_string().get(v))
+      return Status::Corruption(std::string("finding: '") + key + "' item not a string");
     out->emplace_back(v);
   }
   return Status::Ok();
@@ -177,6 +205,31 @@ Status GetTime(element obj, const char* key, int64_t* out) {
   std::string s;
   RETURN_IF_ERROR(GetStr(obj, key, &s));
   auto t = ParseTimestampMicros(s);
+  if (!t) return Status::Corruption(std::string("finding: bad timestamp in '") + key + "'");
+  *out = *t;
+  return Status::Ok();
+}
+
+// Triage fields came later: absent means unset; present with the wrong type is corrupt.
+Status GetOptStr(element obj, const char* key, std::string* out) {
+  element e;
+  if (obj[key].get(e)) return Status::Ok();
+  std::string_view v;
+  if (e.get_string().get(v)) {
+    return Status::Corruption(std::string("finding: field '") + key + "' not a string");
+  }
+  out->assign(v);
+  return Status::Ok();
+}
+
+Status GetOptTime(element obj, const char* key, int64_t* out) {
+  element e;
+  if (obj[key].get(e) || e.is_null()) return Status::Ok();
+  std::string_view v;
+  if (e.get_string().get(v)) {
+    return Status::Corruption(std::string("finding: field '") + key + "' not a string or null");
+  }
+  auto t = ParseTimestampMicros(v);
   if (!t) return Status::Corruption(std::string("finding: bad timestamp in '") + key + "'");
   *out = *t;
   return Status::Ok();
@@ -203,7 +256,8 @@ Result<Finding> FindingFromJson(std::string_view json) {
   RETURN_IF_ERROR(GetStrArray(root, "attack_ids", &f.attack_ids));
   RETURN_IF_ERROR(GetStr(root, "cluster", &f.cluster));
   element user;
-  if (root["user"].get(user) || !user.is_object()) return Status::Corruption("finding: 'user' missing");
+  if (root["user"].get(user) || !user.is_object())
+    return Status::Corruption("finding: 'user' missing");
   RETURN_IF_ERROR(GetStr(user, "username", &f.user));
   RETURN_IF_ERROR(GetStrArray(user, "groups", &f.groups));
   RETURN_IF_ERROR(GetStr(user, "impersonated", &f.impersonated_user));
@@ -211,7 +265,8 @@ Result<Finding> FindingFromJson(std::string_view json) {
   RETURN_IF_ERROR(GetStr(root, "user_agent", &f.user_agent));
   RETURN_IF_ERROR(GetStr(root, "verb", &f.verb));
   element obj;
-  if (root["object"].get(obj) || !obj.is_object()) return Status::Corruption("finding: 'object' missing");
+  if (root["object"].get(obj) || !obj.is_object())
+    return Status::Corruption("finding: 'object' missing");
   RETURN_IF_ERROR(GetStr(obj, "api_group", &f.object.api_group));
   RETURN_IF_ERROR(GetStr(obj, "resource", &f.object.resource));
   RETURN_IF_ERROR(GetStr(obj, "namespace", &f.object.namespace_));
@@ -228,6 +283,12 @@ Result<Finding> FindingFromJson(std::string_view json) {
   auto st = ParseFindingStatus(s);
   if (!st) return Status::Corruption("finding: unknown status '" + s + "'");
   f.status = *st;
+  RETURN_IF_ERROR(GetOptStr(root, "status_by", &f.status_by));
+  RETURN_IF_ERROR(GetOptTime(root, "status_at", &f.status_at_us));
+  RETURN_IF_ERROR(GetOptStr(root, "note", &f.note));
+  RETURN_IF_ERROR(GetOptStr(root, "note_by", &f.note_by));
+  RETURN_IF_ERROR(GetOptTime(root, "note_at", &f.note_at_us));
+  RETURN_IF_ERROR(GetOptStr(root, "suppressed_by", &f.suppressed_by));
   return f;
 }
 

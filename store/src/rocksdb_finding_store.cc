@@ -57,6 +57,7 @@ constexpr const char* kIndexCfNames[] = {"by_time", "by_rule", "by_cluster", "by
 constexpr char kDeadLettersCf[] = "deadletters";
 constexpr char kOutboxCf[] = "outbox";
 constexpr char kJournalCf[] = "journal";
+constexpr char kSuppressionsCf[] = "suppressions";
 constexpr char kSchemaKey[] = "schema_version";
 
 rocksdb::CompressionType PickCompression() {
@@ -93,14 +94,20 @@ std::array<std::string, 4> IndexKeysFor(const Finding& f) {
   return keys;
 }
 
-bool Matches(const Finding& f, const FindingFilter& q) {
-  if (q.cluster && f.cluster != *q.cluster) return false;
-  if (q.rule_id && f.rule_id != *q.rule_id) return false;
-  if (q.user && f.user != *q.user) return false;
-  if (q.min_severity && f.severity < *q.min_severity) return false;
-  if (q.since_us && f.first_seen_us < *q.since_us) return false;
-  if (q.until_us && f.first_seen_us >= *q.until_us) return false;
-  return true;
+// Stored triage wins over the new value's (FindingStore::Put): the pipeline writes what it read
+// before an analyst's PATCH may have landed, and must not undo it.
+void KeepStoredTriage(const Finding& stored, Finding* f) {
+  if (!stored.status_by.empty()) {
+    f->status = stored.status;
+    f->status_by = stored.status_by;
+    f->status_at_us = stored.status_at_us;
+    f->suppressed_by = stored.suppressed_by;
+  }
+  if (!stored.note_by.empty()) {
+    f->note = stored.note;
+    f->note_by = stored.note_by;
+    f->note_at_us = stored.note_at_us;
+  }
 }
 
 // Drops state/dedup entries whose expiry header is below their cluster's watermark.
@@ -141,6 +148,9 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   }
   if (opts.max_outbox == 0) {
     return Status::InvalidArgument("open " + dir + ": max_outbox must be > 0");
+  }
+  if (opts.max_suppressions == 0) {
+    return Status::InvalidArgument("open " + dir + ": max_suppressions must be > 0");
   }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -207,6 +217,8 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   rocksdb::ColumnFamilyOptions journal_opts = index_opts;
   journal_opts.compression = rocksdb::kNoCompression;
   cfs.emplace_back(kJournalCf, journal_opts);
+  // Suppressions: few, small, read once at Open into memory.
+  cfs.emplace_back(kSuppressionsCf, index_opts);
 
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -219,6 +231,7 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   RETURN_IF_ERROR(store->LoadDeadLetterBounds().WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadOutboxBounds().WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadJournalBounds().WithContext("open " + dir));
+  RETURN_IF_ERROR(store->LoadSuppressions().WithContext("open " + dir));
   return store;
 }
 
@@ -241,6 +254,7 @@ RocksDbFindingStore::RocksDbFindingStore(
   dead_letters_cf_ = handles_[5 + kNumIndexes];
   outbox_cf_ = handles_[6 + kNumIndexes];
   journal_cf_ = handles_[7 + kNumIndexes];
+  suppressions_cf_ = handles_[8 + kNumIndexes];
   if (!opts_.clock) opts_.clock = SystemClock::Default();
 }
 
@@ -289,9 +303,10 @@ Status RocksDbFindingStore::AddFindings(const std::vector<Finding>& findings,
     last_of_id[findings[i].id] = i;
   }
   std::string old_value;
+  const int64_t now_us = opts_.clock->NowMicros();
   for (size_t i = 0; i < findings.size(); ++i) {
-    const Finding& f = findings[i];
-    if (last_of_id[f.id] != i) continue;  // a later finding in this batch replaces it
+    if (last_of_id[findings[i].id] != i) continue;  // a later finding in this batch replaces it
+    Finding f = findings[i];
     const auto new_keys = IndexKeysFor(f);
     std::array<bool, kNumIndexes> already_indexed{};
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), findings_cf_, f.id, &old_value);
@@ -302,6 +317,7 @@ Status RocksDbFindingStore::AddFindings(const std::vector<Finding>& findings,
       // index entry against the value it points to, so such leftovers are never served.
       auto old = FindingFromJson(old_value);
       if (old.ok()) {
+        KeepStoredTriage(*old, &f);
         const auto old_keys = IndexKeysFor(*old);
         for (size_t k = 0; k < kNumIndexes; ++k) {
           if (old_keys[k] == new_keys[k]) {
@@ -314,6 +330,7 @@ Status RocksDbFindingStore::AddFindings(const std::vector<Finding>& findings,
     } else if (!s.IsNotFound()) {
       return FromRocks(s, "put: read previous value of " + f.id);
     }
+    ApplySuppressions(now_us, &f);
     RETURN_IF_ERROR(FromRocks(batch->Put(findings_cf_, f.id, FindingToJson(f)), "put"));
     for (size_t k = 0; k < kNumIndexes; ++k) {
       if (already_indexed[k]) continue;
@@ -321,6 +338,71 @@ Status RocksDbFindingStore::AddFindings(const std::vector<Finding>& findings,
     }
   }
   return Status::Ok();
+}
+
+void RocksDbFindingStore::ApplySuppressions(int64_t now_us, Finding* f) const {
+  if (!f->status_by.empty()) return;  // an analyst's status wins
+  // The active match with the smallest id, so that the choice does not depend on map order.
+  const Suppression* match = nullptr;
+  auto [begin, end] = sup_by_rule_.equal_range(f->rule_id);
+  for (auto it = begin; it != end; ++it) {
+    const Suppression* sup = it->second;
+    if (!sup->ActiveAt(now_us) || !sup->Matches(*f)) continue;
+    if (match == nullptr || sup->id < match->id) match = sup;
+  }
+  if (match != nullptr) {
+    f->status = FindingStatus::kSuppressed;
+    f->suppressed_by = match->id;
+  } else if (!f->suppressed_by.empty()) {
+    // The suppression that marked it expired or was deleted: open again.
+    f->status = FindingStatus::kOpen;
+    f->suppressed_by.clear();
+  }
+}
+
+// The read-modify-write runs under put_mu_, the mutex of Put and Commit, instead of as a RocksDB
+// merge operator or transaction: every write of a finding value already holds it (to retract
+// index entries), so holding it here makes PATCH atomic with respect to the pipeline at no new
+// cost. PATCH reads the latest value under the lock (it cannot lose a checkpoint's count or
+// evidence) and the checkpoint's AddFindings keeps the stored triage under the same lock (it
+// cannot undo PATCH, even when the pipeline merged from a value read before the PATCH).
+Result<Finding> RocksDbFindingStore::UpdateTriage(const std::string& id,
+                                                  const TriageUpdate& update) {
+  if (!update.status && !update.note) {
+    return Status::InvalidArgument("triage: nothing to update (give status or note)");
+  }
+  if (update.by.empty()) return Status::InvalidArgument("triage: empty 'by'");
+  if (update.note && update.note->size() > Finding::kMaxNoteBytes) {
+    return Status::InvalidArgument("triage: note longer than " +
+                                   std::to_string(Finding::kMaxNoteBytes) + " bytes");
+  }
+  std::lock_guard<std::mutex> lock(put_mu_);
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), findings_cf_, id, &value);
+  if (s.IsNotFound()) return Status::NotFound("finding " + id + " not found");
+  if (!s.ok()) return FromRocks(s, "triage " + id);
+  auto f = FindingFromJson(value);
+  if (!f.ok()) {
+    return Status::Corruption("stored finding " + id +
+                              " cannot be decoded: " + f.status().message());
+  }
+  const int64_t now_us = opts_.clock->NowMicros();
+  if (update.status) {
+    f->status = *update.status;
+    f->status_by = update.by;
+    f->status_at_us = now_us;
+    f->suppressed_by.clear();
+  }
+  if (update.note) {
+    f->note = *update.note;
+    f->note_by = update.by;
+    f->note_at_us = now_us;
+  }
+  // Triage changes no indexed field (first_seen, rule, cluster, user): only the value is written.
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync_writes;
+  RETURN_IF_ERROR(FromRocks(db_->Put(wo, findings_cf_, id, FindingToJson(*f)), "triage " + id));
+  return f;
 }
 
 Result<Finding> RocksDbFindingStore::Get(const std::string& id) const {
@@ -420,7 +502,7 @@ Result<FindingPage> RocksDbFindingStore::Query(const FindingFilter& filter) cons
         IndexedValue(*f, static_cast<size_t>(kind)) != value) {
       continue;
     }
-    if (!Matches(*f, filter)) continue;
+    if (!FindingMatches(*f, filter)) continue;
     page.findings.push_back(std::move(f).value());
   }
   if (!it->status().ok()) return FromRocks(it->status(), "query: scan index");

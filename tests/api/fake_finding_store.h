@@ -53,13 +53,7 @@ class FakeFindingStore : public FindingStore {
     }
     std::vector<Finding> matching;
     for (const Finding& f : findings_) {
-      if (filter.cluster && f.cluster != *filter.cluster) continue;
-      if (filter.rule_id && f.rule_id != *filter.rule_id) continue;
-      if (filter.user && f.user != *filter.user) continue;
-      if (filter.min_severity && f.severity < *filter.min_severity) continue;
-      if (filter.since_us && f.first_seen_us < *filter.since_us) continue;
-      if (filter.until_us && f.first_seen_us >= *filter.until_us) continue;
-      matching.push_back(f);
+      if (FindingMatches(f, filter)) matching.push_back(f);
     }
     std::stable_sort(matching.begin(), matching.end(), [](const Finding& a, const Finding& b) {
       return a.first_seen_us > b.first_seen_us;

@@ -37,6 +37,16 @@ TEST(ParseFindingFilterTest, AllParameters) {
   EXPECT_EQ(f->cursor, "c1");
 }
 
+TEST(ParseFindingFilterTest, NamespaceStatusAndText) {
+  auto f = ParseFindingFilter(
+      Query{{"namespace", "kube-system"}, {"status", "acknowledged"}, {"q", "Exec Into"}});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->namespace_, "kube-system");
+  EXPECT_EQ(f->status, FindingStatus::kAcknowledged);
+  EXPECT_EQ(f->text, "Exec Into");
+  EXPECT_TRUE(ParseFindingFilter(Query{{"q", std::string(256, 'q')}}).ok());
+}
+
 TEST(ParseFindingFilterTest, EmptyValueIsAbsent) {
   auto f = ParseFindingFilter(Query{{"cluster", ""}, {"limit", ""}});
   ASSERT_TRUE(f.ok());
@@ -63,6 +73,9 @@ TEST(ParseFindingFilterTest, BadValuesNameTheParameter) {
       {{{"cluster", "a"}, {"cluster", "b"}}, "invalid 'cluster': given more than once"},
       {{{"since", "200"}, {"until", "100"}}, "invalid 'until'"},
       {{{"cluster", std::string(2000, 'x')}}, "invalid 'cluster'"},
+      {{{"status", "closed"}}, "invalid 'status'"},
+      {{{"q", std::string(257, 'q')}}, "invalid 'q'"},
+      {{{"namespace", std::string(2000, 'x')}}, "invalid 'namespace'"},
   };
   for (const Case& c : cases) {
     auto f = ParseFindingFilter(c.query);

@@ -14,6 +14,7 @@
 #include "vigil/core/finding_store.h"
 #include "vigil/core/metrics.h"
 #include "vigil/core/status.h"
+#include "vigil/core/suppression.h"
 
 namespace vigil::api {
 
@@ -35,7 +36,19 @@ void RegisterHealthHandlers(const std::atomic<bool>* ready, const PipelineMetric
 // GET /v1/findings and GET /v1/findings/{id}. A null `store` answers 503.
 void RegisterFindingHandlers(const FindingStore* store, Router* router);
 
-// Turns the decoded query of GET /v1/findings into a filter. InvalidArgument naming the
+// PATCH /v1/findings/{id} with {"status": "...", "note": "..."} (either, at least one; role
+// kTriage): FindingStore::UpdateTriage, recorded as Request::principal ("anonymous" without
+// credentials); 200 with the updated finding, 400 for a bad id or body, 404 for an unknown id.
+// A null `store` answers 503.
+void RegisterFindingTriageHandlers(FindingStore* store, Router* router);
+
+// POST /v1/suppressions (201 with the stored suppression), GET /v1/suppressions[?all=1]
+// ({"suppressions":[...]}, active ones unless all), DELETE /v1/suppressions/{id} (200, 404
+// unknown). POST and DELETE need role kTriage. A null `store` answers 503.
+void RegisterSuppressionHandlers(SuppressionStore* store, Router* router);
+
+// Turns the decoded query of GET /v1/findings (cluster, rule, severity, user, namespace, status,
+// q, since, until, limit, cursor) into a filter. InvalidArgument naming the
 // parameter ("invalid 'since': ...") for a bad value, an unknown or a repeated parameter.
 // An empty value counts as absent.
 Result<FindingFilter> ParseFindingFilter(

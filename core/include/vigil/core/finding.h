@@ -29,7 +29,8 @@ struct FindingObject {
 };
 
 struct Finding {
-  static constexpr size_t kMaxEvidence = 32;  // evidence auditIDs kept per finding
+  static constexpr size_t kMaxEvidence = 32;     // evidence auditIDs kept per finding
+  static constexpr size_t kMaxNoteBytes = 4096;  // an analyst's note (PATCH /v1/findings/{id})
 
   std::string id;  // deterministic, see MakeFindingId
   std::string rule_id;
@@ -50,6 +51,17 @@ struct Finding {
   std::vector<std::string> evidence;  // auditIDs, at most kMaxEvidence
   std::string message;
   FindingStatus status = FindingStatus::kOpen;
+
+  // Triage. Detectors never set these; the store keeps the stored ones across the pipeline's
+  // updates (FindingStore::Put), so what an analyst set is never overwritten by a later event.
+  // `status_by` non-empty means an analyst set `status` (FindingStore::UpdateTriage); such a
+  // status wins over suppressions.
+  std::string status_by;      // who set `status` ("" : the pipeline or a suppression)
+  int64_t status_at_us = 0;   // wall clock when status_by set it; 0 when never
+  std::string note;           // at most kMaxNoteBytes
+  std::string note_by;        // who wrote `note`
+  int64_t note_at_us = 0;     // wall clock; 0 when never
+  std::string suppressed_by;  // id of the suppression that made status kSuppressed, else ""
 };
 
 // A finding's id is derived from what it is about (invariant 2): the same rule, cluster, key and
@@ -61,7 +73,10 @@ std::string MakeFindingId(std::string_view rule_id, std::string_view cluster, st
 // JSON encoding used by the store (values) and the API (responses). Stable field names:
 // id, rule_id, rule_name, severity, attack_ids, cluster, user{username, groups, impersonated},
 // source_ips, user_agent, verb, object{api_group, resource, namespace, name, subresource},
-// first_seen, last_seen (RFC 3339), count, evidence, message, status.
+// first_seen, last_seen (RFC 3339), count, evidence, message, status, then the triage fields
+// status_by, status_at (RFC 3339 or null), note, note_by, note_at (RFC 3339 or null),
+// suppressed_by. FindingFromJson accepts values without the triage fields (written before they
+// existed) and leaves them empty.
 std::string FindingToJson(const Finding& f);
 void AppendFindingJson(const Finding& f, std::string* out);
 Result<Finding> FindingFromJson(std::string_view json);

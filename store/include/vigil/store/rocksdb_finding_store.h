@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,7 @@
 #include "vigil/core/outbox.h"
 #include "vigil/core/state_store.h"
 #include "vigil/core/status.h"
+#include "vigil/core/suppression.h"
 #include "vigil/store/index_keys.h"
 
 namespace rocksdb {
@@ -55,8 +57,12 @@ struct StoreOptions {
   // Journal appends waiting together share one WriteBatch and one WAL sync. Off: one sync per
   // append (for measuring what grouping buys).
   bool journal_group_commit = true;
-  // The wall clock of the dead-letter TTL (and of stamping received_us == 0). Null: the system
-  // clock. Detection never reads it.
+  // Suppressions kept at most (>= 1); AddSuppression answers ResourceExhausted beyond, once the
+  // expired ones are forgotten.
+  size_t max_suppressions = 10'000;
+  // The wall clock of the dead-letter TTL (and of stamping received_us == 0), of triage times
+  // (UpdateTriage) and of suppressions (creation, expiry). Null: the system clock. Detection
+  // never reads it.
   ClockPtr clock;
 };
 
@@ -68,7 +74,8 @@ class WatermarkTable;
 // already processed) and "meta" (watermarks, source positions), and "deadletters" (records that
 // could not be parsed, keyed by MakeDeadLetterKey), and "outbox" (messages owed to Kafka, keyed
 // by an 8-byte big-endian sequence number; core/outbox.h), and "journal" (webhook bodies not
-// yet covered by a checkpoint, keyed the same way; core/ingest_journal.h). A finding and its index
+// yet covered by a checkpoint, keyed the same way; core/ingest_journal.h), and "suppressions"
+// (id -> SuppressionToJson, all of them also kept in memory). A finding and its index
 // entries are always written in one WriteBatch; so is a whole StateCheckpoint, dead letters and
 // their trimming included.
 //
@@ -82,7 +89,8 @@ class RocksDbFindingStore final : public FindingStore,
                                   public StateStore,
                                   public DeadLetterStore,
                                   public Outbox,
-                                  public IngestJournal {
+                                  public IngestJournal,
+                                  public SuppressionStore {
  public:
   static constexpr int kSchemaVersion = 1;
   static constexpr size_t kMaxLimit = 1000;
@@ -100,7 +108,8 @@ class RocksDbFindingStore final : public FindingStore,
   RocksDbFindingStore& operator=(const RocksDbFindingStore&) = delete;
 
   // All findings or none. Within one call the last finding with a given id wins. InvalidArgument
-  // for a finding with an empty id.
+  // for a finding with an empty id. Triage and suppressions as FindingStore::Put says (the
+  // active suppressions are read from memory, never from RocksDB); Commit's findings likewise.
   Status Put(const std::vector<Finding>& findings) override;
   // NotFound if absent; Corruption if the stored value cannot be decoded.
   Result<Finding> Get(const std::string& id) const override;
@@ -108,6 +117,14 @@ class RocksDbFindingStore final : public FindingStore,
   // counted (corrupt_values_skipped()); a page may hold fewer than `limit` findings and still
   // have a next_cursor when max_scan_per_query was reached.
   Result<FindingPage> Query(const FindingFilter& filter) const override;
+  // Under the commit mutex, like Put and Commit: see FindingStore::UpdateTriage.
+  Result<Finding> UpdateTriage(const std::string& id, const TriageUpdate& update) override;
+
+  // SuppressionStore ("suppressions" CF, mirrored in memory). Writes take the commit mutex, so a
+  // checkpoint sees a suppression either for all its findings or for none.
+  Result<Suppression> AddSuppression(Suppression s) override;
+  Result<std::vector<Suppression>> ListSuppressions(bool include_expired) const override;
+  Status DeleteSuppression(const std::string& id) override;
 
   // StateStore.
   Result<std::optional<std::string>> GetState(std::string_view key) const override;
@@ -171,8 +188,16 @@ class RocksDbFindingStore final : public FindingStore,
                       const StoreOptions& opts, std::shared_ptr<WatermarkTable> watermarks,
                       std::vector<std::unique_ptr<rocksdb::CompactionFilter>> filters);
   Status CheckSchemaVersion();
-  // Adds the findings and their index entries to *batch. Requires put_mu_.
+  // Adds the findings and their index entries to *batch, keeping stored triage and applying the
+  // active suppressions. Requires put_mu_.
   Status AddFindings(const std::vector<Finding>& findings, rocksdb::WriteBatch* batch);
+  // Sets f's status from the suppressions active at now_us, unless an analyst set it. Requires
+  // put_mu_.
+  void ApplySuppressions(int64_t now_us, Finding* f) const;
+  // Reads the "suppressions" CF into memory (Open).
+  Status LoadSuppressions();
+  // Removes id from the in-memory copy. Requires put_mu_ and sup_mu_.
+  void EraseSuppression(const std::string& id);
   Result<std::optional<std::string>> GetFrom(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
                                              std::string_view what) const;
 
@@ -221,6 +246,7 @@ class RocksDbFindingStore final : public FindingStore,
   rocksdb::ColumnFamilyHandle* dead_letters_cf_;
   rocksdb::ColumnFamilyHandle* outbox_cf_;
   rocksdb::ColumnFamilyHandle* journal_cf_;
+  rocksdb::ColumnFamilyHandle* suppressions_cf_;
   StoreOptions opts_;  // opts_.clock is never null
 
   std::shared_ptr<WatermarkTable> watermarks_;
@@ -247,6 +273,12 @@ class RocksDbFindingStore final : public FindingStore,
   uint64_t jdurable_next_ = 0;  // seqs below are durable (or failed: never written)
   std::deque<std::pair<uint64_t, size_t>> jkept_;  // (seq, value bytes) of kept entries
   uint64_t jbytes_ = 0, jappends_ = 0, jsyncs_ = 0;
+  // Every stored suppression, by id. Changed under put_mu_ and sup_mu_ (after its write), so the
+  // checkpoint path (which holds put_mu_) reads it without sup_mu_; ListSuppressions takes
+  // sup_mu_. sup_by_rule_ points into suppressions_ (std::map nodes are stable).
+  mutable std::mutex sup_mu_;
+  std::map<std::string, Suppression> suppressions_;
+  std::multimap<std::string, const Suppression*, std::less<>> sup_by_rule_;
 };
 
 }  // namespace vigil::store
