@@ -326,8 +326,8 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   server.AddMetrics([&](std::string* out) {
     std::lock_guard<std::mutex> lock(source_mu);
     if (live != nullptr) live->RenderMetrics(out);
-    if (findings_out) findings_out->RenderMetrics("findings", out);
-    if (dead_letters_out) dead_letters_out->RenderMetrics("deadletters", out);
+    ingest::KafkaProducer::RenderMetrics(
+        {{"findings", findings_out.get()}, {"deadletters", dead_letters_out.get()}}, out);
     relay->RenderMetrics(out);
     if (config.webhook.enabled()) webhook_counters.Render(out);
   });
