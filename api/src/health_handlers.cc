@@ -8,6 +8,7 @@ void RegisterHealthHandlers(const std::atomic<bool>* ready, const PipelineMetric
                             const HttpCounters* http, Router* router, const HealthHooks* hooks) {
   RouteOptions inline_run;
   inline_run.run = RouteOptions::Run::kInline;  // answered even when every pool is busy
+  inline_run.role = RouteOptions::Role::kOpen;  // probes and scrapers carry no credential
   router->Add(
       "GET", "/healthz", [](const Request&) { return Response::Json(200, R"({"status":"ok"})"); },
       inline_run);
