@@ -336,9 +336,9 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   });
   if (print_routes) {  // what this config serves, for checking api/openapi.yaml against it
     for (const auto& [method, pattern] : server.router()->Routes()) {
-      std::printf("%s %s %s\n", method.c_str(), pattern.c_str(),
-                  std::string(api::RoleName(server.router()->OptionsFor(method, pattern).role))
-                      .c_str());
+      std::printf(
+          "%s %s %s\n", method.c_str(), pattern.c_str(),
+          std::string(api::RoleName(server.router()->OptionsFor(method, pattern).role)).c_str());
     }
     relay->Stop();
     return kExitOk;
