@@ -12,6 +12,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev gnuplot-nox
   curl jq python3 kcat hey
+  prometheus  # promtool: tests check /metrics with `promtool check metrics`
 )
 
 missing=()

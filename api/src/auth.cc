@@ -78,22 +78,6 @@ Response Unauthorized(std::string_view message) {
   return r;
 }
 
-std::string_view RoleName(RouteOptions::Role role) {
-  switch (role) {
-    case RouteOptions::Role::kOpen:
-      return "none";
-    case RouteOptions::Role::kRead:
-      return "read";
-    case RouteOptions::Role::kTriage:
-      return "triage";
-    case RouteOptions::Role::kAdmin:
-      return "admin";
-    case RouteOptions::Role::kIngest:
-      return "ingest:<cluster>";
-  }
-  return "?";
-}
-
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {

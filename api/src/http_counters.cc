@@ -43,7 +43,50 @@ std::string HttpCounters::Render() const {
           plain_on_tls);
   counter("vigil_http_timeouts_total", "Connections closed by the header, body or idle timeout.",
           timeouts);
+  latency.Render(&out);
   return out;
+}
+
+void RequestLatency::Init(const Router& router) {
+  if (ready_.load(std::memory_order_acquire)) return;
+  std::call_once(once_, [&] {
+    for (const auto& [method, pattern] : router.Routes()) {
+      Slot& slot = slots_.emplace_back();
+      slot.method = method;
+      slot.pattern = pattern;
+      index_.emplace(std::make_pair(method, pattern), &slot);
+    }
+    ready_.store(true, std::memory_order_release);
+  });
+}
+
+void RequestLatency::Observe(std::string_view method, std::string_view pattern,
+                             std::chrono::nanoseconds d) {
+  if (!ready_.load(std::memory_order_acquire)) return;
+  if (!pattern.empty()) {
+    // A heterogeneous lookup would need a pair of views; routes are few, so build the key.
+    auto it = index_.find(std::make_pair(std::string(method), std::string(pattern)));
+    if (it != index_.end()) {
+      it->second->histogram.Observe(d);
+      return;
+    }
+  }
+  unmatched_.Observe(d);
+}
+
+void RequestLatency::Render(std::string* out) const {
+  if (!ready_.load(std::memory_order_acquire)) return;
+  constexpr std::string_view kName = "vigil_http_request_duration_seconds";
+  AppendMetricHeader(kName, "histogram",
+                     "Time from a parsed request to its response, by route pattern and method.",
+                     out);
+  for (const Slot& slot : slots_) {
+    slot.histogram.Render(kName,
+                          "route=\"" + EscapeLabelValue(slot.pattern) + "\",method=\"" +
+                              EscapeLabelValue(slot.method) + "\"",
+                          out);
+  }
+  unmatched_.Render(kName, "route=\"unmatched\",method=\"other\"", out);
 }
 
 }  // namespace vigil::api

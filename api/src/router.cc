@@ -192,6 +192,47 @@ RouteOptions Router::OptionsFor(std::string_view method, std::string_view path) 
   return e != nullptr ? e->options : RouteOptions{};
 }
 
+std::string_view RoleName(RouteOptions::Role role) {
+  switch (role) {
+    case RouteOptions::Role::kOpen:
+      return "open";
+    case RouteOptions::Role::kRead:
+      return "read";
+    case RouteOptions::Role::kTriage:
+      return "triage";
+    case RouteOptions::Role::kAdmin:
+      return "admin";
+    case RouteOptions::Role::kIngest:
+      return "ingest";
+  }
+  return "read";
+}
+
+std::string_view Router::PatternFor(std::string_view method, std::string_view path) const {
+  const std::vector<std::string_view> segments = SplitPath(path);
+  const Route* best = nullptr;
+  size_t best_params = 0;
+  for (const Route& route : routes_) {
+    if (route.by_method.find(method) == route.by_method.end()) continue;
+    if (!Match(route, segments, nullptr)) continue;
+    const size_t params = std::count_if(route.segments.begin(), route.segments.end(),
+                                        [](const std::string& s) { return IsParam(s); });
+    if (best == nullptr || params < best_params) {
+      best = &route;
+      best_params = params;
+    }
+  }
+  return best != nullptr ? std::string_view(best->pattern) : std::string_view();
+}
+
+std::vector<std::pair<std::string, std::string>> Router::Routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& route : routes_) {
+    for (const auto& [method, entry] : route.by_method) out.emplace_back(method, route.pattern);
+  }
+  return out;
+}
+
 Response Router::Dispatch(Request& req) const {
   Response error;
   const Entry* e = Resolve(req, &error);

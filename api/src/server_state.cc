@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "request_timing.h"
 #include "session.h"
 #include "vigil/api/http_util.h"
 
@@ -53,6 +54,7 @@ size_t ServerState::BodyLimit(std::string_view method, std::string_view path) co
 }
 
 void ServerState::DispatchAsync(Request req, std::function<void(Response)> done) {
+  done = TimeResponse(router_, req, &counters_, std::move(done));
   const RouteOptions::Run where = router_.OptionsFor(req.method, req.path).run;
   auto run = [this, req = std::move(req), done = std::move(done)]() mutable {
     Response r;

@@ -8,6 +8,7 @@
 
 #include "vigil/api/http_util.h"
 #include "vigil/api/webhook.h"
+#include "vigil/core/histogram.h"
 #include "vigil/core/json_writer.h"
 
 namespace vigil::api {
@@ -115,16 +116,23 @@ Status CheckWebhookOptions(const WebhookOptions& options) {
 }
 
 void WebhookCounters::Render(std::string* out) const {
-  auto line = [&](const char* name, const std::atomic<uint64_t>& v) {
+  auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+    AppendMetricHeader(name, "counter", help, out);
     out->append(name).append(" ").append(std::to_string(v.load())).append("\n");
   };
-  line("vigil_webhook_requests_total", requests);
-  line("vigil_webhook_accepted_total", accepted);
-  line("vigil_webhook_events_total", events);
-  line("vigil_webhook_forbidden_total", forbidden);
-  line("vigil_webhook_rejected_total", rejected);
-  line("vigil_webhook_throttled_total", throttled);
-  line("vigil_webhook_failed_total", failed);
+  counter("vigil_webhook_requests_total", "Audit webhook requests received.", requests);
+  counter("vigil_webhook_accepted_total", "Audit webhook requests journaled and answered 200.",
+          accepted);
+  counter("vigil_webhook_events_total", "Audit events in accepted webhook requests.", events);
+  counter("vigil_webhook_forbidden_total",
+          "Webhook requests refused 403: the path named another cluster than the credential's.",
+          forbidden);
+  counter("vigil_webhook_rejected_total",
+          "Webhook requests refused for their body (400, 413, 415).", rejected);
+  counter("vigil_webhook_throttled_total",
+          "Webhook requests answered 429 because the journal backlog was full.", throttled);
+  counter("vigil_webhook_failed_total", "Webhook requests answered 503: the journal write failed.",
+          failed);
 }
 
 void RegisterWebhookHandlers(IngestJournal* journal, WebhookOptions options,

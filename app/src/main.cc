@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "serve_api.h"
+#include "vigil/api/admin.h"
 #include "vigil/api/handlers.h"
 #include "vigil/api/http_server.h"
 #include "vigil/api/webhook.h"
@@ -203,7 +205,7 @@ class LiveSources {
 };
 
 int RunServe(const Config& config, const std::vector<std::string>& paths,
-             const std::vector<std::string>& rule_paths) {
+             const std::vector<std::string>& rule_paths, bool print_routes) {
   // Block the stop signals before any thread starts (RocksDB starts its own when it opens), so
   // that only sigwait below receives them: a thread that did not block them would take SIGTERM
   // with its default action and kill the process without a clean shutdown.
@@ -302,26 +304,22 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   if (WebhookEnabled(config)) {
     api::RegisterWebhookHandlers(db.get(), webhook, &webhook_counters, server.router());
   }
-  // Rules reload: a bad file is answered 400 with its file:line:col, the old rules stay.
-  api::RouteOptions admin_only;
-  admin_only.role = api::RouteOptions::Role::kAdmin;
-  server.router()->Add(
-      "POST", "/v1/rules/reload",
-      [&rules](const api::Request&) {
-        if (Status s = rules.Reload(); !s.ok()) {
-          spdlog::error("rules reload failed, previous rules stay active: {}", s.message());
-          return api::JsonError(400, s.message());
-        }
-        spdlog::info("rules reloaded: {} rules (generation {})", rules.rule_count(),
-                     rules.generation());
-        return api::Response::Json(
-            200, "{\"rules\":" + std::to_string(rules.rule_count()) +
-                     ",\"generation\":" + std::to_string(rules.generation()) + "}");
-      },
-      admin_only);
-  // The source the pipeline runs now, for /readyz and /metrics (null between runs).
+  // The source the pipeline runs now, for /readyz, /metrics and /v1/stats (null between runs).
   std::mutex source_mu;
   ingest::RecordSource* live = nullptr;  // guarded by source_mu
+  // GET /v1/rules, POST /v1/rules/reload (admin: a bad file is answered 400 with its
+  // file:line:col, the old rules stay), GET /v1/stats, GET /v1/openapi.yaml.
+  api::RegisterRuleHandlers(RuleHooksFor(&rules), server.router());
+  api::StatsOptions stats;
+  stats.metrics = &metrics;
+  stats.findings = db.get();
+  if (WebhookEnabled(config)) stats.journal = db.get();
+  stats.sources = [&] {
+    std::lock_guard<std::mutex> lock(source_mu);
+    return SourceStatusOf(live);
+  };
+  api::RegisterStatsHandler(std::move(stats), server.router());
+  api::RegisterOpenApiHandler(server.router());
   std::atomic<bool> files_done{paths.empty()};
   server.SetReadinessCheck([&](std::string* why) {
     if (!files_done.load()) {
@@ -349,11 +347,20 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   server.AddMetrics([&](std::string* out) {
     std::lock_guard<std::mutex> lock(source_mu);
     if (live != nullptr) live->RenderMetrics(out);
-    if (findings_out) findings_out->RenderMetrics("findings", out);
-    if (dead_letters_out) dead_letters_out->RenderMetrics("deadletters", out);
+    ingest::KafkaProducer::RenderMetrics(
+        {{"findings", findings_out.get()}, {"deadletters", dead_letters_out.get()}}, out);
     relay->RenderMetrics(out);
     if (WebhookEnabled(config)) webhook_counters.Render(out);
   });
+  if (print_routes) {  // what this config serves, for checking api/openapi.yaml against it
+    for (const auto& [method, pattern] : server.router()->Routes()) {
+      std::printf(
+          "%s %s %s\n", method.c_str(), pattern.c_str(),
+          std::string(api::RoleName(server.router()->OptionsFor(method, pattern).role)).c_str());
+    }
+    relay->Stop();
+    return kExitOk;
+  }
   if (Status s = server.Start(); !s.ok()) return Fail(s);
   spdlog::info("vigil serving findings from {} on {}://{}:{}", config.db_dir,
                config.api_tls.enabled() ? "https" : "http", address, server.port());
@@ -583,9 +590,13 @@ int Main(int argc, char** argv) {
                     "TOPIC[:CLUSTER]: a topic to consume; its records belong to CLUSTER "
                     "(default: --cluster); repeat for several");
   serve->add_option("--kafka-group", kafka_group, "the consumer group (default vigil)");
+  bool print_routes = false;
+  serve->add_flag("--print-routes", print_routes,
+                  "print the routes this configuration serves (METHOD PATTERN ROLE) and exit");
   serve->footer(
-      "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /v1/deadletters, GET /healthz,\n"
-      "GET /readyz, GET /metrics, POST /v1/rules/reload.\n\nExamples:\n"
+      "Endpoints: GET /v1/findings, GET /v1/findings/{id}, GET /v1/deadletters, GET /v1/rules,\n"
+      "POST /v1/rules/reload, GET /v1/stats, GET /v1/openapi.yaml (the full list), GET /healthz,\n"
+      "GET /readyz, GET /metrics.\n\nExamples:\n"
       "  vigil serve --db ./vigil-data --listen 127.0.0.1:8080\n"
       "  vigil serve --kafka-brokers kafka:9092 --kafka-topic audit-prod-eu:prod-eu "
       "--kafka-group vigil\n"
@@ -710,7 +721,7 @@ int Main(int argc, char** argv) {
   if (*rules_test) return RunRulesTest(rule_files, std::cout, std::cerr);
   if (*rules_lint) return RunRulesLint(rule_files, std::cout, std::cerr);
   if (*rules_list) return RunRulesList(rule_files, list_format, std::cout, std::cerr);
-  return RunServe(config, serve_paths, rule_paths);
+  return RunServe(config, serve_paths, rule_paths, print_routes);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "vigil/core/histogram.h"
+
 namespace vigil::app {
 
 OutboxRelay::OutboxRelay(Outbox* outbox, PublishFn publish, OutboxRelayOptions options)
@@ -77,18 +79,28 @@ OutboxRelay::Stats OutboxRelay::stats() const {
 
 void OutboxRelay::RenderMetrics(std::string* out) const {
   const Stats s = stats();
-  auto line = [&](const char* name, uint64_t v) {
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    AppendMetricHeader(name, type, help, out);
     out->append(name).append(" ").append(std::to_string(v)).append("\n");
   };
-  line("vigil_outbox_sent_total", s.sent);
-  line("vigil_outbox_delivery_failures_total", s.failed);
-  line("vigil_outbox_busy_total", s.busy);
-  line("vigil_outbox_unroutable_total", s.unroutable);
-  line("vigil_outbox_rejected_total", s.rejected);
-  line("vigil_outbox_trim_errors_total", s.trim_errors);
-  line("vigil_outbox_in_flight", s.in_flight);
-  line("vigil_outbox_kept", outbox_->OutboxCount());
-  line("vigil_outbox_dropped_total", outbox_->OutboxDropped());
+  metric("vigil_outbox_sent_total", "counter", "Outbox messages acknowledged by Kafka and removed.",
+         s.sent);
+  metric("vigil_outbox_delivery_failures_total", "counter",
+         "Outbox deliveries that failed (each is sent again).", s.failed);
+  metric("vigil_outbox_busy_total", "counter", "Times Kafka's producer queue could not take one.",
+         s.busy);
+  metric("vigil_outbox_unroutable_total", "counter",
+         "Outbox messages removed because their topic is not configured.", s.unroutable);
+  metric("vigil_outbox_rejected_total", "counter",
+         "Outbox messages removed because Kafka refused them for good.", s.rejected);
+  metric("vigil_outbox_trim_errors_total", "counter", "Failed removals of acknowledged messages.",
+         s.trim_errors);
+  metric("vigil_outbox_in_flight", "gauge", "Outbox messages sent and not yet acknowledged.",
+         s.in_flight);
+  metric("vigil_outbox_kept", "gauge", "Messages kept in the store's outbox.",
+         outbox_->OutboxCount());
+  metric("vigil_outbox_dropped_total", "counter",
+         "Outbox messages dropped over the outbox bound (outbox.max).", outbox_->OutboxDropped());
 }
 
 void OutboxRelay::Loop() {

@@ -194,7 +194,9 @@ void Process(Batch* b, detect::RuleEngine* engine, detect::Detector* detector,
 // time of a stateful replay when done inline).
 class Committer {
  public:
-  explicit Committer(StateStore* store) : store_(store), thread_([this] { Loop(); }) {}
+  // `metrics` (may be null) gets the duration of each commit.
+  Committer(StateStore* store, PipelineMetrics* metrics)
+      : store_(store), metrics_(metrics), thread_([this] { Loop(); }) {}
   ~Committer() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -242,7 +244,10 @@ class Committer {
       if (busy_) {
         StateCheckpoint cp = std::move(cp_);
         lock.unlock();
+        const auto started = Clock::now();
         Status s = store_->Commit(cp);
+        if (metrics_ != nullptr)
+          metrics_->ObserveStage(PipelineStage::kCommit, Clock::now() - started);
         lock.lock();
         cp_ = std::move(cp);  // back to the pipeline thread (its findings, for listeners)
         last_ = std::move(s);
@@ -255,6 +260,7 @@ class Committer {
   }
 
   StateStore* store_;
+  PipelineMetrics* metrics_;
   std::mutex mu_;
   std::condition_variable cv_;
   StateCheckpoint cp_;      // guarded by mu_
@@ -307,7 +313,7 @@ class Pipeline::Runner {
  public:
   Runner(Pipeline* p, ingest::RecordSource* source, ReplayReport* report)
       : p_(p), source_(source), report_(report), redecoder_(EnvelopeOptionsFrom(p->config_)) {
-    if (p_->state_ != nullptr) committer_ = std::make_unique<Committer>(p_->state_);
+    if (p_->state_ != nullptr) committer_ = std::make_unique<Committer>(p_->state_, p_->metrics_);
     limits_.max_records = std::max<size_t>(p_->config_.batch_records, 1);
     limits_.max_bytes = std::max<size_t>(p_->config_.batch_bytes, 1);
     interval_ = std::chrono::milliseconds(std::max<int64_t>(p_->config_.checkpoint_interval_ms, 1));
@@ -344,6 +350,10 @@ class Pipeline::Runner {
   // detector and the source, and the findings listener.
   void Reap(bool wait);
   Status MergeWithStored(std::vector<Finding>* batch);
+  // The time since `started` into the stage's histogram (any thread; lock-free).
+  void ObserveStage(PipelineStage stage, Clock::time_point started) const {
+    if (p_->metrics_ != nullptr) p_->metrics_->ObserveStage(stage, Clock::now() - started);
+  }
 
   Pipeline* p_;
   ingest::RecordSource* source_;
@@ -367,6 +377,7 @@ class Pipeline::Runner {
   ingest::EnvelopeDecoder redecoder_;
   Status failed_;  // a worker threw: nothing after that batch is applied
   std::vector<Finding> fresh_;
+  std::vector<uint64_t> origin_events_;  // Apply: events per origin of the batch
 
   // Applying thread.
   Counters counters_, published_;
@@ -438,11 +449,13 @@ void Pipeline::Runner::Work(size_t index) {
       todo_.pop_front();
       engine = engines_[index].get();  // replaced only while no batch is in flight
     }
+    const auto started = Clock::now();
     try {
       Process(b, engine, nullptr, decoder, collect);
     } catch (const std::exception& e) {
       b->failure = e.what();
     }
+    ObserveStage(PipelineStage::kDecodeDetect, started);
     {
       std::lock_guard<std::mutex> lock(mu_);
       b->done = true;
@@ -471,12 +484,14 @@ void Pipeline::Runner::Submit(std::unique_ptr<Batch> b) {
     inline_decoder_ = std::make_unique<ingest::EnvelopeDecoder>(EnvelopeOptionsFrom(p_->config_));
   }
   detect::RuleEngine* engine = engines_.empty() ? nullptr : engines_[0].get();
+  const auto started = Clock::now();
   try {
     Process(b.get(), engine, engine ? nullptr : p_->detector_.get(), *inline_decoder_,
             p_->stateful_ != nullptr);
   } catch (const std::exception& e) {
     b->failure = e.what();
   }
+  ObserveStage(PipelineStage::kDecodeDetect, started);
   b->done = true;
   in_flight_.push_back(std::move(b));
   ApplyOldest(true);
@@ -502,8 +517,10 @@ bool Pipeline::Runner::ApplyOldest(bool wait) {
 }
 
 void Pipeline::Runner::Apply(Batch* b) {
+  const auto started = Clock::now();
   detect::StatefulDetector* stateful = p_->stateful_;
   const ingest::RecordBatch& in = b->input;
+  origin_events_.assign(in.origins.size(), 0);
   for (size_t r = 0; r < in.records.size(); ++r) {
     const ingest::RawRecord& rec = in.records[r];
     const ingest::RecordOrigin& origin = in.origins[rec.origin];
@@ -521,6 +538,7 @@ void Pipeline::Runner::Apply(Batch* b) {
       continue;
     }
     ++counters_.records;
+    origin_events_[rec.origin] += item.events_end - item.events_begin;
     for (uint32_t i = item.events_begin; i < item.events_end; ++i) {
       const Batch::Event& ev = b->events[i];
       if (++seen_events_ == p_->config_.test_kill_after_events) raise(SIGKILL);
@@ -560,7 +578,15 @@ void Pipeline::Runner::Apply(Batch* b) {
   }
   counters_.Add(b->decoded);
   counters_.bytes += in.source_bytes;
+  if (p_->metrics_ != nullptr) {
+    // Once per origin of the batch (a few), not per event: EventCounts takes a lock.
+    for (size_t o = 0; o < in.origins.size(); ++o) {
+      p_->metrics_->events_by_origin.Add(in.origins[o].cluster, source_->KindOf(in.origins[o]),
+                                         origin_events_[o]);
+    }
+  }
   Publish();
+  ObserveStage(PipelineStage::kApply, started);  // before a checkpoint it may start
   if (dead_letters_.size() >= kDeadLettersEvery) Checkpoint();
 }
 
@@ -662,13 +688,19 @@ Status Pipeline::Runner::CheckpointNow() {
     RETURN_IF_ERROR(stateful->status());  // never checkpoint state built on a failed read
   }
   StateCheckpoint cp;
-  if (p_->store_ != nullptr) RETURN_IF_ERROR(MergeWithStored(&cp.findings));
+  if (p_->store_ != nullptr) {
+    const auto started = Clock::now();
+    RETURN_IF_ERROR(MergeWithStored(&cp.findings));
+    ObserveStage(PipelineStage::kMerge, started);
+  }
   pending_.clear();
   if (p_->state_ == nullptr) {
     std::vector<std::pair<std::string, std::string>> positions;  // nowhere to keep them
     const uint64_t token = source_->TakePositions(&positions);
     if (p_->store_ != nullptr) {
+      const auto started = Clock::now();
       RETURN_IF_ERROR(p_->store_->Put(cp.findings).WithContext("writing findings"));
+      ObserveStage(PipelineStage::kCommit, started);
     }
     if (p_->metrics_ != nullptr) PipelineMetrics::Inc(p_->metrics_->checkpoints);
     source_->OnDurable(token);

@@ -35,17 +35,31 @@ Status RuleProvider::Reload() {
   ASSIGN_OR_RETURN(detect::RuleSet rules, LoadRules(paths_, detect::PackContent::kRulesOnly));
   if (!only_.empty()) RETURN_IF_ERROR(KeepOnly(only_, &rules));
   ASSIGN_OR_RETURN(std::unique_ptr<detect::RuleEngine> engine, detect::RuleEngine::Compile(rules));
+  auto loaded = std::make_shared<std::vector<LoadedRule>>();
+  loaded->reserve(rules.rules.size());
+  for (const detect::Rule& r : rules.rules) {
+    loaded->push_back({r.id, r.name, r.severity, r.origin, r.source, r.stateful != nullptr,
+                       r.enabled, r.attack_ids});
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     engine_ = std::move(engine);
+    loaded_ = std::move(loaded);
+    // Under mu_ with loaded_, so that a listing and its generation always go together.
+    loaded_generation_ = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
   }
-  generation_.fetch_add(1, std::memory_order_acq_rel);
   return Status::Ok();
 }
 
 std::shared_ptr<const detect::RuleEngine> RuleProvider::engine() const {
   std::lock_guard<std::mutex> lock(mu_);
   return engine_;
+}
+
+std::shared_ptr<const std::vector<LoadedRule>> RuleProvider::loaded(uint64_t* generation) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (generation != nullptr) *generation = loaded_generation_;
+  return loaded_;
 }
 
 size_t RuleProvider::rule_count() const {

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include "vigil/core/histogram.h"
+
 namespace vigil::ingest {
 
 Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProducerOptions options) {
@@ -102,11 +104,33 @@ bool KafkaProducer::Flush(std::chrono::milliseconds timeout) {
          RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-void KafkaProducer::RenderMetrics(std::string_view use, std::string* out) const {
-  const std::string label = "{use=\"" + std::string(use) + "\"}";
-  out->append("vigil_kafka_produced_total" + label + " " + std::to_string(delivered()) + "\n");
-  out->append("vigil_kafka_produce_failed_total" + label + " " + std::to_string(failed()) + "\n");
-  out->append("vigil_kafka_produce_dropped_total" + label + " " + std::to_string(dropped()) + "\n");
+void KafkaProducer::RenderMetrics(
+    const std::vector<std::pair<std::string_view, const KafkaProducer*>>& producers,
+    std::string* out) {
+  struct Family {
+    const char* name;
+    const char* help;
+    uint64_t (KafkaProducer::*value)() const;
+  };
+  static constexpr Family kFamilies[] = {
+      {"vigil_kafka_produced_total", "Records produced and acknowledged by Kafka, by use.",
+       &KafkaProducer::delivered},
+      {"vigil_kafka_produce_failed_total", "Records whose delivery failed after retries, by use.",
+       &KafkaProducer::failed},
+      {"vigil_kafka_produce_dropped_total", "Records never queued for Kafka, by use.",
+       &KafkaProducer::dropped},
+  };
+  bool any = false;
+  for (const auto& [use, p] : producers) any = any || p != nullptr;
+  if (!any) return;
+  for (const Family& f : kFamilies) {
+    AppendMetricHeader(f.name, "counter", f.help, out);
+    for (const auto& [use, p] : producers) {
+      if (p == nullptr) continue;
+      out->append(f.name).append("{use=\"").append(EscapeLabelValue(use)).append("\"} ");
+      out->append(std::to_string((p->*f.value)())).append("\n");
+    }
+  }
 }
 
 }  // namespace vigil::ingest

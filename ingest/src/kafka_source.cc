@@ -814,9 +814,12 @@ void KafkaRecordSource::Impl::RenderMetrics(std::string* out) const {
   line("vigil_kafka_commits_total", "", n_commits.load());
   family("vigil_kafka_commit_errors_total", "counter", "Offset commits that failed.");
   line("vigil_kafka_commit_errors_total", "", n_commit_errors.load());
-  family("vigil_kafka_commit_latency_microseconds_sum", "counter",
-         "Time from an offset commit's request to its acknowledgement, summed.");
-  line("vigil_kafka_commit_latency_microseconds_sum", "", commit_latency_us_sum.load());
+  // A counter of seconds (base unit, _total) rather than a _sum without its histogram.
+  family("vigil_kafka_commit_latency_seconds_total", "counter",
+         "Time from an offset commit's request to its acknowledgement, summed over commits.");
+  out->append("vigil_kafka_commit_latency_seconds_total ")
+      .append(std::to_string(static_cast<double>(commit_latency_us_sum.load()) / 1e6))
+      .append("\n");
   family("vigil_kafka_consumer_errors_total", "counter",
          "Errors librdkafka reported (broker down, transport...).");
   line("vigil_kafka_consumer_errors_total", "", n_consumer_errors.load());

@@ -116,6 +116,10 @@ SourceHealth MultiRecordSource::Health() const {
   return all;
 }
 
+std::string_view MultiRecordSource::KindOf(const RecordOrigin& origin) const {
+  return origin.source < sources_.size() ? sources_[origin.source]->KindOf(origin) : kind();
+}
+
 void MultiRecordSource::RenderMetrics(std::string* out) const {
   for (const RecordSource* s : sources_) s->RenderMetrics(out);
 }

@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "vigil/core/histogram.h"
+
 namespace vigil::ingest {
 
 WebhookJournalSource::WebhookJournalSource(WebhookJournalSourceOptions options)
@@ -101,10 +103,17 @@ SourceHealth WebhookJournalSource::Health() const {
 
 void WebhookJournalSource::RenderMetrics(std::string* out) const {
   const JournalStats s = options_.journal->journal_stats();
-  out->append("vigil_webhook_journal_entries " + std::to_string(s.entries) + "\n");
-  out->append("vigil_webhook_journal_bytes " + std::to_string(s.bytes) + "\n");
-  out->append("vigil_webhook_journal_appends_total " + std::to_string(s.appends) + "\n");
-  out->append("vigil_webhook_journal_syncs_total " + std::to_string(s.syncs) + "\n");
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    AppendMetricHeader(name, type, help, out);
+    out->append(name).append(" ").append(std::to_string(v)).append("\n");
+  };
+  metric("vigil_webhook_journal_entries", "gauge",
+         "Webhook request bodies journaled and not yet covered by a checkpoint.", s.entries);
+  metric("vigil_webhook_journal_bytes", "gauge", "Bytes of the journaled webhook bodies.", s.bytes);
+  metric("vigil_webhook_journal_appends_total", "counter",
+         "Webhook bodies appended to the journal since start.", s.appends);
+  metric("vigil_webhook_journal_syncs_total", "counter",
+         "Durable journal writes since start (fewer than appends when grouped).", s.syncs);
 }
 
 }  // namespace vigil::ingest

@@ -75,6 +75,9 @@ struct RouteOptions {
   Role role = Role::kRead;
 };
 
+// "open", "read", "triage", "admin", "ingest" (as api/openapi.yaml's x-vigil-role says).
+std::string_view RoleName(RouteOptions::Role role);
+
 // Maps method + path pattern to handlers. A pattern is a '/'-separated path; a segment written
 // "{name}" matches any one non-empty segment and is stored in Request::path_params. Not
 // thread-safe to Add() while Dispatch() runs; build it first, then share it read-only.
@@ -94,6 +97,14 @@ class Router {
   const Entry* Resolve(Request& req, Response* error) const;
   // The options of the route a request for method + path would take (defaults when none).
   RouteOptions OptionsFor(std::string_view method, std::string_view path) const;
+
+  // The pattern of the route a request for method + path would take ("/v1/findings/{id}"), or
+  // "" when none (404 or 405). Valid as long as the router.
+  std::string_view PatternFor(std::string_view method, std::string_view path) const;
+
+  // Every (method, pattern) registered, in registration order of the patterns and method order
+  // within one (for the OpenAPI check and the per-route metrics).
+  std::vector<std::pair<std::string, std::string>> Routes() const;
 
   // Resolves and runs the handler inline. Exceptions from handlers propagate.
   Response Dispatch(Request& req) const;

@@ -1,9 +1,10 @@
 // The kube-apiserver audit webhook: POST /v1/audit and POST /v1/audit/{cluster}. A request's
 // cluster comes from its credential (the server's Authenticator: a bearer token or a client
-// certificate whose credential has the role ingest:<cluster>), never from its body; the body (an EventList, an Event or a JSON array of events,
-// audit.k8s.io/v1 or v1beta1, optionally gzip) is checked, then appended to the ingest journal,
-// and 200 is answered only once that append is durable (invariant 3). Over the journal's
-// backlog limit the answer is 429 with Retry-After, so the apiserver backs off and retries.
+// certificate whose credential has the role ingest:<cluster>), never from its body; the body (an
+// EventList, an Event or a JSON array of events, audit.k8s.io/v1 or v1beta1, optionally gzip) is
+// checked, then appended to the ingest journal, and 200 is answered only once that append is
+// durable (invariant 3). Over the journal's backlog limit the answer is 429 with Retry-After, so
+// the apiserver backs off and retries.
 #pragma once
 
 #include <atomic>

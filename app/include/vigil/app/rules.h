@@ -27,6 +27,17 @@ Result<detect::RuleSet> LoadRules(const std::vector<std::string>& paths,
 // `only` that no rule has.
 Status KeepOnly(const std::vector<std::string>& only, detect::RuleSet* rules);
 
+// What a RuleProvider tells about one loaded rule (GET /v1/rules), enabled or not.
+struct LoadedRule {
+  std::string id, name;
+  Severity severity = Severity::kMedium;
+  detect::RuleOrigin origin = detect::RuleOrigin::kNative;
+  detect::RuleSource source;  // file, line, column
+  bool stateful = false;
+  bool enabled = true;
+  std::vector<std::string> attack_ids;
+};
+
 // Thread-safe holder of the current compiled rules.
 class RuleProvider {
  public:
@@ -44,13 +55,18 @@ class RuleProvider {
   std::shared_ptr<const detect::RuleEngine> engine() const;
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   size_t rule_count() const;
+  // Every rule of the current set (disabled ones too), in load order, and its generation; null
+  // before the first successful Reload.
+  std::shared_ptr<const std::vector<LoadedRule>> loaded(uint64_t* generation = nullptr) const;
 
  private:
   const std::vector<std::string> paths_;
   const std::vector<std::string> only_;
   std::mutex reload_mu_;
   mutable std::mutex mu_;
-  std::shared_ptr<const detect::RuleEngine> engine_;  // guarded by mu_
+  std::shared_ptr<const detect::RuleEngine> engine_;       // guarded by mu_
+  std::shared_ptr<const std::vector<LoadedRule>> loaded_;  // guarded by mu_
+  uint64_t loaded_generation_ = 0;                         // guarded by mu_
   std::atomic<uint64_t> generation_{0};
 };
 

@@ -51,8 +51,12 @@ class KafkaProducer {
   uint64_t delivered() const { return delivered_.load(); }
   uint64_t failed() const { return failed_.load(); }    // delivery errors (after retries)
   uint64_t dropped() const { return dropped_.load(); }  // never queued
-  // Prometheus lines for one use of the producer (e.g. "findings", "deadletters").
-  void RenderMetrics(std::string_view use, std::string* out) const;
+  // Prometheus text for the producers of a process, by use (e.g. "findings", "deadletters"):
+  // each family once, with HELP and TYPE, a line per (use, producer). Null producers are
+  // skipped; with none, nothing is written.
+  static void RenderMetrics(
+      const std::vector<std::pair<std::string_view, const KafkaProducer*>>& producers,
+      std::string* out);
 
  private:
   explicit KafkaProducer(KafkaProducerOptions options) : options_(std::move(options)) {}

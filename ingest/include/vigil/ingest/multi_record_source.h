@@ -20,6 +20,7 @@ class MultiRecordSource final : public RecordSource {
   explicit MultiRecordSource(std::vector<RecordSource*> sources);
 
   std::string_view kind() const override { return "multi"; }
+  std::string_view KindOf(const RecordOrigin& origin) const override;
   Status Restore(const StateStore* store) override;
   Result<PollResult> Poll(RecordBatch* batch, const BatchLimits& limits,
                           std::chrono::milliseconds wait) override;

@@ -106,6 +106,12 @@ class RecordSource {
 
   // "file", "kafka", "webhook": for logs and metrics.
   virtual std::string_view kind() const = 0;
+  // The kind of the source that made `origin` (for a combination, the one of its parts; for
+  // metrics). Thread-safe.
+  virtual std::string_view KindOf(const RecordOrigin& origin) const {
+    (void)origin;
+    return kind();
+  }
 
   // Before the first Poll: where to resume, from the store's meta entries (null: from the start
   // of every stream, positions are not kept).
