@@ -15,8 +15,8 @@
 # Usage: bench/webhook_scenarios.sh VIGIL WEBHOOK_LOAD WORKDIR [REQUESTS] [CONNECTIONS] [EVENTS_JSONL]
 #   EVENTS_JSONL: audit events to build the bodies from (bench/vigil-gen output); synthesised
 #   when absent. Environment: BACKLOG_KB (1024), RSS_LIMIT_MB (1024), WEBHOOK_THREADS (16);
-#   SERVER_TLS_YAML (extra config lines enabling TLS on the server) with CLIENT_TLS_ARGS
-#   (e.g. "--cacert ca.pem") runs every scenario over https.
+#   TLS=1 runs every scenario over https (a throwaway CA and server certificate made with openssl
+#   in WORKDIR; webhook_load verifies it with --cacert).
 set -euo pipefail
 VIGIL=$1
 LOAD=$2
@@ -29,14 +29,34 @@ RSS_LIMIT_MB=${RSS_LIMIT_MB:-1024}
 THREADS=${WEBHOOK_THREADS:-16}
 TOKEN=bench-token
 HASH=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
+READER=bench-reader  # reads /metrics (credentials are configured, so it needs the read role)
+READER_HASH=$(printf %s "$READER" | sha256sum | cut -d' ' -f1)
 SCHEME=http
-[ -n "${SERVER_TLS_YAML:-}" ] && SCHEME=https
+TLS_YAML=""
+CLIENT_TLS_ARGS=""
+CURL_TLS=()
 mkdir -p "$WORK"
+if [ "${TLS:-0}" = 1 ]; then
+  SCHEME=https
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
+  openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
+    -CAcreateserial -days 2 -out "$WORK/server.pem" \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') 2>/dev/null
+  TLS_YAML="  tls: {cert: $WORK/server.pem, key: $WORK/server.key}"
+  CLIENT_TLS_ARGS="--cacert $WORK/ca.pem"
+  CURL_TLS=(--cacert "$WORK/ca.pem")
+fi
 EVENTS_ARG=()
 [ -n "$EVENTS" ] && EVENTS_ARG=(--events "$EVENTS")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1==m {print $2}'; }
+metric() {
+  curl -s "${CURL_TLS[@]}" -H "Authorization: Bearer $READER" "$SCHEME://127.0.0.1:$PORT/metrics" |
+    awk -v m="$1" '$1==m {print $2}'
+}
 json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 
 # config NAME BACKLOG_BYTES: writes $WORK/NAME.yaml for a fresh DB $WORK/NAME-db.
@@ -51,7 +71,9 @@ webhook:
   clusters: [{name: bench, token_sha256: "$HASH"}]
   threads: $THREADS
   max_backlog_bytes: $2
-${SERVER_TLS_YAML:-}
+api:
+  credentials: [{name: reader, token_sha256: "$READER_HASH", roles: [read]}]
+$TLS_YAML
 YAML
 }
 
@@ -82,7 +104,7 @@ stop() {
 
 send() {  # send NAME [extra webhook_load args...]: JSON in $WORK/NAME.json
   local name=$1; shift
-  "$LOAD" send --url "$SCHEME://127.0.0.1:$PORT/v1/audit" --token "$TOKEN" ${CLIENT_TLS_ARGS:-} \
+  "$LOAD" send --url "$SCHEME://127.0.0.1:$PORT/v1/audit" --token "$TOKEN" $CLIENT_TLS_ARGS \
     "${EVENTS_ARG[@]}" --requests "$REQUESTS" --connections "$CONC" --id-prefix "$name" \
     --acked "$WORK/$name.acked" "$@" > "$WORK/$name.json" || true
 }
