@@ -38,6 +38,14 @@ Response ServerState::Dispatch(Request& req) {
   return e->handler(req);
 }
 
+std::optional<Response> ServerState::CheckCredential(Request& req) {
+  Response ignored;
+  const Router::Entry* e = router_.Resolve(req, &ignored);
+  if (e == nullptr) return std::nullopt;
+  Authenticator::Identity who;
+  return auth_.Check(req, e->options.role, &auth_counters_, &who);
+}
+
 std::shared_ptr<boost::asio::ssl::context> ServerState::tls_context() const {
   std::lock_guard<std::mutex> lock(tls_mu_);
   return tls_;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -45,6 +46,10 @@ class ServerState {
   // The same, run where the route says (RouteOptions::run): inline, or on the query or ingest
   // pool; `done` gets the response (on that thread). Never throws; a throwing handler is 500.
   void DispatchAsync(Request req, std::function<void(Response)> done);
+  // Once a request's header is read, before its body: the 401/403 answer when its credential
+  // (Authorization header, TLS client identity in `req`) may not use the route, else nullopt
+  // (also for unknown routes, answered after the body as usual). Counted and logged as Dispatch.
+  std::optional<Response> CheckCredential(Request& req);
   // The body limit of the route a request goes to.
   size_t BodyLimit(std::string_view method, std::string_view path) const;
   // Stops taking work on the pools and waits for what runs there.

@@ -22,7 +22,7 @@ namespace net = boost::asio;
 
 namespace {
 
-constexpr std::chrono::seconds kMaxLinger{2};
+constexpr std::chrono::milliseconds kMaxLinger{2000};
 constexpr size_t kMaxDrainBytes = 1 << 20;
 
 }  // namespace
@@ -83,7 +83,8 @@ std::optional<Response> ReadErrorResponse(beast::error_code ec, size_t body_limi
 
 Session::Session(net::ip::tcp::socket&& socket, ServerState* state, bool reject,
                  std::shared_ptr<net::ssl::context> tls)
-    : stream_(std::in_place_index<0>, std::move(socket)),
+    : executor_(socket.get_executor()),
+      stream_(std::in_place_index<0>, std::move(socket)),
       state_(state),
       reject_(reject),
       tls_(std::move(tls)) {}
@@ -96,7 +97,7 @@ beast::tcp_stream& Session::Tcp() {
 }
 
 void Session::Start() {
-  net::dispatch(Tcp().get_executor(), [self = shared_from_this()] {
+  net::dispatch(executor_, [self = shared_from_this()] {
     if (self->reject_) {
       // Over the connection cap. A TLS client would not read a plain answer: just close.
       if (self->tls_) return self->Close();
@@ -104,15 +105,18 @@ void Session::Start() {
       return;
     }
     if (!self->tls_) return self->DoRead();
-    // The handshake and the first request header share header_timeout (slowloris).
-    self->Tcp().expires_after(self->state_->options().header_timeout);
+    // The handshake and the first request header share one header_timeout (slowloris).
+    self->header_deadline_ =
+        std::chrono::steady_clock::now() + self->state_->options().header_timeout;
+    self->Tcp().expires_at(self->header_deadline_);
     beast::async_detect_ssl(self->Tcp(), self->buffer_,
                             beast::bind_front_handler(&Session::OnDetect, self));
   });
 }
 
 void Session::Shutdown() {
-  net::post(Tcp().get_executor(), [self = shared_from_this()] {
+  // executor_, not Tcp(): the stream may be switching to TLS on the strand right now.
+  net::post(executor_, [self = shared_from_this()] {
     self->shutting_down_ = true;
     // A pending read (idle keep-alive or linger) is cancelled; a write in flight completes and
     // OnWrite then closes.
@@ -146,11 +150,22 @@ void Session::OnHandshake(beast::error_code ec, size_t used) {
 
 void Session::DoRead() {
   if (shutting_down_) return Close();
-  if (buffer_.size() > 0) return ReadHeader();  // pipelined, or read with the handshake
+  if (buffer_.size() > 0) {  // pipelined, or read with the handshake (then the deadline holds)
+    if (requests_ > 0) {
+      header_deadline_ = std::chrono::steady_clock::now() + state_->options().header_timeout;
+    }
+    return ReadHeader();
+  }
   // Wait for the next request's first byte: as long as the keep-alive idle timeout allows, or
   // for a new connection the header timeout. Then its whole header gets header_timeout.
-  Tcp().expires_after(requests_ == 0 ? state_->options().header_timeout
-                                     : state_->options().idle_timeout);
+  if (requests_ == 0) {
+    // A new connection: its first header (after the handshake, under TLS) has one deadline.
+    if (!tls_)
+      header_deadline_ = std::chrono::steady_clock::now() + state_->options().header_timeout;
+    Tcp().expires_at(header_deadline_);
+  } else {
+    Tcp().expires_after(state_->options().idle_timeout);
+  }
   Visit([&](auto& s) {
     s.async_read_some(buffer_.prepare(4096),
                       beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
@@ -164,6 +179,10 @@ void Session::OnFirstBytes(beast::error_code ec, size_t bytes) {
     if (ec == net::error::eof) ec = http::error::end_of_stream;
     return OnRead(ec, 0);
   }
+  // A later request's header gets header_timeout from its first byte.
+  if (requests_ > 0) {
+    header_deadline_ = std::chrono::steady_clock::now() + state_->options().header_timeout;
+  }
   ReadHeader();
 }
 
@@ -172,7 +191,7 @@ void Session::ReadHeader() {
   // No body limit while the header is read; OnHeader sets the route's.
   LimitHeader(&*parser_, state_->options().max_header_bytes);
   body_limit_ = state_->options().max_body_bytes;
-  Tcp().expires_after(state_->options().header_timeout);
+  Tcp().expires_at(header_deadline_);
   // The header first: the route decides the body limit (the webhook takes bigger bodies).
   Visit([&](auto& s) {
     http::async_read_header(s, buffer_, *parser_,
@@ -186,6 +205,21 @@ void Session::OnHeader(beast::error_code ec, size_t bytes) {
   const auto& h = parser_->get();
   std::string_view target(h.target().data(), h.target().size());
   target = target.substr(0, target.find('?'));
+  // The credential is checked before the body is read: a client without one must not make the
+  // server read (and hold) a 12 MiB webhook body only to answer 401.
+  {
+    Request probe;
+    probe.method = std::string(h.method_string());
+    probe.path = std::string(target);
+    if (auto it = h.find(http::field::authorization); it != h.end()) {
+      probe.headers.emplace_back("Authorization", std::string(it->value()));
+    }
+    probe.tls_client_cn = client_cn_;
+    probe.tls_client_sans = client_sans_;
+    if (std::optional<Response> refused = state_->CheckCredential(probe)) {
+      return Send(std::move(*refused), h.version(), false, true);
+    }
+  }
   body_limit_ = state_->BodyLimit(
       std::string_view(h.method_string().data(), h.method_string().size()), target);
   if (beast::error_code too_big = LimitBody(&*parser_, body_limit_)) {
@@ -212,13 +246,12 @@ void Session::OnRead(beast::error_code ec, size_t /*bytes*/) {
     }
     // Run where the route says; the answer comes back on this connection's strand. Nothing is
     // read meanwhile (one request at a time per connection).
-    state_->DispatchAsync(std::move(req),
-                          [self = shared_from_this(), version, keep_alive](Response r) mutable {
-                            net::post(self->Tcp().get_executor(),
-                                      [self, r = std::move(r), version, keep_alive]() mutable {
-                                        self->Send(std::move(r), version, keep_alive, false);
-                                      });
-                          });
+    state_->DispatchAsync(
+        std::move(req), [self = shared_from_this(), version, keep_alive](Response r) mutable {
+          net::post(self->executor_, [self, r = std::move(r), version, keep_alive]() mutable {
+            self->Send(std::move(r), version, keep_alive, false);
+          });
+        });
     return;
   }
   if (ec == beast::error::timeout) {
@@ -271,7 +304,8 @@ void Session::Linger() {
   beast::error_code ec;
   Tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
   if (ec) return Close();
-  Tcp().expires_after(std::min<std::chrono::seconds>(state_->options().idle_timeout, kMaxLinger));
+  Tcp().expires_after(
+      std::min<std::chrono::milliseconds>(state_->options().idle_timeout, kMaxLinger));
   Tcp().async_read_some(net::buffer(drain_),
                         beast::bind_front_handler(&Session::OnLinger, shared_from_this()));
 }

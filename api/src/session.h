@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnLinger(boost::beast::error_code ec, size_t bytes);
   void Close();
 
+  boost::asio::any_io_executor executor_;  // the connection's strand, fixed at construction
   std::variant<boost::beast::tcp_stream, TlsStream> stream_;
   ServerState* state_;
   const bool reject_;
@@ -81,7 +83,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
   boost::beast::http::response<boost::beast::http::string_body> res_;
-  size_t requests_ = 0;  // read on this connection
+  size_t requests_ = 0;                                      // read on this connection
+  std::chrono::steady_clock::time_point header_deadline_{};  // of the request header being read
   bool writing_ = false;
   bool shutting_down_ = false;
   bool closed_ = false;

@@ -284,10 +284,9 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   opts.max_header_bytes = config.api_max_header_bytes;
   opts.max_connections = config.api_max_connections;
   opts.max_requests_per_connection = config.api_max_requests_per_connection;
-  opts.header_timeout =
-      std::chrono::seconds(std::max<int64_t>(1, config.api_header_timeout_ms / 1000));
-  opts.body_timeout = std::chrono::seconds(std::max<int64_t>(1, config.api_body_timeout_ms / 1000));
-  opts.idle_timeout = std::chrono::seconds(std::max<int64_t>(1, config.api_idle_timeout_ms / 1000));
+  opts.header_timeout = std::chrono::milliseconds(config.api_header_timeout_ms);
+  opts.body_timeout = std::chrono::milliseconds(config.api_body_timeout_ms);
+  opts.idle_timeout = std::chrono::milliseconds(config.api_idle_timeout_ms);
   opts.auth.credentials = credentials;
   opts.tls = config.api_tls;
   opts.allow_plain_http = config.api_allow_plain_http;

@@ -234,6 +234,23 @@ TEST_F(WebhookTest, HeaderFloodsAndSlowHeadersStoreNothingAndHealthAnswers) {
   EXPECT_EQ(Post(EventList(1)).result_int(), 200u);  // and it still works
 }
 
+TEST_F(WebhookTest, ACredentiallessRequestIsRefusedBeforeItsBodyIsRead) {
+  Start();
+  // 10 MB announced, none sent: the answer must not wait for the body (the client gives up after
+  // 10 s, the server's body timeout is 60 s).
+  for (const std::string& auth : {std::string(), "Authorization: Bearer api-token\r\n"}) {
+    TestClient client(port_);
+    ASSERT_FALSE(client.Connect());
+    ASSERT_FALSE(client.WriteRaw("POST /v1/audit HTTP/1.1\r\nHost: x\r\n" + auth +
+                                 "Content-Length: 10000000\r\n\r\n"));
+    HttpResponse res;
+    ASSERT_FALSE(client.Read(&res));
+    ExpectRefused(res, auth.empty() ? 401 : 403, auth.empty() ? "missing credential" : "lacks");
+    EXPECT_FALSE(res.keep_alive());
+  }
+  EXPECT_EQ(counters_.requests.load(), 0u);
+}
+
 // The same endpoint over TLS, with tokens and client certificates.
 class WebhookTlsTest : public WebhookTest {
  protected:

@@ -41,9 +41,9 @@ struct ServerOptions {
   // keep-alive connection each later header once its first byte came, within header_timeout
   // (slowloris); a body must arrive within body_timeout; a connection idle between requests
   // for idle_timeout is closed; so is a response the client does not read within idle_timeout.
-  std::chrono::seconds header_timeout{10};
-  std::chrono::seconds body_timeout{60};
-  std::chrono::seconds idle_timeout{30};
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{30'000};
   size_t max_requests_per_connection = 10000;  // then "Connection: close"
   AuthOptions auth;                            // no credentials: open (but the webhook); see auth.h
   TlsOptions tls;
