@@ -108,7 +108,7 @@ void Session::Start() {
     // The handshake and the first request header share one header_timeout (slowloris).
     self->header_deadline_ =
         std::chrono::steady_clock::now() + self->state_->options().header_timeout;
-    self->Tcp().expires_at(self->header_deadline_);
+    self->Tcp().expires_after(self->state_->options().header_timeout);
     beast::async_detect_ssl(self->Tcp(), self->buffer_,
                             beast::bind_front_handler(&Session::OnDetect, self));
   });
@@ -148,6 +148,12 @@ void Session::OnHandshake(beast::error_code ec, size_t used) {
   DoRead();
 }
 
+std::chrono::milliseconds Session::UntilHeaderDeadline() const {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      header_deadline_ - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
 void Session::DoRead() {
   if (shutting_down_) return Close();
   if (buffer_.size() > 0) {  // pipelined, or read with the handshake (then the deadline holds)
@@ -160,9 +166,10 @@ void Session::DoRead() {
   // for a new connection the header timeout. Then its whole header gets header_timeout.
   if (requests_ == 0) {
     // A new connection: its first header (after the handshake, under TLS) has one deadline.
-    if (!tls_)
+    if (!tls_) {
       header_deadline_ = std::chrono::steady_clock::now() + state_->options().header_timeout;
-    Tcp().expires_at(header_deadline_);
+    }
+    Tcp().expires_after(UntilHeaderDeadline());
   } else {
     Tcp().expires_after(state_->options().idle_timeout);
   }
@@ -191,7 +198,7 @@ void Session::ReadHeader() {
   // No body limit while the header is read; OnHeader sets the route's.
   LimitHeader(&*parser_, state_->options().max_header_bytes);
   body_limit_ = state_->options().max_body_bytes;
-  Tcp().expires_at(header_deadline_);
+  Tcp().expires_after(UntilHeaderDeadline());
   // The header first: the route decides the body limit (the webhook takes bigger bodies).
   Visit([&](auto& s) {
     http::async_read_header(s, buffer_, *parser_,

@@ -62,6 +62,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnDetect(boost::beast::error_code ec, bool is_tls);
   void OnHandshake(boost::beast::error_code ec, size_t used);
+  std::chrono::milliseconds UntilHeaderDeadline() const;  // at least 1 ms
   void DoRead();
   void OnFirstBytes(boost::beast::error_code ec, size_t bytes);
   void ReadHeader();

@@ -238,7 +238,8 @@ TEST_F(WebhookTest, ACredentiallessRequestIsRefusedBeforeItsBodyIsRead) {
   Start();
   // 10 MB announced, none sent: the answer must not wait for the body (the client gives up after
   // 10 s, the server's body timeout is 60 s).
-  for (const std::string& auth : {std::string(), "Authorization: Bearer api-token\r\n"}) {
+  for (const std::string& auth :
+       {std::string(), std::string("Authorization: Bearer api-token\r\n")}) {
     TestClient client(port_);
     ASSERT_FALSE(client.Connect());
     ASSERT_FALSE(client.WriteRaw("POST /v1/audit HTTP/1.1\r\nHost: x\r\n" + auth +
