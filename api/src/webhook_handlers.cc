@@ -133,6 +133,11 @@ void WebhookCounters::Render(std::string* out) const {
           "Webhook requests answered 429 because the journal backlog was full.", throttled);
   counter("vigil_webhook_failed_total", "Webhook requests answered 503: the journal write failed.",
           failed);
+  AppendMetricHeader("vigil_webhook_append_duration_seconds", "histogram",
+                     "Accepted webhook requests: time from the check of the body to its synced "
+                     "journal append.",
+                     out);
+  append_duration.Render("vigil_webhook_append_duration_seconds", "", out);
 }
 
 void RegisterWebhookHandlers(IngestJournal* journal, WebhookOptions options,
@@ -162,6 +167,7 @@ void RegisterWebhookHandlers(IngestJournal* journal, WebhookOptions options,
       return r;
     }
     // 3. What: decompressed (bounded) and checked before anything is kept.
+    const auto started = std::chrono::steady_clock::now();
     JournalRecord record;
     const std::string_view encoding = req.Header("Content-Encoding");
     if (encoding == "gzip" || encoding == "x-gzip") {
@@ -190,6 +196,7 @@ void RegisterWebhookHandlers(IngestJournal* journal, WebhookOptions options,
         return Error(503, "cannot store the events now, retry later", &counters->failed);
       }
     }
+    counters->append_duration.Observe(std::chrono::steady_clock::now() - started);
     counters->accepted.fetch_add(1, std::memory_order_relaxed);
     counters->events.fetch_add(*events, std::memory_order_relaxed);
     return Response::Json(200, "{\"accepted\":" + std::to_string(*events) + "}");

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 
 #include "serve_api.h"
@@ -449,6 +450,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     }
   };
   std::thread pipeline_thread([&] {
+    pthread_setname_np(pthread_self(), "vigil-pipeline");
     try {
       run_pipelines();
     } catch (const std::exception& e) {  // never std::terminate the server

@@ -212,11 +212,8 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   cfs.emplace_back(kDeadLettersCf, index_opts);
   // The outbox: appended in checkpoints, read in order by the relay, removed as delivered.
   cfs.emplace_back(kOutboxCf, index_opts);
-  // The webhook journal: appended (synced), read in order once, removed after a checkpoint.
-  // Bodies are large and short-lived: no compression, no bloom filter.
-  rocksdb::ColumnFamilyOptions journal_opts = index_opts;
-  journal_opts.compression = rocksdb::kNoCompression;
-  cfs.emplace_back(kJournalCf, journal_opts);
+  // Where earlier versions kept the webhook journal (now DIR/journal); emptied at Open.
+  cfs.emplace_back(kJournalCf, index_opts);
   // Suppressions: few, small, read once at Open into memory.
   cfs.emplace_back(kSuppressionsCf, index_opts);
 
@@ -230,7 +227,7 @@ Result<std::unique_ptr<RocksDbFindingStore>> RocksDbFindingStore::Open(const std
   RETURN_IF_ERROR(store->CheckSchemaVersion().WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadDeadLetterBounds().WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadOutboxBounds().WithContext("open " + dir));
-  RETURN_IF_ERROR(store->LoadJournalBounds().WithContext("open " + dir));
+  RETURN_IF_ERROR(store->OpenJournal(dir).WithContext("open " + dir));
   RETURN_IF_ERROR(store->LoadSuppressions().WithContext("open " + dir));
   return store;
 }
@@ -253,12 +250,14 @@ RocksDbFindingStore::RocksDbFindingStore(
   meta_cf_ = handles_[4 + kNumIndexes];
   dead_letters_cf_ = handles_[5 + kNumIndexes];
   outbox_cf_ = handles_[6 + kNumIndexes];
-  journal_cf_ = handles_[7 + kNumIndexes];
+  legacy_journal_cf_ = handles_[7 + kNumIndexes];
   suppressions_cf_ = handles_[8 + kNumIndexes];
   if (!opts_.clock) opts_.clock = SystemClock::Default();
 }
 
 RocksDbFindingStore::~RocksDbFindingStore() {
+  if (journal_db_ != nullptr) journal_db_->Close().PermitUncheckedError();
+  journal_db_.reset();
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
   delete db_;

@@ -2,6 +2,7 @@
 // directory: appends are durable, numbered and read back in order; concurrent appends share
 // syncs; trims remove a prefix; everything holds across a reopen.
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -147,6 +148,88 @@ TEST_F(JournalTest, WaitReturnsOnceAnEntryArrives) {
   EXPECT_TRUE(db_->WaitJournal(0, 30s));
   writer.join();
   EXPECT_FALSE(db_->WaitJournal(db_->journal_stats().next_seq, 10ms));
+}
+
+// Earlier versions kept the journal in the main DB's "journal" column family. What a crash left
+// there is moved to DIR/journal at Open: read back, numbered on, and not moved twice.
+class LegacyJournalTest : public JournalTest {
+ protected:
+  // Runs f(db, journal CF handle) on the main DB opened directly, with all its column families.
+  template <typename F>
+  void WithLegacyCf(F f) {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    size_t journal = names.size();
+    for (size_t i = 0; i < names.size(); ++i) {
+      cfs.emplace_back(names[i], rocksdb::ColumnFamilyOptions());
+      if (names[i] == "journal") journal = i;
+    }
+    ASSERT_LT(journal, names.size()) << "the main DB has no legacy journal CF";
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_, cfs, &handles, &db).ok());
+    f(db, handles[journal]);
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    ASSERT_TRUE(db->Close().ok());
+    delete db;
+  }
+  // The value layout of the legacy CF (and of DIR/journal): [cluster length][cluster]
+  // [received_us, 8 bytes big-endian][body]; keys are 8-byte big-endian seqs.
+  static std::string Key(uint64_t seq) {
+    std::string k;
+    for (int i = 7; i >= 0; --i) k.push_back(static_cast<char>((seq >> (8 * i)) & 0xff));
+    return k;
+  }
+  static std::string Value(const std::string& cluster, int64_t received_us,
+                           const std::string& body) {
+    std::string v(1, static_cast<char>(cluster.size()));
+    v += cluster;
+    v += Key(static_cast<uint64_t>(received_us));
+    return v + body;
+  }
+  size_t LegacyCount() {
+    size_t n = 0;
+    WithLegacyCf([&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    });
+    return n;
+  }
+};
+
+TEST_F(LegacyJournalTest, EntriesInTheMainDbMoveToTheJournalDbOnce) {
+  db_.reset();
+  WithLegacyCf([&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf, Key(7), Value("prod", 1234, "seven")).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf, Key(8), Value("dev", 5678, "eight")).ok());
+  });
+  Reopen();
+  auto all = ReadAll();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].seq, 7u);
+  EXPECT_EQ(all[0].record.cluster, "prod");
+  EXPECT_EQ(all[0].record.received_us, 1234);
+  EXPECT_EQ(all[0].record.body, "seven");
+  EXPECT_EQ(all[1].seq, 8u);
+  EXPECT_EQ(all[1].record.body, "eight");
+  EXPECT_EQ(db_->journal_stats().entries, 2u);
+  EXPECT_EQ(Append("c", "nine"), 9u);
+  db_.reset();
+  EXPECT_EQ(LegacyCount(), 0u);  // moved, not copied
+  EXPECT_TRUE(fs::is_directory(fs::path(dir_) / "journal"));
+  Reopen();
+  all = ReadAll();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[2].record.body, "nine");
+}
+
+TEST_F(LegacyJournalTest, AppendsNeverTouchTheMainDb) {
+  for (int i = 0; i < 10; ++i) Append("c", "body-" + std::to_string(i));
+  db_.reset();
+  EXPECT_EQ(LegacyCount(), 0u);
+  Reopen();
+  EXPECT_EQ(ReadAll().size(), 10u);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "vigil/api/auth.h"
 #include "vigil/api/router.h"
+#include "vigil/core/histogram.h"
 #include "vigil/core/ingest_journal.h"
 #include "vigil/core/status.h"
 
@@ -35,6 +36,9 @@ struct WebhookCounters {
   // are the server's vigil_http_auth_failures_total).
   std::atomic<uint64_t> requests{0}, accepted{0}, events{0}, forbidden{0}, rejected{0},
       throttled{0}, failed{0};
+  // From the start of the check of the body to the journal's synced append: what a 2xx costs
+  // beyond reading the request (vigil_webhook_append_duration_seconds).
+  LatencyHistogram append_duration;
   void Render(std::string* out) const;  // vigil_webhook_* Prometheus lines
 };
 
