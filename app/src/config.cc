@@ -321,6 +321,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
       RETURN_IF_ERROR(Read(path, v, key, &c->listen));
     } else if (key == "workers") {
       RETURN_IF_ERROR(Read(path, v, key, &c->workers));
+    } else if (key == "pipeline_nice") {
+      RETURN_IF_ERROR(Read(path, v, key, &c->pipeline_nice));
     } else if (key == "log") {
       if (!v.IsMap()) return Status::InvalidArgument(Where(path, v) + ": 'log' must be a mapping");
       for (const auto& l : v) {
@@ -422,6 +424,9 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   }
   if (Status s = CheckWorkers(c->workers); !s.ok())
     return Status::InvalidArgument(path + ": " + s.message());
+  if (c->pipeline_nice < -1 || c->pipeline_nice > 19) {
+    return Status::InvalidArgument(path + ": pipeline_nice must be in 0..19 (or -1: automatic)");
+  }
   if (c->checkpoint_events == 0) {
     return Status::InvalidArgument(path + ": state.checkpoint_events must be at least 1");
   }
@@ -486,6 +491,11 @@ int EffectiveWorkers(int workers) {
   if (workers > 0) return workers;
   const unsigned cores = std::thread::hardware_concurrency();
   return static_cast<int>(std::clamp<unsigned>(cores, 1, kAutoMaxWorkers));
+}
+
+int EffectivePipelineNice(const Config& c) {
+  if (c.pipeline_nice >= 0) return c.pipeline_nice;
+  return c.webhook.enabled() ? 10 : 0;
 }
 
 Status ParseListen(const std::string& listen, std::string* address, uint16_t* port) {

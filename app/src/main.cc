@@ -3,13 +3,17 @@
 
 #include <CLI/CLI.hpp>
 #include <condition_variable>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <thread>
 
 #include "serve_api.h"
@@ -451,6 +455,12 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   };
   std::thread pipeline_thread([&] {
     pthread_setname_np(pthread_self(), "vigil-pipeline");
+    // Its workers and commit thread, created from here, inherit the nice value.
+    if (const int nice = EffectivePipelineNice(config); nice > 0) {
+      if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice) != 0) {
+        spdlog::warn("pipeline_nice {}: setpriority failed: {}", nice, std::strerror(errno));
+      }
+    }
     try {
       run_pipelines();
     } catch (const std::exception& e) {  // never std::terminate the server

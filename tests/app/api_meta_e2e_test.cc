@@ -27,29 +27,14 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::HttpGet;
 using testing::HttpRequest;
+using testing::ListeningPort;
 using testing::Subprocess;
+using testing::WaitFor;
 
 // Spec entries whose routes other branches of issue 11 add (PATCH findings, suppressions). Each
 // is checked NOT to be routed yet: once its route lands this test fails, and the entry must be
 // removed from here.
 const std::set<std::string> kNotRoutedYet = {};
-
-uint16_t ListeningPort(Subprocess& p) {
-  std::string out = p.ReadStdoutUntil("\n", 60s);
-  size_t at = out.find("listening on 127.0.0.1:");
-  if (at == std::string::npos) return 0;
-  return static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
-}
-
-bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    pollfd none{};
-    poll(&none, 0, 20);  // a pause between two looks, not a wait for the condition
-  }
-  return true;
-}
 
 // The value of an unlabelled sample line "name value", or -1.
 double Sample(const std::string& metrics, const std::string& name) {

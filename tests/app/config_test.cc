@@ -162,6 +162,30 @@ TEST(ConfigTest, Workers) {
   EXPECT_NE(st.message().find("workers"), std::string::npos) << st.message();
 }
 
+TEST(ConfigTest, PipelineNice) {
+  Config plain;
+  EXPECT_EQ(plain.pipeline_nice, -1);
+  EXPECT_EQ(EffectivePipelineNice(plain), 0);  // no webhook: detection at normal priority
+  Config hooked;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("nice-webhook.yaml",
+                                       "webhook:\n  clusters:\n    - {name: a, token_sha256: " +
+                                           std::string(64, 'a') + "}\n"),
+                             &hooked)
+                  .ok());
+  EXPECT_EQ(EffectivePipelineNice(hooked), 10);  // the acknowledgements go first
+  Config set;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("nice.yaml", "pipeline_nice: 3\n"), &set).ok());
+  EXPECT_EQ(EffectivePipelineNice(set), 3);
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("nice0.yaml", "pipeline_nice: 0\n"), &hooked).ok());
+  EXPECT_EQ(EffectivePipelineNice(hooked), 0);  // explicit 0 wins over the webhook's default
+  for (const char* yaml : {"pipeline_nice: 20\n", "pipeline_nice: -2\n", "pipeline_nice: x\n"}) {
+    Config d;
+    Status st = LoadConfigFile(WriteTemp("bad-nice.yaml", yaml), &d);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << yaml;
+    EXPECT_NE(st.message().find("pipeline_nice"), std::string::npos) << st.message();
+  }
+}
+
 TEST(ConfigTest, KafkaSection) {
   Config c;
   auto path = WriteTemp("kafka.yaml",

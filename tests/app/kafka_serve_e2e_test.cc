@@ -23,7 +23,9 @@ using namespace std::chrono_literals;
 using testing::HttpGet;
 using testing::KafkaMockProcess;
 using testing::KafkaTestMessage;
+using testing::ListeningPort;
 using testing::Subprocess;
+using testing::WaitFor;
 
 // id -> what the finding says (json: its FindingToJson).
 std::map<std::string, std::string> ReadStore(const std::string& dir, bool json = false) {
@@ -45,23 +47,6 @@ std::map<std::string, std::string> ReadStore(const std::string& dir, bool json =
     filter.cursor = page->next_cursor;
   }
   return out;
-}
-
-uint16_t ListeningPort(Subprocess& p) {
-  std::string out = p.ReadStdoutUntil("\n", 60s);
-  size_t at = out.find("listening on 127.0.0.1:");
-  if (at == std::string::npos) return 0;
-  return static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
-}
-
-bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    pollfd none{};
-    poll(&none, 0, 20);  // a pause between two looks, not a wait for the condition
-  }
-  return true;
 }
 
 TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {

@@ -12,6 +12,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -84,6 +90,7 @@ class Subprocess {
   }
 
   void Signal(int sig) { kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
   const std::string& out() const { return out_; }
   const std::string& err() const { return err_; }
 
@@ -161,6 +168,46 @@ inline HttpResult HttpRequest(uint16_t port, const std::string& method, const st
 
 inline HttpResult HttpGet(uint16_t port, const std::string& target) {
   return HttpRequest(port, "GET", target);
+}
+
+// The port of `vigil serve`'s first stdout line ("listening on 127.0.0.1:PORT"), or 0.
+inline uint16_t ListeningPort(Subprocess& p) {
+  std::string out = p.ReadStdoutUntil("\n", std::chrono::seconds(60));
+  size_t at = out.find("listening on 127.0.0.1:");
+  if (at == std::string::npos) return 0;
+  return static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
+}
+
+// Looks at pred every 20 ms until it holds (true) or `timeout` passed (false).
+inline bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    pollfd none{};
+    poll(&none, 0, 20);  // a pause between two looks, not a wait for the condition
+  }
+  return true;
+}
+
+// The nice values of process pid's threads, by thread name (/proc/PID/task/TID/{comm,stat}).
+inline std::map<std::string, std::set<int>> NiceByThreadName(pid_t pid) {
+  std::map<std::string, std::set<int>> out;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+    std::string name, stat;
+    std::getline(std::ifstream(t.path() / "comm"), name);
+    std::getline(std::ifstream(t.path() / "stat"), stat);
+    const size_t close = stat.rfind(')');  // the name may hold spaces and parentheses
+    if (name.empty() || close == std::string::npos) continue;
+    // After "pid (comm)": state is field 3, nice field 19.
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19) out[name].insert(std::stoi(field));
+    }
+  }
+  return out;
 }
 
 }  // namespace vigil::testing

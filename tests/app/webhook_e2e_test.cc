@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "subprocess.h"
 #include "vigil/api/webhook.h"
@@ -21,7 +22,9 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::HttpGet;
 using testing::HttpRequest;
+using testing::ListeningPort;
 using testing::Subprocess;
+using testing::WaitFor;
 
 std::map<std::string, std::string> ReadStore(const std::string& dir) {
   std::map<std::string, std::string> out;
@@ -41,23 +44,6 @@ std::map<std::string, std::string> ReadStore(const std::string& dir) {
     filter.cursor = page->next_cursor;
   }
   return out;
-}
-
-uint16_t ListeningPort(Subprocess& p) {
-  std::string out = p.ReadStdoutUntil("\n", 60s);
-  size_t at = out.find("listening on 127.0.0.1:");
-  if (at == std::string::npos) return 0;
-  return static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
-}
-
-bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    pollfd none{};
-    poll(&none, 0, 20);  // a pause between two looks, not a wait for the condition
-  }
-  return true;
 }
 
 // The lines of `path` as EventList bodies of at most `per` events.
@@ -167,6 +153,15 @@ TEST(WebhookServeEndToEndTest, KillNineAfterAcknowledgementLosesNothingAndDuplic
       HttpRequest(port, "GET", "/metrics", "", {"Authorization: Bearer reader-token"}).body;
   EXPECT_NE(metrics.find("\nvigil_webhook_journal_entries 0\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("\nvigil_webhook_accepted_total "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nvigil_webhook_append_duration_seconds_count "), std::string::npos);
+  // With the webhook on, detection runs at nice 10 (pipeline_nice), the HTTP threads at 0.
+  const auto nice = testing::NiceByThreadName(serve.pid());
+  ASSERT_TRUE(nice.count("vigil-pipeline")) << "no thread named vigil-pipeline";
+  EXPECT_EQ(nice.at("vigil-pipeline"), std::set<int>{10});
+  ASSERT_TRUE(nice.count("vigil-commit"));
+  EXPECT_EQ(nice.at("vigil-commit"), std::set<int>{10});  // inherited from the pipeline thread
+  ASSERT_TRUE(nice.count("vigil"));
+  EXPECT_EQ(nice.at("vigil"), std::set<int>{0});  // the main thread and the HTTP threads
   serve.Signal(SIGTERM);
   EXPECT_EQ(serve.Wait(60s), 0) << serve.err();
 

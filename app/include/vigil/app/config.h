@@ -54,6 +54,11 @@ struct Config {
   // writer); with more, they run beside the thread that reads and keeps the stateful state,
   // which sees every event in input order, so the findings are the same whatever the number.
   int workers = 0;
+  // The nice value (0..19) of the threads that decode, detect and checkpoint (`pipeline_nice`);
+  // -1, the default: 10 when the webhook is on, else 0. An acknowledgement waits for the journal,
+  // not for detection, so under load the threads that answer the apiservers go first and
+  // detection catches up from the durable journal (its backlog is bounded by the 429s).
+  int pipeline_nice = -1;
   // Records handed to a worker at a time: at most this many, and this many bytes (a bigger
   // record goes alone). Not in the config file.
   size_t batch_records = 1024;
@@ -121,6 +126,8 @@ Status LoadConfigFile(const std::string& path, Config* config);
 
 constexpr int kMaxWorkers = 64;
 constexpr int kAutoMaxWorkers = 8;
+// pipeline_nice resolved: itself, or for -1 10 with the webhook on and 0 without.
+int EffectivePipelineNice(const Config& c);
 // InvalidArgument unless 0 <= workers <= kMaxWorkers.
 Status CheckWorkers(int workers);
 // The threads `workers` stands for: itself, or for 0 the number of cores (1..kAutoMaxWorkers).
