@@ -14,6 +14,8 @@ REQUESTS=${4:-2000}
 CONC=${5:-16}
 TOKEN=bench-token
 HASH=$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
+READER=bench-reader  # reads /metrics (credentials are configured, so it needs the read role)
+READER_HASH=$(printf %s "$READER" | sha256sum | cut -d' ' -f1)
 
 # One body of 400 distinct events (the apiserver's default batch size).
 python3 - "$EVENTS" "$WORK/body.json" <<'PY'
@@ -24,7 +26,10 @@ open(sys.argv[2], "w").write('{"kind":"EventList","apiVersion":"audit.k8s.io/v1"
 PY
 BODY_BYTES=$(stat -c %s "$WORK/body.json")
 
-metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1==m {print $2}'; }
+metric() {
+  curl -s -H "Authorization: Bearer $READER" "http://127.0.0.1:$PORT/metrics" |
+    awk -v m="$1" '$1==m {print $2}'
+}
 
 echo "| journal | requests | concurrency | accepted events/s | MB/s | p50 ms | p99 ms | syncs per append | peak RSS MB | applied = acknowledged |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -39,6 +44,8 @@ webhook:
   clusters: [{name: bench, token_sha256: "$HASH"}]
   group_commit: $GROUP
   threads: 16
+api:
+  credentials: [{name: reader, token_sha256: "$READER_HASH", roles: [read]}]
 YAML
   "$VIGIL" serve --config "$WORK/webhook.yaml" > "$WORK/serve.out" 2> "$WORK/serve.err" &
   PID=$!
@@ -46,7 +53,8 @@ YAML
   PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/serve.out")
   PEAK=0
   ( while kill -0 $PID 2>/dev/null; do
-      awk '/VmHWM/ {print $2}' /proc/$PID/status 2>/dev/null > "$WORK/hwm" || true; sleep 0.2
+      awk '/VmHWM/ {print $2}' /proc/$PID/status 2>/dev/null > "$WORK/hwm.tmp" || true
+      [ -s "$WORK/hwm.tmp" ] && mv "$WORK/hwm.tmp" "$WORK/hwm"; sleep 0.2
     done ) &
   SAMPLER=$!
   hey -n "$REQUESTS" -c "$CONC" -m POST -T application/json \
@@ -73,10 +81,11 @@ YAML
 import sys
 rps, p50, p99, ok, acked, parsed, appends, syncs, peak, body, group, n, c = sys.argv[1:]
 rps = float(rps or 0)
+applied = "yes" if acked and acked == parsed else f"NO ({parsed or '?'} of {acked or '?'})"
 print(f"| {'grouped' if group == 'true' else 'one sync each'} | {n} ({ok} × 200) | {c} | "
       f"{rps * 400:,.0f} | {rps * int(body) / 1e6:.1f} | {float(p50 or 0) * 1000:.1f} | "
       f"{float(p99 or 0) * 1000:.1f} | {int(syncs or 0) / max(1, int(appends or 1)):.2f} | "
-      f"{int(peak or 0) / 1024:.0f} | {'yes' if acked == parsed else f'NO ({parsed} of {acked})'} |")
+      f"{int(peak or 0) / 1024:.0f} | {applied} |")
 PY
 done
 echo

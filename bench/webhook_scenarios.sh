@@ -84,8 +84,9 @@ start() {
   for _ in $(seq 300); do grep -q "listening on" "$WORK/$1.out" 2>/dev/null && break; sleep 0.1; done
   grep -q "listening on" "$WORK/$1.out" || { cat "$WORK/$1.err"; exit 1; }
   ( while kill -0 "$PID" 2>/dev/null; do
-      awk '/VmHWM/ {print $2}' "/proc/$PID/status" 2>/dev/null > "$WORK/$1.hwm.tmp" &&
-        mv "$WORK/$1.hwm.tmp" "$WORK/$1.hwm" || true
+      # Kept only when read: the last look, as the process exits, finds no status.
+      awk '/VmHWM/ {print $2}' "/proc/$PID/status" 2>/dev/null > "$WORK/$1.hwm.tmp" || true
+      [ -s "$WORK/$1.hwm.tmp" ] && mv "$WORK/$1.hwm.tmp" "$WORK/$1.hwm" || true
       sleep 0.2
     done ) &
   SAMPLER=$!
