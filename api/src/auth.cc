@@ -201,17 +201,9 @@ const Credential* Authenticator::FindByCertificate(const Request& req) const {
   return nullptr;
 }
 
-std::optional<Response> Authenticator::Check(const Request& req, RouteOptions::Role role,
-                                             AuthCounters* counters, Identity* identity) const {
-  *identity = {};
-  if (role == RouteOptions::Role::kOpen) return std::nullopt;
-  if (!options_.enabled()) {
-    // Open server: everything but the webhook, whose cluster only a credential can name.
-    if (role != RouteOptions::Role::kIngest) return std::nullopt;
-    counters->missing.fetch_add(1, std::memory_order_relaxed);
-    Refusals().Warn("no credential is configured for ingest", req);
-    return Unauthorized("no ingest credential is configured on this server");
-  }
+std::optional<Response> Authenticator::Authenticate(const Request& req, AuthCounters* counters,
+                                                    const Credential** credential) const {
+  *credential = nullptr;
   const std::string_view authorization = req.Header("Authorization");
   const Credential* c = nullptr;
   if (!authorization.empty()) {
@@ -235,6 +227,23 @@ std::optional<Response> Authenticator::Check(const Request& req, RouteOptions::R
                                    : "missing credential: a bearer token or a client certificate");
     }
   }
+  *credential = c;
+  return std::nullopt;
+}
+
+std::optional<Response> Authenticator::Check(const Request& req, RouteOptions::Role role,
+                                             AuthCounters* counters, Identity* identity) const {
+  *identity = {};
+  if (role == RouteOptions::Role::kOpen) return std::nullopt;
+  if (!options_.enabled()) {
+    // Open server: everything but the webhook, whose cluster only a credential can name.
+    if (role != RouteOptions::Role::kIngest) return std::nullopt;
+    counters->missing.fetch_add(1, std::memory_order_relaxed);
+    Refusals().Warn("no credential is configured for ingest", req);
+    return Unauthorized("no ingest credential is configured on this server");
+  }
+  const Credential* c = nullptr;
+  if (auto refused = Authenticate(req, counters, &c)) return refused;
   if (!Allows(*c, role)) {
     counters->forbidden.fetch_add(1, std::memory_order_relaxed);
     Refusals().Warn("credential '" + c->name + "' lacks the role " + std::string(RoleName(role)),

@@ -157,7 +157,10 @@ Result<FindingFilter> ParseFindingFilter(
     const std::vector<std::pair<std::string, std::string>>& query) {
   FindingFilter f;
   std::set<std::string_view> seen;
-  for (const auto& [name, value] : query) {
+  for (const auto& param : query) {
+    // Named, not a structured binding: lambdas below capture them (clang before 16 cannot).
+    const std::string& name = param.first;
+    const std::string& value = param.second;
     if (!seen.insert(name).second) return Invalid(name, "given more than once");
     if (value.empty()) continue;
     auto text = [&](std::optional<std::string>* out) -> Status {

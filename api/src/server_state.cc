@@ -30,7 +30,7 @@ void ServerState::StopPools() {
 Response ServerState::Dispatch(Request& req) {
   Response error;
   const Router::Entry* e = router_.Resolve(req, &error);
-  if (e == nullptr) return error;
+  if (e == nullptr) return RefuseUnrouted(req, std::move(error));
   Authenticator::Identity who;
   if (auto refused = auth_.Check(req, e->options.role, &auth_counters_, &who)) return *refused;
   req.principal = who.credential != nullptr ? who.credential->name : std::string();
@@ -38,10 +38,21 @@ Response ServerState::Dispatch(Request& req) {
   return e->handler(req);
 }
 
+Response ServerState::RefuseUnrouted(const Request& req, Response not_routed) {
+  if (!auth_.enabled()) return not_routed;
+  const Credential* c = nullptr;
+  if (auto refused = auth_.Authenticate(req, &auth_counters_, &c)) return *refused;
+  return not_routed;
+}
+
 std::optional<Response> ServerState::CheckCredential(Request& req) {
   Response ignored;
   const Router::Entry* e = router_.Resolve(req, &ignored);
-  if (e == nullptr) return std::nullopt;
+  if (e == nullptr) {
+    Response r = RefuseUnrouted(req, std::move(ignored));
+    if (r.status == 401) return r;
+    return std::nullopt;  // the 404/405 is answered once the body is read
+  }
   Authenticator::Identity who;
   return auth_.Check(req, e->options.role, &auth_counters_, &who);
 }

@@ -47,8 +47,9 @@ class ServerState {
   // pool; `done` gets the response (on that thread). Never throws; a throwing handler is 500.
   void DispatchAsync(Request req, std::function<void(Response)> done);
   // Once a request's header is read, before its body: the 401/403 answer when its credential
-  // (Authorization header, TLS client identity in `req`) may not use the route, else nullopt
-  // (also for unknown routes, answered after the body as usual). Counted and logged as Dispatch.
+  // (Authorization header, TLS client identity in `req`) may not use the route, else nullopt.
+  // An unknown route needs a valid credential too when credentials are configured (401 now;
+  // with one, the 404/405 is answered after the body as usual). Counted and logged as Dispatch.
   std::optional<Response> CheckCredential(Request& req);
   // The body limit of the route a request goes to.
   size_t BodyLimit(std::string_view method, std::string_view path) const;
@@ -74,6 +75,9 @@ class ServerState {
   bool WaitForNoSessions(std::chrono::steady_clock::time_point deadline);
 
  private:
+  // not_routed (404/405), or 401 when credentials are configured and req presents no valid one:
+  // without a credential, a client cannot tell which paths exist.
+  Response RefuseUnrouted(const Request& req, Response not_routed);
   const ServerOptions opts_;
   const Authenticator auth_;
   Router router_;  // filled before Start(), read-only afterwards

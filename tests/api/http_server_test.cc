@@ -319,6 +319,14 @@ TEST_F(HttpServerTest, EveryRouteNeedsItsRoleButHealthAndReadiness) {
   // Probes need nothing.
   EXPECT_EQ(Get(port_, "/healthz").result_int(), 200u);
   EXPECT_EQ(Get(port_, "/readyz").result_int(), 503u);
+  // Without a credential, no path is told from another: 401, not 404 or 405.
+  ExpectJsonError(Get(port_, "/v1/no-such-thing"), 401, "missing credential");
+  ExpectJsonError(Fetch(port_, http::verb::delete_, "/v1/findings"), 401, "missing credential");
+  ExpectJsonError(Get(port_, "/v1/no-such-thing", bearer("wrong")), 401, "invalid bearer token");
+  // With any valid one, the usual 404 and 405.
+  ExpectJsonError(Get(port_, "/v1/no-such-thing", bearer("ingest-tok")), 404, "no such endpoint");
+  ExpectJsonError(Fetch(port_, http::verb::delete_, "/v1/findings", bearer("read-tok")), 405,
+                  "not allowed");
 }
 
 TEST_F(HttpServerTest, BadCredentialsConfigIsRefusedAtStart) {

@@ -220,13 +220,17 @@ void Dispatch(Harness& h, const Control& c, api::Request req) {
     VIGIL_FUZZ_CHECK(after.entries == before.entries && after.bytes == before.bytes);
     CheckErrorBody(h, r);
   }
-  if (!webhook) {
-    VIGIL_FUZZ_CHECK(r.status == 404 || r.status == 405);
+  if (!webhook || req.method != "POST") {
+    // No route: without a valid credential 401 (no path is told from another), with one 404
+    // or 405. c.auth == 0 keeps the input's own Authorization header, valid or not.
+    if (r.status == 401) {
+      VIGIL_FUZZ_CHECK(c.auth != 1 && c.auth != 2);
+      VIGIL_FUZZ_CHECK(HasHeader(r, "WWW-Authenticate"));
+      return;
+    }
+    VIGIL_FUZZ_CHECK(c.auth != 3);
+    VIGIL_FUZZ_CHECK(webhook ? r.status == 405 : r.status == 404 || r.status == 405);
     if (r.status == 405) VIGIL_FUZZ_CHECK(HasHeader(r, "Allow"));
-    return;
-  }
-  if (req.method != "POST") {
-    VIGIL_FUZZ_CHECK(r.status == 405 && HasHeader(r, "Allow"));
     return;
   }
   switch (r.status) {

@@ -65,6 +65,11 @@ class Authenticator {
   // decides; otherwise the verified client certificate (Request::tls_client_cn / _sans).
   std::optional<Response> Check(const Request& req, RouteOptions::Role role, AuthCounters* counters,
                                 Identity* identity) const;
+  // The credential the request presents (*credential), or the 401 answer (logged, counted).
+  // Requires enabled(). Also asked for paths that route nowhere, so that without a credential
+  // a client cannot tell a route from a 404.
+  std::optional<Response> Authenticate(const Request& req, AuthCounters* counters,
+                                       const Credential** credential) const;
 
   bool enabled() const { return options_.enabled(); }
   static bool Allows(const Credential& c, RouteOptions::Role role);
