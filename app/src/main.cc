@@ -306,6 +306,11 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   // The apiserver audit webhook: bodies journaled durably before 200, applied by the pipeline.
   api::WebhookCounters webhook_counters;
   if (WebhookEnabled(config)) {
+    // Before the first request: no acknowledged entry numbered below where the reader resumes.
+    if (Status s = ingest::WebhookJournalSource::ReserveStoredPosition(db.get(), db.get());
+        !s.ok()) {
+      return Fail(s);
+    }
     api::RegisterWebhookHandlers(db.get(), webhook, &webhook_counters, server.router());
   }
   // The source the pipeline runs now, for /readyz, /metrics and /v1/stats (null between runs).

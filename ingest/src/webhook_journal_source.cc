@@ -16,20 +16,34 @@ std::string WebhookJournalSource::PositionKey() {
   return std::string("webhook") + kKeySep + "journal";
 }
 
-Status WebhookJournalSource::Restore(const StateStore* store) {
-  if (options_.journal == nullptr) return Status::InvalidArgument("webhook: no journal");
-  if (store == nullptr) return Status::Ok();  // from the oldest kept entry, nothing trimmed
+Result<uint64_t> WebhookJournalSource::StoredPosition(const StateStore* store) {
   auto v = store->GetMeta(PositionKey());
   if (!v.ok()) return v.status();
-  if (!v->has_value()) return Status::Ok();
+  if (!v->has_value()) return uint64_t{0};
   const std::string& text = **v;
   uint64_t pos = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), pos);
   if (ec != std::errc() || ptr != text.data() + text.size()) {
     return Status::Corruption("webhook: stored journal position '" + text + "' is not a number");
   }
-  next_ = applied_ = taken_ = pos;
-  return options_.journal->TrimJournal(pos);
+  return pos;
+}
+
+Status WebhookJournalSource::ReserveStoredPosition(const StateStore* store,
+                                                   IngestJournal* journal) {
+  auto pos = StoredPosition(store);
+  if (!pos.ok()) return pos.status();
+  return journal->ReserveJournal(*pos);
+}
+
+Status WebhookJournalSource::Restore(const StateStore* store) {
+  if (options_.journal == nullptr) return Status::InvalidArgument("webhook: no journal");
+  if (store == nullptr) return Status::Ok();  // from the oldest kept entry, nothing trimmed
+  auto pos = StoredPosition(store);
+  if (!pos.ok()) return pos.status();
+  if (*pos == 0) return Status::Ok();
+  next_ = applied_ = taken_ = *pos;
+  return options_.journal->TrimJournal(*pos);
 }
 
 Result<RecordSource::PollResult> WebhookJournalSource::Poll(RecordBatch* batch,

@@ -31,6 +31,12 @@ constexpr size_t kMaxGroupBytes = size_t{32} << 20;
 constexpr size_t kJournalMemtableBytes = size_t{16} << 20;
 constexpr int kJournalMemtables = 4;
 
+// Not an entry (9 bytes; readers skip keys that are not 8): the seq below which nothing is
+// handed out again, written with every trim and by ReserveJournal. Sorts after every entry key,
+// so a trim's DeleteRange never covers it. Without it, a journal trimmed empty restarted at 0,
+// under the reader's stored position: acknowledged entries that were never read.
+const std::string kNextSeqKey = std::string(8, '\xff') + "n";
+
 std::string JournalKey(uint64_t seq) {
   std::string key;
   AppendBigEndian64(seq, &key);
@@ -104,15 +110,37 @@ Status RocksDbFindingStore::OpenJournal(const std::string& dir) {
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(journal_db_->NewIterator(ro));
   std::lock_guard<std::mutex> lock(jmu_);
+  uint64_t reserved = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->key().size() != kSeqBytes) continue;
-    const uint64_t seq = DecodeBigEndian64(std::string_view(it->key().data(), kSeqBytes));
+    const std::string_view key(it->key().data(), it->key().size());
+    if (key == kNextSeqKey && it->value().size() == kSeqBytes) {
+      reserved = DecodeBigEndian64(std::string_view(it->value().data(), kSeqBytes));
+      continue;
+    }
+    if (key.size() != kSeqBytes) continue;
+    const uint64_t seq = DecodeBigEndian64(key);
     jkept_.emplace_back(seq, it->value().size());
     jbytes_ += it->value().size();
     jnext_seq_ = seq + 1;
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read journal");
+  jnext_seq_ = std::max(jnext_seq_, reserved);
   jdurable_next_ = jnext_seq_;
+  return Status::Ok();
+}
+
+Status RocksDbFindingStore::ReserveJournal(uint64_t below) {
+  std::lock_guard<std::mutex> lock(jmu_);
+  if (below <= jnext_seq_) return Status::Ok();
+  if (jwriting_ || !jqueue_.empty()) {
+    return Status::FailedPrecondition("journal: reserve while appends are in flight");
+  }
+  std::string value;
+  AppendBigEndian64(below, &value);
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync_writes;
+  RETURN_IF_ERROR(FromRocks(journal_db_->Put(wo, kNextSeqKey, value), "reserve journal"));
+  jnext_seq_ = jdurable_next_ = below;
   return Status::Ok();
 }
 
@@ -213,9 +241,14 @@ Status RocksDbFindingStore::TrimJournal(uint64_t below) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = false;  // a lost trim only reads the entries again (dedup makes that harmless)
-  RETURN_IF_ERROR(FromRocks(journal_db_->DeleteRange(wo, journal_db_->DefaultColumnFamily(),
-                                                     JournalKey(0), JournalKey(below)),
-                            "trim journal"));
+  // With the trim, in the same batch, the record that seqs below `below` are used up: a journal
+  // trimmed empty numbers on from there after a restart, not from 0.
+  rocksdb::WriteBatch batch;
+  std::string next;
+  AppendBigEndian64(below, &next);
+  RETURN_IF_ERROR(FromRocks(batch.DeleteRange(JournalKey(0), JournalKey(below)), "trim journal"));
+  RETURN_IF_ERROR(FromRocks(batch.Put(kNextSeqKey, next), "trim journal"));
+  RETURN_IF_ERROR(FromRocks(journal_db_->Write(wo, &batch), "trim journal"));
   std::lock_guard<std::mutex> lock(jmu_);
   while (!jkept_.empty() && jkept_.front().first < below) {
     jbytes_ -= jkept_.front().second;

@@ -45,6 +45,7 @@ class FakeJournal final : public IngestJournal {
   }
   bool WaitJournal(uint64_t, std::chrono::milliseconds) const override { return false; }
   Status TrimJournal(uint64_t) override { return Status::Ok(); }
+  Status ReserveJournal(uint64_t) override { return Status::Ok(); }
   JournalStats journal_stats() const override {
     JournalStats s;
     s.entries = 3;

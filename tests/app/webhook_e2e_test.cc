@@ -179,9 +179,31 @@ TEST(WebhookServeEndToEndTest, KillNineAfterAcknowledgementLosesNothingAndDuplic
   }
   EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
   // The journal is empty: what the checkpoints covered was trimmed.
-  auto db = store::RocksDbFindingStore::Open(dir + "/db");
-  ASSERT_TRUE(db.ok());
-  EXPECT_EQ((*db)->journal_stats().entries, 0u);
+  {
+    auto db = store::RocksDbFindingStore::Open(dir + "/db");
+    ASSERT_TRUE(db.ok());
+    EXPECT_EQ((*db)->journal_stats().entries, 0u);
+  }
+
+  // Third run on the journal trimmed empty: new batches are numbered after the stored position,
+  // so they are read and applied (they were once numbered from 0 again and never read).
+  Subprocess third({VIGIL_BINARY, "serve", "--config", config});
+  const uint16_t port3 = ListeningPort(third);
+  ASSERT_NE(port3, 0) << third.err();
+  std::string fresh = batches[0][0];
+  for (size_t at = 0; (at = fresh.find("\"auditID\":\"", at)) != std::string::npos;) {
+    at += 11;
+    fresh.insert(at, "third-run-");
+  }
+  ASSERT_EQ(post(port3, 0, fresh).status, 200);
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(port3, "/readyz").status == 200; }, 120s))
+      << HttpGet(port3, "/readyz").body;
+  const std::string metrics3 =
+      HttpRequest(port3, "GET", "/metrics", "", {"Authorization: Bearer reader-token"}).body;
+  EXPECT_NE(metrics3.find("\nvigil_webhook_journal_entries 0\n"), std::string::npos) << metrics3;
+  EXPECT_EQ(metrics3.find("\nvigil_events_parsed_total 0\n"), std::string::npos) << metrics3;
+  third.Signal(SIGTERM);
+  EXPECT_EQ(third.Wait(60s), 0) << third.err();
 }
 
 }  // namespace

@@ -88,6 +88,7 @@ class MemoryJournal final : public IngestJournal {
     return from < entries_.size();
   }
   Status TrimJournal(uint64_t) override { return Status::Ok(); }
+  Status ReserveJournal(uint64_t) override { return Status::Ok(); }
   JournalStats journal_stats() const override {
     std::lock_guard<std::mutex> lock(mu_);
     JournalStats s;

@@ -142,6 +142,34 @@ TEST_F(JournalTest, WithoutGroupCommitEachAppendIsItsOwnSync) {
   EXPECT_EQ(db_->journal_stats().syncs, 100u);
 }
 
+// The reader resumes at its stored position; a journal trimmed empty must not number new
+// entries from 0 after a restart (they would sit under that position, never read).
+TEST_F(JournalTest, ATrimmedEmptyJournalNumbersOnAfterReopen) {
+  for (int i = 0; i < 3; ++i) Append("c", "body-" + std::to_string(i));
+  const uint64_t last = ReadAll().back().seq;
+  ASSERT_TRUE(db_->TrimJournal(last + 1).ok());
+  EXPECT_EQ(db_->journal_stats().entries, 0u);
+  Reopen();
+  EXPECT_EQ(db_->journal_stats().next_seq, last + 1);
+  EXPECT_EQ(Append("c", "after"), last + 1);
+  ASSERT_EQ(ReadAll(last + 1).size(), 1u);
+}
+
+TEST_F(JournalTest, ReserveSkipsSeqsDurablyAndNeverGoesBack) {
+  EXPECT_EQ(Append("c", "zero"), 0u);
+  ASSERT_TRUE(db_->ReserveJournal(100).ok());
+  EXPECT_EQ(db_->journal_stats().next_seq, 100u);
+  ASSERT_TRUE(db_->ReserveJournal(50).ok());  // below: nothing changes
+  EXPECT_EQ(db_->journal_stats().next_seq, 100u);
+  Reopen();  // the reservation outlives a restart even before any append
+  EXPECT_EQ(db_->journal_stats().next_seq, 100u);
+  EXPECT_EQ(Append("c", "hundred"), 100u);
+  const auto all = ReadAll();
+  ASSERT_EQ(all.size(), 2u);  // the entry below the reservation stays readable
+  EXPECT_EQ(all[0].record.body, "zero");
+  EXPECT_EQ(all[1].record.body, "hundred");
+}
+
 TEST_F(JournalTest, WaitReturnsOnceAnEntryArrives) {
   EXPECT_FALSE(db_->WaitJournal(0, 10ms));
   std::thread writer([&] { Append("c", "late"); });

@@ -50,6 +50,11 @@ class IngestJournal {
   // Removes every entry with seq < below (not synced: a lost trim only reads them again, and
   // the pipeline's dedup makes that harmless).
   virtual Status TrimJournal(uint64_t below) = 0;
+  // Seqs below `below` are never handed out again (durably): the reader's stored position is
+  // `below`, and an entry numbered under it would never be read. Call at start, before the
+  // first append. Trims keep the journal's own record of this; the reservation covers a
+  // journal that has none (made by an older version, or lost).
+  virtual Status ReserveJournal(uint64_t below) = 0;
   virtual JournalStats journal_stats() const = 0;
 };
 

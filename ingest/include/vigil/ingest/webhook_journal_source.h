@@ -41,6 +41,11 @@ class WebhookJournalSource final : public RecordSource {
 
   // "webhook" SEP "journal".
   static std::string PositionKey();
+  // The position stored under PositionKey() (0 when none), and journal->ReserveJournal of it:
+  // call at start, before the webhook takes its first request, so that no acknowledged entry
+  // is numbered below where the reader resumes.
+  static Result<uint64_t> StoredPosition(const StateStore* store);
+  static Status ReserveStoredPosition(const StateStore* store, IngestJournal* journal);
 
  private:
   const WebhookJournalSourceOptions options_;

@@ -166,6 +166,7 @@ class RocksDbFindingStore final : public FindingStore,
                                                 size_t max_bytes) const override;
   bool WaitJournal(uint64_t from, std::chrono::milliseconds timeout) const override;
   Status TrimJournal(uint64_t below) override;
+  Status ReserveJournal(uint64_t below) override;
   JournalStats journal_stats() const override;
 
   // Compacts every column family (runs the expiry filters now). For tests and tools.
