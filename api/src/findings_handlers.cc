@@ -93,14 +93,9 @@ Response GetFinding(const FindingStore* store, const Request& req) {
 // The body of PATCH /v1/findings/{id}: an object with "status" and/or "note", both strings.
 Result<TriageUpdate> ParseTriageBody(std::string_view body) {
   simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("body is not valid JSON");
-  }
-  simdjson::dom::object obj;
-  if (root.get_object().get(obj) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("body must be a JSON object");
-  }
+  auto parsed = internal::ParseObjectBody(parser, body);
+  if (!parsed.ok()) return parsed.status();
+  simdjson::dom::object obj = *parsed;
   TriageUpdate update;
   for (auto field : obj) {
     const std::string_view key = field.key;

@@ -1,6 +1,7 @@
 // Small helpers shared by the /v1 handlers. Private to the api room.
 #pragma once
 
+#include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <string>
@@ -29,6 +30,21 @@ inline std::string Actor(const Request& req) {
 inline Response InternalError(std::string_view what, const Status& s) {
   spdlog::error("api: {}: {}", what, s.ToString());
   return JsonError(500, "internal error");
+}
+
+// A request body that must be one JSON object (PATCH findings, POST suppressions): the object,
+// parsed into `parser` (which must outlive it), or InvalidArgument saying what is wrong.
+inline Result<simdjson::dom::object> ParseObjectBody(simdjson::dom::parser& parser,
+                                                     std::string_view body) {
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("body is not valid JSON");
+  }
+  simdjson::dom::object obj;
+  if (root.get_object().get(obj) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("body must be a JSON object");
+  }
+  return obj;
 }
 
 }  // namespace vigil::api::internal

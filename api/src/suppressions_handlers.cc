@@ -48,14 +48,9 @@ Result<int64_t> ParseExpires(simdjson::dom::element value) {
 // store (CheckSuppression), against its clock.
 Result<Suppression> ParseSuppressionBody(std::string_view body) {
   simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("body is not valid JSON");
-  }
-  simdjson::dom::object obj;
-  if (root.get_object().get(obj) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("body must be a JSON object");
-  }
+  auto parsed = internal::ParseObjectBody(parser, body);
+  if (!parsed.ok()) return parsed.status();
+  simdjson::dom::object obj = *parsed;
   Suppression s;
   bool has_expires = false;
   std::set<std::string_view> seen;
