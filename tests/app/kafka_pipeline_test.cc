@@ -213,7 +213,10 @@ class KafkaPipelineTest : public ::testing::Test {
       }
       const size_t n = std::min<size_t>(500, records.size() - next);
       std::vector<KafkaTestMessage> chunk(records.begin() + next, records.begin() + next + n);
-      auto r = testing::ProduceMessages(bootstrap, "audit", std::move(chunk), 60s);
+      // Long enough to outlast a broker the test takes down (up to its 120 s wait for progress
+      // on the other partitions): librdkafka keeps the records of that broker's partitions
+      // queued and delivers them once it is back.
+      auto r = testing::ProduceMessages(bootstrap, "audit", std::move(chunk), 300s);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       next += n;
     }
