@@ -265,6 +265,10 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
       RETURN_IF_ERROR(Read(path, n, key, &kafka->findings_topic));
     } else if (k == "dead_letter_topic") {
       RETURN_IF_ERROR(Read(path, n, key, &kafka->dead_letter_topic));
+    } else if (k == "changelog") {
+      RETURN_IF_ERROR(Read(path, n, key, &kafka->changelog));
+    } else if (k == "changelog_topic") {
+      RETURN_IF_ERROR(Read(path, n, key, &kafka->changelog_topic));
     } else if (k == "topics") {
       if (!n.IsSequence() || n.size() == 0) {
         return Status::InvalidArgument(Where(path, n) +

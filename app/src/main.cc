@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <thread>
 
+#include "scale_out.h"
 #include "serve_api.h"
 #include "vigil/api/admin.h"
 #include "vigil/api/handlers.h"
@@ -33,6 +34,7 @@
 #include "vigil/core/memory_state_store.h"
 #include "vigil/ingest/kafka_producer.h"
 #include "vigil/ingest/kafka_source.h"
+#include "vigil/ingest/state_changelog.h"
 #include "vigil/ingest/multi_record_source.h"
 #include "vigil/ingest/webhook_journal_source.h"
 #include "vigil/store/rocksdb_finding_store.h"
@@ -280,6 +282,20 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
                                  config.kafka.dead_letter_topic}}));
   relay->Start();
 
+  // Scale-out: the state changelog, written with every checkpoint and read when a partition
+  // moves here (its state is restored before its first record is applied).
+  std::unique_ptr<ingest::KafkaStateChangelog> changelog;
+  Config live_config = config;
+  if (config.kafka.enabled() && config.kafka.changelog) {
+    auto made = MakeChangelog(config);
+    if (!made.ok()) return Fail(made.status());
+    changelog = std::move(made).value();
+    live_config.kafka.consumer.restore = [&](const std::string& topic, int32_t partition,
+                                             int64_t* offset) {
+      return changelog->Restore(topic, partition, db.get(), offset);
+    };
+  }
+
   PipelineMetrics metrics;
   api::ServerOptions opts;
   opts.address = address;
@@ -359,6 +375,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     ingest::KafkaProducer::RenderMetrics(
         {{"findings", findings_out.get()}, {"deadletters", dead_letters_out.get()}}, out);
     relay->RenderMetrics(out);
+    if (changelog) changelog->RenderMetrics(out);
     if (WebhookEnabled(config)) webhook_counters.Render(out);
   });
   if (print_routes) {  // what this config serves, for checking api/openapi.yaml against it
@@ -393,11 +410,13 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
           serve_config, MakeFollowingDetector(&rules, db.get(), StatefulOptionsFrom(serve_config)),
           db.get(), &metrics, db.get());
       Pipeline::OutboxChannels channels;
-      channels.findings = findings_out != nullptr;
+      // With a changelog, findings go to their topic with each checkpoint's changelog records.
+      channels.findings = findings_out != nullptr && changelog == nullptr;
       channels.dead_letters = dead_letters_out != nullptr;
       if (channels.findings || channels.dead_letters) {
         p->WriteOutbox(channels, [&] { relay->Notify(); });
       }
+      if (changelog) p->WriteChangelog(changelog.get());
       return p;
     };
     int failures = 0;
@@ -437,7 +456,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     files_done = true;
     failures = 0;
     while ((config.kafka.enabled() || WebhookEnabled(config)) && !stop.load()) {
-      auto sources = LiveSources::Make(config, db.get());
+      auto sources = LiveSources::Make(live_config, db.get());
       if (!sources.ok()) {
         if (!failed(sources.status(), "live sources")) break;
         continue;

@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "vigil/ingest/file_record_source.h"
+#include "vigil/ingest/state_changelog.h"
 
 namespace vigil::app {
 namespace {
@@ -194,9 +195,10 @@ void Process(Batch* b, detect::RuleEngine* engine, detect::Detector* detector,
 // time of a stateful replay when done inline).
 class Committer {
  public:
-  // `metrics` (may be null) gets the duration of each commit.
-  Committer(StateStore* store, PipelineMetrics* metrics)
-      : store_(store), metrics_(metrics), thread_([this] { Loop(); }) {}
+  // `metrics` (may be null) gets the duration of each commit. With `changelog`, each
+  // checkpoint's changelog batch is sent and acknowledged before the store commits it.
+  Committer(StateStore* store, PipelineMetrics* metrics, ingest::KafkaStateChangelog* changelog)
+      : store_(store), metrics_(metrics), changelog_(changelog), thread_([this] { Loop(); }) {}
   ~Committer() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -224,9 +226,10 @@ class Committer {
     return last_;
   }
   // Requires !Submitted().
-  void Submit(StateCheckpoint cp, uint64_t token) {
+  void Submit(StateCheckpoint cp, uint64_t token, ingest::ChangelogBatch* batch = nullptr) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (batch != nullptr) std::swap(batch_, *batch);
       cp_ = std::move(cp);
       token_ = token;
       busy_ = true;
@@ -245,7 +248,12 @@ class Committer {
         StateCheckpoint cp = std::move(cp_);
         lock.unlock();
         const auto started = Clock::now();
-        Status s = store_->Commit(cp);
+        Status s;
+        if (changelog_ != nullptr) {
+          s = changelog_->Write(batch_, &cp).WithContext("writing the state changelog");
+          batch_.clear();
+        }
+        if (s.ok()) s = store_->Commit(cp);
         if (metrics_ != nullptr)
           metrics_->ObserveStage(PipelineStage::kCommit, Clock::now() - started);
         lock.lock();
@@ -261,6 +269,8 @@ class Committer {
 
   StateStore* store_;
   PipelineMetrics* metrics_;
+  ingest::KafkaStateChangelog* changelog_;
+  ingest::ChangelogBatch batch_;  // guarded by mu_ (the commit thread's while busy_)
   std::mutex mu_;
   std::condition_variable cv_;
   StateCheckpoint cp_;      // guarded by mu_
@@ -313,7 +323,9 @@ class Pipeline::Runner {
  public:
   Runner(Pipeline* p, ingest::RecordSource* source, ReplayReport* report)
       : p_(p), source_(source), report_(report), redecoder_(EnvelopeOptionsFrom(p->config_)) {
-    if (p_->state_ != nullptr) committer_ = std::make_unique<Committer>(p_->state_, p_->metrics_);
+    if (p_->state_ != nullptr) {
+      committer_ = std::make_unique<Committer>(p_->state_, p_->metrics_, p_->changelog_);
+    }
     limits_.max_records = std::max<size_t>(p_->config_.batch_records, 1);
     limits_.max_bytes = std::max<size_t>(p_->config_.batch_bytes, 1);
     interval_ = std::chrono::milliseconds(std::max<int64_t>(p_->config_.checkpoint_interval_ms, 1));
@@ -346,6 +358,8 @@ class Pipeline::Runner {
   void Publish();
   void Checkpoint();
   Status CheckpointNow();
+  // After a kRestored poll: forgets the restored clusters' cached state, sets the guards.
+  void TakeRestored();
   // Takes back the checkpoint in flight once written (waiting for it when `wait`): tells the
   // detector and the source, and the findings listener.
   void Reap(bool wait);
@@ -378,6 +392,10 @@ class Pipeline::Runner {
   Status failed_;  // a worker threw: nothing after that batch is applied
   std::vector<Finding> fresh_;
   std::vector<uint64_t> origin_events_;  // Apply: events per origin of the batch
+  ingest::ChangelogBatch changelog_batch_;
+  // Restored findings that already include the events of their stream before a position.
+  std::unordered_map<std::string, uint64_t> finding_guards_;
+  uint64_t position_ = 0;  // of the record being applied
 
   // Applying thread.
   Counters counters_, published_;
@@ -534,9 +552,12 @@ void Pipeline::Runner::Apply(Batch* b) {
       }
       Error(rec.message);
       source_->Applied(origin, rec);
+      if (p_->changelog_ != nullptr) p_->changelog_->Applied(origin, rec);
       changed_ = true;
       continue;
     }
+    position_ = rec.position;
+    if (stateful != nullptr && stateful->guarded()) stateful->SetPosition(rec.position);
     ++counters_.records;
     origin_events_[rec.origin] += item.events_end - item.events_begin;
     for (uint32_t i = item.events_begin; i < item.events_end; ++i) {
@@ -574,6 +595,7 @@ void Pipeline::Runner::Apply(Batch* b) {
       KeepDeadLetter(origin, rec, *b, item.message);
     }
     source_->Applied(origin, rec);
+    if (p_->changelog_ != nullptr) p_->changelog_->Applied(origin, rec);
     changed_ = true;
   }
   counters_.Add(b->decoded);
@@ -592,6 +614,16 @@ void Pipeline::Runner::Apply(Batch* b) {
 
 void Pipeline::Runner::Take(std::vector<Finding>* fresh) {
   const Config& config = p_->config_;
+  if (!finding_guards_.empty()) {
+    // Restored from an incomplete checkpoint: these events are in them already.
+    std::erase_if(*fresh, [&](const Finding& f) {
+      auto g = finding_guards_.find(f.id);
+      if (g == finding_guards_.end()) return false;
+      if (position_ < g->second) return true;
+      finding_guards_.erase(g);
+      return false;
+    });
+  }
   for (Finding& f : *fresh) {
     auto it = shown_.find(f.id);
     // Distinct findings: with a store they are counted when first written (MergeWithStored).
@@ -726,8 +758,22 @@ Status Pipeline::Runner::CheckpointNow() {
       cp.outbox.push_back({std::string(kOutboxDeadLetters), d.origin, DeadLetterToJson(d)});
     }
   }
-  committer_->Submit(std::move(cp), token);
+  if (p_->changelog_ != nullptr) {
+    RETURN_IF_ERROR(p_->changelog_->Prepare(cp, *p_->state_, &changelog_batch_));
+  }
+  committer_->Submit(std::move(cp), token, &changelog_batch_);
   return Status::Ok();
+}
+
+void Pipeline::Runner::TakeRestored() {
+  for (ingest::RestoredState& r : source_->TakeRestored()) {
+    if (p_->stateful_ != nullptr) {
+      p_->stateful_->Forget(r.clusters);
+      for (auto& [key, position] : r.state_guards) p_->stateful_->Guard(key, position);
+    }
+    for (auto& [id, position] : r.finding_guards) finding_guards_[id] = position;
+    if (p_->changelog_ != nullptr) p_->changelog_->Restored(r);
+  }
 }
 
 void Pipeline::Runner::Reap(bool wait) {
@@ -812,11 +858,12 @@ Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
     using PollResult = ingest::RecordSource::PollResult;
     if (result == PollResult::kEnd) break;
     if (result == PollResult::kIdle) ApplyAll();  // nothing else to do: finish what is in flight
-    if (result == PollResult::kBarrier) {
+    if (result == PollResult::kBarrier || result == PollResult::kRestored) {
       // Everything polled so far is applied and durable before the source goes on.
       ApplyAll();
       Checkpoint();
       Reap(true);
+      if (result == PollResult::kRestored) TakeRestored();
       continue;
     }
     if (changed_ && Clock::now() - last_checkpoint_ >= interval_) Checkpoint();

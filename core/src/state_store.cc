@@ -28,6 +28,20 @@ void AppendPart(std::string_view part, std::string* out) {
 }
 }  // namespace
 
+std::string_view StateKeyCluster(std::string_view state_key) {
+  const size_t a = state_key.find(kKeySep);
+  if (a == std::string_view::npos) return {};
+  const size_t b = state_key.find(kKeySep, a + 1);
+  if (b == std::string_view::npos) return {};
+  return state_key.substr(a + 1, b - a - 1);
+}
+
+std::string_view DedupKeyCluster(std::string_view dedup_key) {
+  const size_t a = dedup_key.find(kKeySep);
+  if (a == std::string_view::npos) return {};
+  return dedup_key.substr(0, a);
+}
+
 std::string MakeStateKey(std::string_view rule_id, std::string_view cluster,
                          std::string_view key) {
   std::string out;

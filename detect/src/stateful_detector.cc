@@ -47,7 +47,6 @@ struct StatefulDetector::ClusterState {
 namespace {
 
 constexpr size_t kSlotOverhead = 160;  // map node, list node, Slot, allocator slack
-constexpr char kWatermarkPrefix[] = "wm\x1f";
 
 bool IsFinalStage(AuditStage s) {
   return s == AuditStage::kResponseComplete || s == AuditStage::kPanic || s == AuditStage::kUnknown;
@@ -108,7 +107,7 @@ StatefulDetector::ClusterState& StatefulDetector::LoadCluster(std::string_view c
   auto it = clusters_.find(std::string(cluster));
   if (it != clusters_.end()) return *it->second;
   auto cs = std::make_unique<ClusterState>();
-  auto stored = store_->GetMeta(std::string(kWatermarkPrefix) + std::string(cluster));
+  auto stored = store_->GetMeta(WatermarkMetaKey(cluster));
   if (!stored.ok()) {
     if (status_.ok())
       status_ = stored.status().WithContext("reading watermark of " + std::string(cluster));
@@ -328,7 +327,18 @@ void StatefulDetector::OnHit(const StatefulHit& hit, const FindingMaker& maker) 
 void StatefulDetector::Apply(const Rule& rule, const StatefulHit& hit, const FindingMaker& maker) {
   ++stats_.hits;
   const StatefulSpec& spec = *rule.stateful;
-  Slot& slot = LoadSlot(MakeStateKey(rule.id, event_cluster_, hit.key), event_time_);
+  std::string key = MakeStateKey(rule.id, event_cluster_, hit.key);
+  if (!guards_.empty()) {
+    auto g = guards_.find(key);
+    if (g != guards_.end()) {
+      if (position_ < g->second) {
+        ++stats_.guarded;
+        return;
+      }
+      guards_.erase(g);
+    }
+  }
+  Slot& slot = LoadSlot(key, event_time_);
   switch (spec.kind) {
     case StatefulSpec::Kind::kThreshold:
       Threshold(rule, hit, maker, slot);
@@ -602,7 +612,7 @@ void StatefulDetector::Checkpoint(StateCheckpoint* cp) {
   std::swap(pending_, committing_);
   for (auto& [name, cs] : clusters_) {
     if (!cs->dirty) continue;
-    cp->meta.emplace_back(std::string(kWatermarkPrefix) + name,
+    cp->meta.emplace_back(WatermarkMetaKey(name),
                           internal::EncodeWatermark(cs->max_us, cs->first_us));
     cs->checkpoint_max_us = cs->max_us;
     store_->AdvanceWatermark(name, cs->max_us - options_.allowed_lateness_us);
@@ -623,6 +633,28 @@ void StatefulDetector::Committed() {
   for (auto& [name, cs] : clusters_) cs->committed_max_us = cs->checkpoint_max_us;
   committing_->Clear();
   EvictOverBudget(nullptr);
+}
+
+void StatefulDetector::Forget(const std::vector<std::string>& clusters) {
+  if (clusters.empty()) return;
+  const std::unordered_set<std::string_view> names(clusters.begin(), clusters.end());
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    Slot* s = it->second.get();
+    if (s->dirty || s->pinned || names.count(StateKeyCluster(s->key)) == 0) {
+      ++it;
+      continue;
+    }
+    if (s->in_lru) lru_.erase(s->lru);
+    cache_bytes_ -= s->bytes;
+    it = cache_.erase(it);
+  }
+  for (const std::string& c : clusters) clusters_.erase(c);
+  cluster_cache_ = nullptr;
+  cluster_cache_name_.clear();
+}
+
+void StatefulDetector::Guard(std::string state_key, uint64_t position) {
+  guards_[std::move(state_key)] = position;
 }
 
 void StatefulDetector::EvictOverBudget(const Slot* keep) {

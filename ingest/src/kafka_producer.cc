@@ -39,6 +39,9 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(KafkaProducerOption
       spdlog::warn("kafka: producing to {} failed: {}", rd_kafka_topic_name(m->rkt),
                    rd_kafka_err2str(m->err));
     }
+    if (ok && self->options_.on_offset) {
+      self->options_.on_offset(reinterpret_cast<uintptr_t>(m->_private), m->partition, m->offset);
+    }
     if (self->options_.on_delivery) {
       self->options_.on_delivery(reinterpret_cast<uintptr_t>(m->_private), ok);
     }
@@ -71,14 +74,36 @@ void KafkaProducer::Loop() {
 
 KafkaProducer::Queued KafkaProducer::TryProduce(std::string_view topic, std::string_view key,
                                                 std::string_view value, uint64_t tag) {
-  const std::string name(topic);
+  ProducerRecord r;
+  r.topic = topic;
+  r.key = key;
+  r.value = value;
+  r.tag = tag;
+  return TryProduce(r);
+}
+
+KafkaProducer::Queued KafkaProducer::TryProduce(const ProducerRecord& record) {
+  const std::string name(record.topic);
+  rd_kafka_headers_t* headers = nullptr;
+  if (!record.headers.empty()) {
+    headers = rd_kafka_headers_new(record.headers.size());
+    for (const auto& [k, v] : record.headers) {
+      rd_kafka_header_add(headers, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                          static_cast<ssize_t>(v.size()));
+    }
+  }
+  const char* value = record.value ? record.value->data() : nullptr;
+  const size_t value_len = record.value ? record.value->size() : 0;
   rd_kafka_resp_err_t err = rd_kafka_producev(
       reinterpret_cast<rd_kafka_t*>(rk_), RD_KAFKA_V_TOPIC(name.c_str()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(tag))), RD_KAFKA_V_END);
+      RD_KAFKA_V_PARTITION(record.partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_KEY(const_cast<char*>(record.key.data()), record.key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value), value_len),
+      RD_KAFKA_V_HEADERS(headers),  // owned by the message once queued
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(record.tag))),
+      RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Queued::kQueued;
+  if (headers != nullptr) rd_kafka_headers_destroy(headers);
   if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return Queued::kFull;
   spdlog::warn("kafka: cannot queue a record for {}: {}", name, rd_kafka_err2str(err));
   return Queued::kFailed;

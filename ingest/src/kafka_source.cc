@@ -121,6 +121,7 @@ class KafkaRecordSource::Impl {
   struct Ready {
     std::unique_ptr<RecordBatch> batch;
     uint64_t barrier = 0;  // a revoke waits for this barrier to be durable
+    std::vector<RestoredState> restored;  // kRestored
   };
   std::mutex mu;
   std::condition_variable cv;
@@ -137,6 +138,7 @@ class KafkaRecordSource::Impl {
   // The consumer thread's.
   std::unique_ptr<RecordBatch> filling;
   bool paused = false;
+  bool restore_failed = false;  // a restore failed or an assignment was lost: the loop ends
   rd_kafka_topic_t* last_rkt = nullptr;
   int32_t last_partition = -1;
   uint32_t last_stream = 0;
@@ -147,6 +149,7 @@ class KafkaRecordSource::Impl {
   std::atomic<bool> closing{false};
 
   // The pipeline thread's.
+  std::vector<RestoredState> polled_restored;  // returned by Poll (kRestored), not taken yet
   uint64_t polled_barrier = 0;  // returned by Poll, not released yet
   uint64_t barrier_token = 0;   // the checkpoint that covers it
   uint64_t tokens = 0;
@@ -154,7 +157,9 @@ class KafkaRecordSource::Impl {
 
   // Counters.
   std::atomic<uint64_t> n_records{0}, n_bytes{0}, n_pauses{0}, n_rebalances{0}, n_commits{0},
-      n_commit_errors{0}, n_consumer_errors{0}, n_no_cluster{0}, n_lost{0};
+      n_commit_errors{0}, n_consumer_errors{0}, n_no_cluster{0}, n_lost{0}, n_restores{0};
+  std::atomic<int> restoring{0};  // partitions being restored (not ready meanwhile)
+  std::string restoring_what;     // guarded by parts_mu
   std::atomic<int64_t> commit_started_us{0};
   // The group is rebalancing (a commit was refused for it): async commits wait for the
   // rebalance callback, since librdkafka takes a commit refused for a stale generation as the
@@ -433,6 +438,8 @@ void KafkaRecordSource::Impl::Append(rd_kafka_message_t* m) {
   const uint32_t origin =
       filling->OriginFor(stream, problem.empty() ? cluster : "", [&](RecordOrigin& orig) {
         orig.name = p->name;
+        orig.key = p->topic;
+        orig.partition = p->partition;
         orig.envelope = t.envelope;
         orig.lines = false;
       });
@@ -472,6 +479,14 @@ void KafkaRecordSource::Impl::Loop() {
   while (!stop.load()) {
     ApplyPause();
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, filling->empty() ? 100 : 2);
+    if (restore_failed) {
+      if (m != nullptr) rd_kafka_message_destroy(m);
+      if (!filling->empty()) Push(0);  // polled before: still applied
+      std::lock_guard<std::mutex> lock(mu);
+      consumer_done = true;
+      cv.notify_all();
+      return;
+    }
     if (m == nullptr) {
       if (!filling->empty()) Push(0);  // nothing more right now: hand over what there is
       continue;
@@ -516,9 +531,29 @@ void KafkaRecordSource::Impl::Rebalance(rd_kafka_resp_err_t err,
              std::to_string(partitions->elems[i].partition) + "]";
   }
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    std::vector<RestoredState> restored;
     for (int i = 0; i < partitions->cnt; ++i) {
       rd_kafka_topic_partition_t& tp = partitions->elems[i];
       Partition* p = Ensure(tp.topic, tp.partition);
+      if (o.restore && !stop.load() && !restore_failed) {
+        restoring.fetch_add(1);
+        {
+          std::lock_guard<std::mutex> lock(parts_mu);
+          restoring_what = p->name;
+        }
+        int64_t offset = -1;
+        auto r = o.restore(p->topic, p->partition, &offset);
+        restoring.fetch_sub(1);
+        if (!r.ok()) {
+          spdlog::error("kafka: restoring the state of {}: {}", p->name, r.status().message());
+          std::lock_guard<std::mutex> lock(mu);
+          restore_failed = true;
+          consumer_status = r.status().WithContext("restoring the state of " + p->name);
+        } else if (!r->clusters.empty() || offset >= 0) {
+          n_restores.fetch_add(1, std::memory_order_relaxed);
+          restored.push_back(std::move(*r));
+        }
+      }
       const int64_t stored = StoredOffset(*p);
       if (stored >= 0) {
         tp.offset = stored;  // the checkpoint's offset wins over the group's
@@ -536,6 +571,14 @@ void KafkaRecordSource::Impl::Rebalance(rd_kafka_resp_err_t err,
       spdlog::error("kafka: assigning {}: {}", names, rd_kafka_err2str(e));
     }
     if (paused) rd_kafka_pause_partitions(rk, partitions);
+    if (!restored.empty()) {
+      // The pipeline forgets what it cached of their clusters before any of their records:
+      // those are fetched after this callback, so they come after this batch.
+      if (!filling->empty()) Push(0);
+      std::lock_guard<std::mutex> lock(mu);
+      ready.push_back(Ready{std::make_unique<RecordBatch>(), 0, std::move(restored)});
+      cv.notify_all();
+    }
     assigned_once = true;
     spdlog::info("kafka: assigned {}", names.empty() ? "no partitions" : names);
     return;
@@ -543,6 +586,15 @@ void KafkaRecordSource::Impl::Rebalance(rd_kafka_resp_err_t err,
   if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     const bool lost = rd_kafka_assignment_lost(rk) != 0;
     if (lost) n_lost.fetch_add(1, std::memory_order_relaxed);
+    if (lost && o.restore && !closing.load() && !stop.load()) {
+      // State built from these partitions may be ahead of what their next owner restores: the
+      // pipeline must start again from the store (and the partitions' changelog).
+      std::lock_guard<std::mutex> lock(mu);
+      restore_failed = true;
+      consumer_status = Status::Unavailable("kafka: the assignment of " + names +
+                                        " was lost (session expired); starting again from the "
+                                        "store and the changelog");
+    }
     if (!lost && !closing.load() && !stop.load()) {
       // Everything polled from these partitions must be applied and durable before they go.
       uint64_t id = 0;
@@ -681,6 +733,10 @@ Result<RecordSource::PollResult> KafkaRecordSource::Impl::Poll(RecordBatch* batc
     polled_barrier = r.barrier;
     return PollResult::kBarrier;
   }
+  if (!r.restored.empty()) {
+    polled_restored = std::move(r.restored);
+    return PollResult::kRestored;
+  }
   return PollResult::kRecords;
 }
 
@@ -740,8 +796,12 @@ SourceHealth KafkaRecordSource::Impl::Health() const {
     h.why = "kafka: waiting for the group to assign partitions";
     return h;
   }
-  h.ready = true;
   std::lock_guard<std::mutex> lock(parts_mu);
+  if (restoring.load() > 0) {
+    h.why = "kafka: restoring the state of " + restoring_what + " from the changelog";
+    return h;
+  }
+  h.ready = true;
   for (const auto& p : parts) {
     if (!p->assigned.load()) continue;
     int64_t low = -1, high = -1;
@@ -851,6 +911,10 @@ Result<RecordSource::PollResult> KafkaRecordSource::Poll(RecordBatch* batch,
   return impl_->Poll(batch, limits, wait);
 }
 
+std::vector<RestoredState> KafkaRecordSource::TakeRestored() {
+  return std::move(impl_->polled_restored);
+}
+
 void KafkaRecordSource::Applied(const RecordOrigin& origin, const RawRecord& record) {
   impl_->Applied(origin, record);
 }
@@ -885,6 +949,7 @@ KafkaRecordSource::Stats KafkaRecordSource::stats() const {
   s.consumer_errors = impl_->n_consumer_errors.load();
   s.no_cluster = impl_->n_no_cluster.load();
   s.lost = impl_->n_lost.load();
+  s.restores = impl_->n_restores.load();
   std::lock_guard<std::mutex> lock(impl_->parts_mu);
   for (const auto& p : impl_->parts) s.assigned += p->assigned.load() ? 1 : 0;
   return s;

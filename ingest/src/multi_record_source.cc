@@ -62,11 +62,20 @@ Result<RecordSource::PollResult> MultiRecordSource::Poll(RecordBatch* batch,
         case PollResult::kBarrier:
           next_ = (i + 1) % n;
           return *r;
+        case PollResult::kRestored:
+          next_ = (i + 1) % n;
+          restored_from_ = i;
+          return *r;
       }
     }
     if (live == 0) return PollResult::kEnd;
     if (std::chrono::steady_clock::now() >= deadline) return PollResult::kIdle;
   }
+}
+
+std::vector<RestoredState> MultiRecordSource::TakeRestored() {
+  return restored_from_ < sources_.size() ? sources_[restored_from_]->TakeRestored()
+                                          : std::vector<RestoredState>{};
 }
 
 void MultiRecordSource::Applied(const RecordOrigin& origin, const RawRecord& record) {

@@ -12,6 +12,7 @@
 
 #include "kafka_mock_process.h"
 #include "kafka_test_util.h"
+#include "stored_findings.h"
 #include "subprocess.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
@@ -27,26 +28,8 @@ using testing::ListeningPort;
 using testing::Subprocess;
 using testing::WaitFor;
 
-// id -> what the finding says (json: its FindingToJson).
 std::map<std::string, std::string> ReadStore(const std::string& dir, bool json = false) {
-  std::map<std::string, std::string> out;
-  auto db = store::RocksDbFindingStore::Open(dir);
-  EXPECT_TRUE(db.ok()) << db.status().ToString();
-  if (!db.ok()) return out;
-  FindingFilter filter;
-  filter.limit = store::RocksDbFindingStore::kMaxLimit;
-  while (true) {
-    auto page = (*db)->Query(filter);
-    EXPECT_TRUE(page.ok());
-    if (!page.ok()) break;
-    for (const Finding& f : page->findings) {
-      out[f.id] = json ? FindingToJson(f)
-                       : f.rule_id + " " + f.cluster + " count=" + std::to_string(f.count);
-    }
-    if (page->next_cursor.empty()) break;
-    filter.cursor = page->next_cursor;
-  }
-  return out;
+  return testing::StoredFindings(dir, json);
 }
 
 TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
@@ -176,17 +159,7 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
 
   // Every event once: the findings and their counts are those of the replay.
   const auto got = ReadStore(dir + "/db");
-  std::string diff;
-  for (const auto& [id, d] : baseline) {
-    auto it = got.find(id);
-    if (it == got.end())
-      diff += "\n  missing " + id + " " + d;
-    else if (it->second != d)
-      diff += "\n  differs " + id + " want " + d + " got " + it->second;
-  }
-  for (const auto& [id, d] : got) {
-    if (!baseline.count(id)) diff += "\n  extra " + id + " " + d;
-  }
+  const std::string diff = testing::FindingsDiff(baseline, got);
   EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
 
   // The findings topic holds every finding of the store, the killed run's last checkpoint

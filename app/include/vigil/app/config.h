@@ -20,6 +20,10 @@ struct KafkaConfig {
   ingest::KafkaOptions consumer;  // brokers, group, topics, properties, queue_bytes
   std::string findings_topic;     // every new or updated finding, keyed by its id
   std::string dead_letter_topic;  // every dead letter, keyed by its origin
+  // Scale-out: several instances in one group, each partition's state in a compacted changelog
+  // topic (ingest/state_changelog.h) that follows the partition to its next owner.
+  bool changelog = false;
+  std::string changelog_topic;  // default: <group>-state-changelog
   bool enabled() const { return !consumer.topics.empty(); }
 };
 

@@ -22,6 +22,10 @@
 #include "vigil/detect/stateful_detector.h"
 #include "vigil/ingest/record_source.h"
 
+namespace vigil::ingest {
+class KafkaStateChangelog;
+}
+
 namespace vigil::app {
 
 struct ReplayReport {
@@ -89,6 +93,12 @@ class Pipeline {
     outbox_durable_ = std::move(on_durable);
   }
 
+  // Scale-out: every checkpoint's state, dedup entries and findings of Kafka-fed clusters also go
+  // to `changelog` (and its findings topic), acknowledged before the store commits; a kRestored
+  // poll makes the pipeline forget the restored clusters' cached state. Needs `state`. Set
+  // before Run; `changelog` must outlive it.
+  void WriteChangelog(ingest::KafkaStateChangelog* changelog) { changelog_ = changelog; }
+
  private:
   class Runner;
 
@@ -100,6 +110,7 @@ class Pipeline {
   StateStore* state_;
   OutboxChannels outbox_;
   std::function<void()> outbox_durable_;
+  ingest::KafkaStateChangelog* changelog_ = nullptr;
 };
 
 // The stateful detection options a config asks for.

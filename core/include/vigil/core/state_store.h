@@ -34,6 +34,19 @@ inline constexpr char kKeySep = '\x1f';
 std::string MakeStateKey(std::string_view rule_id, std::string_view cluster, std::string_view key);
 std::string MakeDedupKey(std::string_view cluster, std::string_view audit_id,
                          std::string_view stage);
+// The cluster field of a state key (the second) or of a dedup key (the first); empty when the
+// key has no such field.
+std::string_view StateKeyCluster(std::string_view state_key);
+std::string_view DedupKeyCluster(std::string_view dedup_key);
+
+// Meta keys of the per-cluster event-time watermark (and learning start) that StatefulDetector
+// keeps: kWatermarkMetaPrefix + cluster.
+inline constexpr std::string_view kWatermarkMetaPrefix = "wm\x1f";
+inline std::string WatermarkMetaKey(std::string_view cluster) {
+  std::string k(kWatermarkMetaPrefix);
+  k.append(cluster);
+  return k;
+}
 
 // What one checkpoint writes, atomically: all of it or none of it.
 struct StateCheckpoint {

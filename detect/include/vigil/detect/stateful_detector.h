@@ -55,6 +55,7 @@ struct StatefulStats {
   uint64_t corrupt_state = 0;   // stored values that could not be decoded (started afresh)
   uint64_t state_writes = 0;    // state entries written (or deleted) by checkpoints
   uint64_t checkpoints = 0;
+  uint64_t guarded = 0;  // hits skipped by Guard (replayed events a restored entry includes)
   size_t cache_bytes = 0;  // current estimate
   size_t cache_entries = 0;
   size_t dirty_bytes = 0;  // of it, changed since the last checkpoint
@@ -148,6 +149,18 @@ class StatefulDetector final : public Detector, private HitSink {
   // True when a checkpoint should be taken now to keep memory bounded.
   bool checkpoint_due() const;
 
+  // The store's state of these clusters was replaced (restored from a state changelog when their
+  // stream moved to this instance): forgets what is cached of them, watermarks included, so that
+  // it is read again. Call right after Committed(), with nothing applied since (a barrier).
+  void Forget(const std::vector<std::string>& clusters);
+  // A restored state entry already includes the events of its stream before `position` (a
+  // changelog record newer than its stream's last complete checkpoint): hits on `state_key` from
+  // events at earlier positions are skipped, so that replaying from that checkpoint counts
+  // nothing twice. SetPosition tells the position of the record the next events come from.
+  void Guard(std::string state_key, uint64_t position);
+  void SetPosition(uint64_t position) { position_ = position; }
+  bool guarded() const { return !guards_.empty(); }
+
   // The first store read error, if any.
   const Status& status() const { return status_; }
   const StatefulStats& stats() const;
@@ -188,6 +201,8 @@ class StatefulDetector final : public Detector, private HitSink {
   std::vector<Slot*> dirty_slots_;   // changed since the last checkpoint
   std::vector<Slot*> pinned_slots_;  // written by the checkpoint in flight
   std::unordered_map<std::string, std::unique_ptr<ClusterState>> clusters_;
+  std::unordered_map<std::string, uint64_t> guards_;  // Guard()
+  uint64_t position_ = 0;
   ClusterState* cluster_cache_ = nullptr;  // the last event's cluster
   std::string cluster_cache_name_;
   // Events seen since the last committed checkpoint. pending_keys_ (dedup key, event time) go

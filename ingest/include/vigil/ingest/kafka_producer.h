@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -28,6 +29,19 @@ struct KafkaProducerOptions {
   // Called on the producer's thread once a record is acknowledged (true) or has failed for good
   // (false, after librdkafka's retries), with the tag it was produced with. May be empty.
   std::function<void(uint64_t tag, bool delivered)> on_delivery;
+  // Called on the producer's thread, before on_delivery, for each acknowledged record with the
+  // partition and offset it got. May be empty.
+  std::function<void(uint64_t tag, int32_t partition, int64_t offset)> on_offset;
+};
+
+// One record with everything Kafka lets a producer choose.
+struct ProducerRecord {
+  std::string_view topic;
+  int32_t partition = -1;  // -1: the partitioner picks by key
+  std::string_view key;
+  std::optional<std::string_view> value;  // nullopt: a null value (a tombstone)
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  uint64_t tag = 0;
 };
 
 class KafkaProducer {
@@ -45,6 +59,7 @@ class KafkaProducer {
   enum class Queued { kQueued, kFull, kFailed };
   Queued TryProduce(std::string_view topic, std::string_view key, std::string_view value,
                     uint64_t tag);
+  Queued TryProduce(const ProducerRecord& record);
   // Waits until every queued record is acknowledged or `timeout` passes; false on timeout.
   bool Flush(std::chrono::milliseconds timeout);
 

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,6 +59,14 @@ struct KafkaOptions {
   // anyway (their records are then redelivered to the next owner).
   std::chrono::milliseconds rebalance_timeout{60000};
   std::string client_id = "vigil";
+  // Scale-out (a state changelog): called on assignment of each partition, before it is read,
+  // to bring its state into the store; sets *offset to where reading resumes (-1: the stored
+  // offset). An error stops the consumer (the pipeline restarts). With it, an assignment lost
+  // without a revoke (the session expired) also stops the consumer: state built from it may be
+  // ahead of what the partition's next owner restores.
+  std::function<Result<RestoredState>(const std::string& topic, int32_t partition,
+                                      int64_t* offset)>
+      restore;
 };
 
 // A cluster name taken from a record's key, header or topic: 1..253 printable ASCII bytes, no
@@ -78,6 +87,7 @@ class KafkaRecordSource final : public RecordSource {
   Status Restore(const StateStore* store) override;
   Result<PollResult> Poll(RecordBatch* batch, const BatchLimits& limits,
                           std::chrono::milliseconds wait) override;
+  std::vector<RestoredState> TakeRestored() override;
   void Applied(const RecordOrigin& origin, const RawRecord& record) override;
   uint64_t TakePositions(std::vector<std::pair<std::string, std::string>>* meta) override;
   void OnDurable(uint64_t token) override;
@@ -95,6 +105,7 @@ class KafkaRecordSource final : public RecordSource {
              consumer_errors = 0, no_cluster = 0;
     uint64_t assigned = 0;  // partitions assigned now
     uint64_t lost = 0;      // assignments lost (not revoked)
+    uint64_t restores = 0;  // partitions whose state was restored on assignment
   };
   Stats stats() const;
 

@@ -24,6 +24,7 @@ class MultiRecordSource final : public RecordSource {
   Status Restore(const StateStore* store) override;
   Result<PollResult> Poll(RecordBatch* batch, const BatchLimits& limits,
                           std::chrono::milliseconds wait) override;
+  std::vector<RestoredState> TakeRestored() override;
   void Applied(const RecordOrigin& origin, const RawRecord& record) override;
   uint64_t TakePositions(std::vector<std::pair<std::string, std::string>>* meta) override;
   void OnDurable(uint64_t token) override;
@@ -38,6 +39,7 @@ class MultiRecordSource final : public RecordSource {
   std::vector<RecordSource*> sources_;
   std::vector<bool> ended_;
   size_t next_ = 0;  // the source polled first next time
+  size_t restored_from_ = SIZE_MAX;  // the source of the last kRestored poll
   uint64_t tokens_ = 0;
   // token -> each source's token, until durable.
   std::deque<std::pair<uint64_t, std::vector<uint64_t>>> pending_;

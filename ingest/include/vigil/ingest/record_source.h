@@ -28,7 +28,8 @@ struct RecordOrigin {
   uint32_t stream = 0;  // the source's own id for the stream (a file's number, a partition's)
   std::string cluster;  // from the authenticated channel (invariant 6)
   std::string name;     // for messages: a file path, "topic[partition]"
-  std::string key;      // the source's own (a file's fingerprint)
+  std::string key;      // the source's own (a file's fingerprint, a Kafka topic)
+  int32_t partition = -1;  // a Kafka record's partition (-1 for the other sources)
   EnvelopeChoice envelope = EnvelopeChoice::kAuto;  // forced per channel (a Kafka topic)
   bool lines = false;   // positions are read as "name:line" (files), else "name@position"
   uint16_t source = 0;  // which source of a MultiRecordSource made it (set by that one only)
@@ -93,6 +94,20 @@ struct BatchLimits {
   size_t max_bytes = size_t{1} << 20;
 };
 
+// The state of some streams was restored into the store (from a state changelog, when Kafka
+// partitions moved to this instance). Before applying anything more, the pipeline forgets what
+// it has cached of `clusters` and guards the entries the restore took from an incomplete
+// checkpoint (StatefulDetector::Guard; findings likewise): their events before `position` are
+// in them already.
+struct RestoredState {
+  std::string stream;                  // "topic[3]", for logs
+  std::string topic;                   // the stream (RecordOrigin::key, ::partition)
+  int32_t partition = -1;
+  std::vector<std::string> clusters;   // whose state the store now holds afresh
+  std::vector<std::pair<std::string, uint64_t>> state_guards;    // state key -> position
+  std::vector<std::pair<std::string, uint64_t>> finding_guards;  // finding id -> position
+};
+
 // Whether a source is where /readyz wants it: assigned its streams and caught up.
 struct SourceHealth {
   bool ready = false;
@@ -124,11 +139,16 @@ class RecordSource {
                // durable checkpoint and pass it to OnDurable (a Kafka rebalance revokes
                // partitions, whose offsets must be committed before they are released)
     kEnd,      // nothing more will come (a finite source is done, or Stop() was called)
+    kRestored,  // *batch may hold records; apply everything polled, make a durable checkpoint,
+                // then take TakeRestored() before the next Poll
   };
   // Appends records to *batch (empty on entry), waiting at most `wait` for the first. An error
   // is fatal for this source (the pipeline stops and reports it).
   virtual Result<PollResult> Poll(RecordBatch* batch, const BatchLimits& limits,
                                   std::chrono::milliseconds wait) = 0;
+
+  // After a kRestored poll: what was restored (the default: nothing).
+  virtual std::vector<RestoredState> TakeRestored() { return {}; }
 
   // The pipeline has applied every event of `record` (in input order, batch by batch).
   virtual void Applied(const RecordOrigin& origin, const RawRecord& record) = 0;
