@@ -267,6 +267,8 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
       RETURN_IF_ERROR(Read(path, n, key, &kafka->dead_letter_topic));
     } else if (k == "changelog") {
       RETURN_IF_ERROR(Read(path, n, key, &kafka->changelog));
+    } else if (k == "findings_view") {
+      RETURN_IF_ERROR(Read(path, n, key, &kafka->findings_view));
     } else if (k == "changelog_topic") {
       RETURN_IF_ERROR(Read(path, n, key, &kafka->changelog_topic));
     } else if (k == "topics") {
@@ -323,6 +325,11 @@ Status LoadConfigFile(const std::string& path, Config* c) {
       RETURN_IF_ERROR(Read(path, v, key, &c->cluster));
     } else if (key == "listen") {
       RETURN_IF_ERROR(Read(path, v, key, &c->listen));
+    } else if (key == "role") {
+      RETURN_IF_ERROR(Read(path, v, key, &c->role));
+      if (c->role != "worker" && c->role != "api") {
+        return Status::InvalidArgument(Where(path, v) + ": 'role' must be worker or api");
+      }
     } else if (key == "workers") {
       RETURN_IF_ERROR(Read(path, v, key, &c->workers));
     } else if (key == "pipeline_nice") {

@@ -223,6 +223,23 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  const bool api_role = config.role == "api";
+  if (api_role) {
+    if (config.kafka.consumer.brokers.empty() || config.kafka.findings_topic.empty()) {
+      return UsageError(Status::InvalidArgument(
+          "--role api serves the view of kafka.findings_topic: it needs kafka.brokers and "
+          "kafka.findings_topic"));
+    }
+    if (!paths.empty() || WebhookEnabled(config)) {
+      return UsageError(Status::InvalidArgument(
+          "--role api reads no files and runs no webhook: start a worker for them"));
+    }
+  }
+  if (config.kafka.findings_view &&
+      (config.kafka.consumer.brokers.empty() || config.kafka.findings_topic.empty())) {
+    return UsageError(Status::InvalidArgument(
+        "kafka.findings_view needs kafka.brokers and kafka.findings_topic"));
+  }
   RuleProvider rules(rule_paths);
   if (Status s = rules.Reload(); !s.ok()) return UsageError(s);
 
@@ -231,7 +248,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   if (Status s = ParseListen(config.listen, &address, &port); !s.ok()) return UsageError(s);
   // Kafka options are checked before anything is opened: a bad topic or property is a usage
   // error (exit 2) that names the key.
-  if (config.kafka.enabled()) {
+  if (config.kafka.enabled() && !api_role) {
     auto probe = ingest::KafkaRecordSource::Create(config.kafka.consumer);
     if (!probe.ok()) return UsageError(probe.status());
   }
@@ -286,7 +303,8 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   // moves here (its state is restored before its first record is applied).
   std::unique_ptr<ingest::KafkaStateChangelog> changelog;
   Config live_config = config;
-  if (config.kafka.enabled() && config.kafka.changelog) {
+  if (api_role) live_config.kafka.consumer.topics.clear();  // no pipeline
+  if (live_config.kafka.enabled() && config.kafka.changelog) {
     auto made = MakeChangelog(config);
     if (!made.ok()) return Fail(made.status());
     changelog = std::move(made).value();
@@ -294,6 +312,24 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
                                              int64_t* offset) {
       return changelog->Restore(topic, partition, db.get(), offset);
     };
+  }
+
+  // One view of every instance's findings (the findings topic), served instead of this
+  // instance's own store: the api role's store is the view; a worker keeps it in DB/view.
+  std::unique_ptr<store::RocksDbFindingStore> view_db;
+  store::RocksDbFindingStore* served = db.get();
+  std::unique_ptr<FindingsView> view;
+  if (api_role || config.kafka.findings_view) {
+    if (!api_role) {
+      auto opened_view = store::RocksDbFindingStore::Open(config.db_dir + "/view",
+                                                          StoreOptionsFrom(config));
+      if (!opened_view.ok()) return Fail(opened_view.status());
+      view_db = std::move(opened_view).value();
+      served = view_db.get();
+    }
+    auto made = MakeFindingsView(config, served);
+    if (!made.ok()) return Fail(made.status());
+    view = std::move(made).value();
   }
 
   PipelineMetrics metrics;
@@ -313,12 +349,12 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   opts.allow_plain_http = config.api_allow_plain_http;
   opts.allow_anonymous = config.api_allow_anonymous;
   opts.ingest_threads = config.webhook.threads;
-  api::HttpServer server(opts, db.get(), &metrics);
+  api::HttpServer server(opts, served, &metrics);
   if (Status s = server.SetDeadLetterStore(db.get()); !s.ok()) return Fail(s);
   // Triage (PATCH /v1/findings/{id}) and suppressions: writes, so registered here with the
   // writable store rather than by the server, which only reads findings.
-  api::RegisterFindingTriageHandlers(db.get(), server.router());
-  api::RegisterSuppressionHandlers(db.get(), server.router());
+  api::RegisterFindingTriageHandlers(served, server.router());
+  api::RegisterSuppressionHandlers(served, server.router());
   // The apiserver audit webhook: bodies journaled durably before 200, applied by the pipeline.
   api::WebhookCounters webhook_counters;
   if (WebhookEnabled(config)) {
@@ -337,7 +373,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   api::RegisterRuleHandlers(RuleHooksFor(&rules), server.router());
   api::StatsOptions stats;
   stats.metrics = &metrics;
-  stats.findings = db.get();
+  stats.findings = served;
   if (WebhookEnabled(config)) stats.journal = db.get();
   stats.sources = [&] {
     std::lock_guard<std::mutex> lock(source_mu);
@@ -351,7 +387,11 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       *why = "ingesting the files named on the command line";
       return false;
     }
-    if (!config.kafka.enabled() && !WebhookEnabled(config)) return true;
+    if (view != nullptr && !view->caught_up()) {
+      *why = "the findings view has not read " + config.kafka.findings_topic + " to its end yet";
+      return false;
+    }
+    if (!live_config.kafka.enabled() && !WebhookEnabled(config)) return true;
     std::lock_guard<std::mutex> lock(source_mu);
     if (live == nullptr) {
       *why = "the live sources are (re)starting";
@@ -376,6 +416,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
         {{"findings", findings_out.get()}, {"deadletters", dead_letters_out.get()}}, out);
     relay->RenderMetrics(out);
     if (changelog) changelog->RenderMetrics(out);
+    if (view) view->RenderMetrics(out);
     if (WebhookEnabled(config)) webhook_counters.Render(out);
   });
   if (print_routes) {  // what this config serves, for checking api/openapi.yaml against it
@@ -455,7 +496,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     }
     files_done = true;
     failures = 0;
-    while ((config.kafka.enabled() || WebhookEnabled(config)) && !stop.load()) {
+    while ((live_config.kafka.enabled() || WebhookEnabled(config)) && !stop.load()) {
       auto sources = LiveSources::Make(live_config, db.get());
       if (!sources.ok()) {
         if (!failed(sources.status(), "live sources")) break;
@@ -522,6 +563,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   }
   stop_cv.notify_all();
   pipeline_thread.join();  // the last checkpoint is durable and its offsets committed
+  if (view) view->Stop();
   // Send what the last checkpoints left in the outbox; what is not acknowledged in time stays
   // there for the next run.
   if ((findings_out || dead_letters_out) && !relay->Drain(std::chrono::seconds(10))) {
@@ -625,6 +667,11 @@ int Main(int argc, char** argv) {
                     "TOPIC[:CLUSTER]: a topic to consume; its records belong to CLUSTER "
                     "(default: --cluster); repeat for several");
   serve->add_option("--kafka-group", kafka_group, "the consumer group (default vigil)");
+  std::string role;
+  serve->add_option("--role", role,
+                    "worker (default): run the pipeline and the API; api: serve the findings of "
+                    "every instance from a view of kafka.findings_topic, read nothing else")
+      ->check(CLI::IsMember({"worker", "api"}));
   bool print_routes = false;
   serve->add_flag("--print-routes", print_routes,
                   "print the routes this configuration serves (METHOD PATTERN ROLE) and exit");
@@ -710,6 +757,7 @@ int Main(int argc, char** argv) {
       config.kafka.consumer.topics.push_back(std::move(topic));
     }
   }
+  if (!role.empty()) config.role = role;
   if (config.kafka.enabled() && config.kafka.consumer.brokers.empty()) {
     return UsageError(Status::InvalidArgument("--kafka-topic needs --kafka-brokers"));
   }

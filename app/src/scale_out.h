@@ -1,10 +1,13 @@
 // What `vigil serve` runs for scale-out on Kafka: the state changelog (ingest/state_changelog.h)
-// made from the configuration. Part of the `vigil` binary.
+// and the findings view (app/findings_view.h) made from the configuration. Part of the `vigil`
+// binary.
 #pragma once
 
 #include <memory>
 
 #include "vigil/app/config.h"
+#include "vigil/app/findings_view.h"
+#include "vigil/core/finding_store.h"
 #include "vigil/core/status.h"
 #include "vigil/ingest/state_changelog.h"
 
@@ -12,5 +15,18 @@ namespace vigil::app {
 
 // The changelog of config.kafka (kafka.changelog must be on), with its topic found or created.
 Result<std::unique_ptr<ingest::KafkaStateChangelog>> MakeChangelog(const Config& config);
+
+// The view of config.kafka.findings_topic kept in `store` (findings and positions), started.
+template <typename Store>
+Result<std::unique_ptr<FindingsView>> MakeFindingsView(const Config& config, Store* store) {
+  FindingsViewOptions o;
+  o.brokers = config.kafka.consumer.brokers;
+  o.properties = config.kafka.consumer.properties;
+  o.client_id = config.kafka.consumer.client_id;
+  o.topic = config.kafka.findings_topic;
+  auto view = std::make_unique<FindingsView>(std::move(o), store, store);
+  RETURN_IF_ERROR(view->Start(std::chrono::seconds(30)).WithContext("findings view"));
+  return view;
+}
 
 }  // namespace vigil::app

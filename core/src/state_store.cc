@@ -104,6 +104,7 @@ Status MemoryStateStore::Commit(const StateCheckpoint& cp) {
   for (const auto& [k, v] : cp.state) state_[k] = v;
   for (const auto& k : cp.state_deletes) state_.erase(k);
   for (const auto& [k, v] : cp.dedup) dedup_[k] = v;
+  for (const auto& k : cp.dedup_deletes) dedup_.erase(k);
   for (const auto& [k, v] : cp.meta) meta_[k] = v;
   for (const DeadLetter& in : cp.dead_letters) {
     DeadLetter dl = in;

@@ -465,7 +465,7 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
   // The latest value of each key read (a key is sent again with each checkpoint that changed
   // it; a store write sorts its keys, so it must see each once).
   std::unordered_map<std::string, std::optional<std::string>> state;
-  std::unordered_map<std::string, std::string> dedup;
+  std::unordered_map<std::string, std::optional<std::string>> dedup;
   std::unordered_map<std::string, Finding> findings;
   StateCheckpoint cp;
   Status status;
@@ -478,7 +478,13 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
         cp.state_deletes.push_back(k);
       }
     }
-    for (auto& [k, v] : dedup) cp.dedup.emplace_back(k, std::move(v));
+    for (auto& [k, v] : dedup) {
+      if (v) {
+        cp.dedup.emplace_back(k, std::move(*v));
+      } else {
+        cp.dedup_deletes.push_back(k);
+      }
+    }
     for (auto& [id, f] : findings) cp.findings.push_back(std::move(f));
     state.clear();
     dedup.clear();
@@ -550,9 +556,7 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
     } else if (type == kFinding) {
       out.finding_guards.emplace_back(key, static_cast<uint64_t>(covered));
     } else if (type == kDedup) {
-      std::string expired;
-      PutExpiry(1, &expired);  // long expired: absent, so that its event is replayed
-      dedup[key] = std::move(expired);
+      dedup[key] = std::nullopt;  // its event is replayed into the entries not guarded
     }
   }
   for (const auto& [cluster, wm] : marker.watermarks) {

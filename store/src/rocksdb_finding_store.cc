@@ -589,6 +589,9 @@ Status RocksDbFindingStore::Commit(const StateCheckpoint& cp) {
     RETURN_IF_ERROR(FromRocks(batch.Delete(state_cf_, k), "checkpoint"));
   }
   RETURN_IF_ERROR(put_sorted(cp.dedup, dedup_cf_));
+  for (const auto& k : cp.dedup_deletes) {
+    RETURN_IF_ERROR(FromRocks(batch.Delete(dedup_cf_, k), "checkpoint"));
+  }
   for (const auto& [k, v] : cp.meta) {
     RETURN_IF_ERROR(FromRocks(batch.Put(meta_cf_, k, v), "checkpoint"));
   }

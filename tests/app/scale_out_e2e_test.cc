@@ -83,10 +83,11 @@ Input* MakeInput() {
 // One `vigil serve` of the group, its log in a file.
 class Instance {
  public:
-  Instance(const std::string& dir, const std::string& name, const std::string& bootstrap)
-      : log_(dir + "/" + name + ".log") {
+  Instance(const std::string& dir, const std::string& name, const std::string& bootstrap,
+           const std::string& role = "worker")
+      : log_(dir + "/" + name + ".log"), db_(dir + "/" + name + "-db") {
     const std::string config = dir + "/" + name + ".yaml";
-    std::ofstream(config) << "db: " << dir << "/" << name << "-db\nlisten: 127.0.0.1:0\n"
+    std::ofstream(config) << "db: " << db_ << "\nlisten: 127.0.0.1:0\nrole: " << role << "\n"
                           << "log: {level: info}\n"
                           << "checkpoint: {interval: 200ms, events: 500}\n"
                           << "state: {learning_period: 20s}\n"
@@ -103,6 +104,7 @@ class Instance {
     port_ = ListeningPort(*process_);
   }
   uint16_t port() const { return port_; }
+  const std::string& db() const { return db_; }
   Subprocess& process() { return *process_; }
   std::string log() const {
     std::ifstream in(log_);
@@ -130,6 +132,7 @@ class Instance {
 
  private:
   std::string log_;
+  std::string db_;
   std::unique_ptr<Subprocess> process_;
   uint16_t port_ = 0;
 };
@@ -232,7 +235,9 @@ TEST_F(ScaleOutTest, KillNineOneOfThreeAndTheSurvivorsRestoreItsState) {
   Instance a(dir_, "a", mock_->bootstrap());
   Instance b(dir_, "b", mock_->bootstrap());
   Instance c(dir_, "c", mock_->bootstrap());
-  for (Instance* i : {&a, &b, &c}) ASSERT_NE(i->port(), 0) << i->log();
+  // The API of the whole group: reads only the findings topic.
+  Instance view(dir_, "view", mock_->bootstrap(), "api");
+  for (Instance* i : {&a, &b, &c, &view}) ASSERT_NE(i->port(), 0) << i->log();
   ASSERT_TRUE(Spread({&a, &b, &c}, 120s)) << a.log() << b.log() << c.log();
   Produce(input_->first);
   ASSERT_TRUE(AllCommitted(300s)) << a.log() << b.log() << c.log();
@@ -272,6 +277,20 @@ TEST_F(ScaleOutTest, KillNineOneOfThreeAndTheSurvivorsRestoreItsState) {
   }
   const std::string diff = testing::FindingsDiff(input_->baseline, FindingsOnTopic());
   EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
+  // The api-role instance serves the union of every instance's findings, counts included.
+  ASSERT_TRUE(WaitFor([&] { return view.Metric("vigil_findings_view_lag") == 0 &&
+                                   HttpGet(view.port(), "/readyz").status == 200; },
+                      60s))
+      << view.metrics() << view.log();
+  const std::string some = input_->baseline.begin()->first;
+  const auto one = HttpGet(view.port(), "/v1/findings/" + some);
+  EXPECT_EQ(one.status, 200) << one.body;
+  EXPECT_NE(one.body.find(some), std::string::npos) << one.body;
+  view.process().Signal(SIGTERM);
+  ASSERT_EQ(view.process().Wait(60s), 0) << view.log();
+  const std::string view_diff =
+      testing::FindingsDiff(input_->baseline, testing::StoredFindings(view.db()));
+  EXPECT_TRUE(view_diff.empty()) << view_diff.substr(0, 3000);
 }
 
 TEST_F(ScaleOutTest, AnInstanceJoiningMidStreamTakesPartitionsWithTheirState) {

@@ -24,6 +24,9 @@ struct KafkaConfig {
   // topic (ingest/state_changelog.h) that follows the partition to its next owner.
   bool changelog = false;
   std::string changelog_topic;  // default: <group>-state-changelog
+  // Serve the findings API from a view of the findings topic (every instance's findings), kept
+  // in DB/view (app/findings_view.h). Always on with role: api.
+  bool findings_view = false;
   bool enabled() const { return !consumer.topics.empty(); }
 };
 
@@ -49,6 +52,9 @@ struct Config {
   std::string db_dir = "./vigil-data";
   std::string cluster = "default";  // cluster name for events read from files
   std::string listen = "127.0.0.1:8080";
+  // serve: "worker" (the pipeline and the API) or "api" (only the findings view of
+  // kafka.findings_topic and the API over it; no audit topic, file or webhook is read).
+  std::string role = "worker";
   std::string log_level = "info";  // trace, debug, info, warn, error, off
   bool log_json = false;
   size_t max_event_bytes = 1 << 20;    // 1 MiB

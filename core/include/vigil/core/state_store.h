@@ -53,6 +53,7 @@ struct StateCheckpoint {
   std::vector<std::pair<std::string, std::string>> state;  // key -> value (with expiry header)
   std::vector<std::string> state_deletes;
   std::vector<std::pair<std::string, std::string>> dedup;  // key -> value (expiry header only)
+  std::vector<std::string> dedup_deletes;  // events to be taken as new again (a restore)
   std::vector<std::pair<std::string, std::string>> meta;   // watermarks, learning starts,
                                                            // source positions
   std::vector<Finding> findings;  // final values (already merged with what is stored)
@@ -63,12 +64,14 @@ struct StateCheckpoint {
   std::vector<OutboxMessage> outbox;
 
   bool empty() const {
-    return state.empty() && state_deletes.empty() && dedup.empty() && meta.empty() &&
+    return state.empty() && state_deletes.empty() && dedup.empty() && dedup_deletes.empty() &&
+           meta.empty() &&
            findings.empty() && dead_letters.empty() && outbox.empty();
   }
   void clear() {
     state.clear();
     state_deletes.clear();
+    dedup_deletes.clear();
     dedup.clear();
     meta.clear();
     findings.clear();

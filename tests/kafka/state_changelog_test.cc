@@ -1,0 +1,174 @@
+// KafkaStateChangelog against vigil-kafka-mock: what a checkpoint writes restores into another
+// store (state, dedup entries, watermarks, the input offset to resume at), a store that reflects
+// the changelog restores nothing, and records after the last marker (a writer killed mid-send)
+// are kept but guarded, their dedup entries dropped.
+#include "vigil/ingest/state_changelog.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "kafka_mock_process.h"
+#include "kafka_test_util.h"
+#include "vigil/core/finding.h"
+#include "vigil/core/memory_state_store.h"
+#include "vigil/ingest/kafka_source.h"
+
+namespace vigil::ingest {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::KafkaTestMessage;
+
+class StateChangelogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::KafkaMockOptions o;
+    o.brokers = 1;
+    o.topics = {"g-state-changelog:4"};
+    mock_ = std::make_unique<testing::KafkaMockProcess>(o);
+    ASSERT_TRUE(mock_->ok()) << mock_->error();
+  }
+
+  std::unique_ptr<KafkaStateChangelog> Make() {
+    StateChangelogOptions o;
+    o.brokers = mock_->bootstrap();
+    o.group = "g";
+    o.produce_timeout = 30s;
+    o.restore_timeout = 60s;
+    auto c = KafkaStateChangelog::Create(o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    if (!c.ok()) return nullptr;
+    Status s = (*c)->Start(30s);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ((*c)->partitions(), 4);
+    return std::move(c).value();
+  }
+
+  // One checkpoint of cluster c1 on audit[2], covering offsets up to 41, written by `writer`
+  // and committed to `local`.
+  void WriteCheckpoint(KafkaStateChangelog* writer, MemoryStateStore* local) {
+    RecordOrigin origin;
+    origin.key = "audit";
+    origin.partition = 2;
+    origin.cluster = "c1";
+    RawRecord rec;
+    rec.position = 41;
+    writer->Applied(origin, rec);
+    StateCheckpoint cp;
+    cp.state.emplace_back(state_key_, "v1");
+    cp.dedup.emplace_back(dedup_key_, "exp1");
+    cp.meta.emplace_back(WatermarkMetaKey("c1"), "wm1");
+    ChangelogBatch batch;
+    ASSERT_TRUE(writer->Prepare(cp, *local, &batch).ok());
+    EXPECT_FALSE(batch.empty());
+    Status s = writer->Write(batch, &cp);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    // The local store learns which changelog records it reflects, and the marker.
+    EXPECT_TRUE(std::any_of(cp.meta.begin(), cp.meta.end(), [](const auto& m) {
+      return m.first == KafkaStateChangelog::PositionKey("audit", 2);
+    }));
+    ASSERT_TRUE(local->Commit(cp).ok());
+  }
+
+  std::unique_ptr<testing::KafkaMockProcess> mock_;
+  const std::string state_key_ = MakeStateKey("rule.a", "c1", "alice");
+  const std::string dedup_key_ = MakeDedupKey("c1", "id-1", "ResponseComplete");
+};
+
+TEST_F(StateChangelogTest, ACheckpointRestoresIntoAnotherStore) {
+  auto writer = Make();
+  ASSERT_NE(writer, nullptr);
+  MemoryStateStore local;
+  WriteCheckpoint(writer.get(), &local);
+
+  auto reader = Make();
+  MemoryStateStore fresh;
+  int64_t offset = -1;
+  auto r = reader->Restore("audit", 2, &fresh, &offset);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(offset, 42);  // the next input offset the checkpoint covers
+  EXPECT_EQ(fresh.GetState(state_key_).value(), std::optional<std::string>("v1"));
+  EXPECT_TRUE(fresh.ContainsEvent(dedup_key_).value());
+  EXPECT_EQ(fresh.GetMeta(WatermarkMetaKey("c1")).value(), std::optional<std::string>("wm1"));
+  EXPECT_EQ(fresh.GetMeta(KafkaRecordSource::OffsetKey("g", "audit", 2)).value(), std::optional<std::string>("42"));
+  EXPECT_EQ(r->clusters, std::vector<std::string>{"c1"});
+  EXPECT_TRUE(r->state_guards.empty());
+  EXPECT_EQ(reader->stats().restores, 1u);
+
+  // Both stores now reflect the changelog: nothing more to restore.
+  for (MemoryStateStore* s : {&fresh, &local}) {
+    auto again = reader->Restore("audit", 2, s, &offset);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(offset, -1);
+    EXPECT_TRUE(again->clusters.empty());
+  }
+  // Another partition has nothing.
+  auto other = reader->Restore("audit", 3, &fresh, &offset);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(offset, -1);
+  // A partition the changelog does not have is an error that says what to do.
+  auto missing = reader->Restore("audit", 7, &fresh, &offset);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("partitions"), std::string::npos);
+}
+
+TEST_F(StateChangelogTest, RecordsAfterTheLastMarkerAreKeptAndGuarded) {
+  auto writer = Make();
+  ASSERT_NE(writer, nullptr);
+  MemoryStateStore local;
+  WriteCheckpoint(writer.get(), &local);
+  // The next checkpoint (covering up to offset 49) got only part of the way: no marker.
+  Finding f;
+  f.id = "f1";
+  f.rule_id = "rule.a";
+  f.cluster = "c1";
+  const std::string dedup2 = MakeDedupKey("c1", "id-2", "ResponseComplete");
+  std::vector<KafkaTestMessage> tail(3);
+  tail[0].key = "s" + state_key_;
+  tail[0].value = "v2";
+  tail[1].key = "d" + dedup2;
+  tail[1].value = "exp2";
+  tail[2].key = "f" + f.id;
+  tail[2].value = FindingToJson(f);
+  for (KafkaTestMessage& m : tail) {
+    m.partition = 2;
+    m.headers = {{"vigil-topic", "audit"}, {"vigil-offset", "50"}};
+  }
+  // And a record of another input topic sharing the partition, which is not this stream's.
+  KafkaTestMessage other;
+  other.key = "s" + MakeStateKey("rule.a", "c9", "bob");
+  other.value = "x";
+  other.partition = 2;
+  other.headers = {{"vigil-topic", "audit-other"}, {"vigil-offset", "7"}};
+  tail.push_back(other);
+  ASSERT_TRUE(testing::ProduceMessages(mock_->bootstrap(), "g-state-changelog", tail, 30s).ok());
+
+  auto reader = Make();
+  MemoryStateStore fresh;
+  int64_t offset = -1;
+  auto r = reader->Restore("audit", 2, &fresh, &offset);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(offset, 42);  // the last complete checkpoint's
+  // The newer value is kept, and events before 50 will not be applied to it again.
+  EXPECT_EQ(fresh.GetState(state_key_).value(), std::optional<std::string>("v2"));
+  ASSERT_EQ(r->state_guards.size(), 1u);
+  EXPECT_EQ(r->state_guards[0], std::make_pair(state_key_, uint64_t{50}));
+  ASSERT_EQ(r->finding_guards.size(), 1u);
+  EXPECT_EQ(r->finding_guards[0], std::make_pair(std::string("f1"), uint64_t{50}));
+  // The incomplete checkpoint's events are replayed: their dedup entries are not restored.
+  EXPECT_TRUE(fresh.ContainsEvent(dedup_key_).value());
+  EXPECT_FALSE(fresh.ContainsEvent(dedup2).value());
+  EXPECT_FALSE(fresh.GetState(MakeStateKey("rule.a", "c9", "bob")).value().has_value());
+
+  // The store that wrote checkpoint 1 restores only what came after it: the tail.
+  const uint64_t read_before = reader->stats().restore_records;
+  auto incremental = reader->Restore("audit", 2, &local, &offset);
+  ASSERT_TRUE(incremental.ok());
+  EXPECT_EQ(offset, 42);
+  EXPECT_EQ(reader->stats().restore_records - read_before, 3u);
+  EXPECT_EQ(local.GetState(state_key_).value(), std::optional<std::string>("v2"));
+}
+
+}  // namespace
+}  // namespace vigil::ingest
