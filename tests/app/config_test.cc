@@ -197,6 +197,10 @@ TEST(ConfigTest, KafkaSection) {
                         "    - {pattern: \"^audit-.*\", cluster_from: \"header:x-cluster\"}\n"
                         "  properties: {security.protocol: SASL_SSL, session.timeout.ms: 6000}\n"
                         "  findings_topic: vigil-findings\n"
+                        "  changelog: true\n"
+                        "  changelog_topic: soc-state\n"
+                        "  findings_view: true\n"
+                        "role: api\n"
                         "ready: {max_lag: 50}\n"
                         "checkpoint: {interval: 250ms, events: 1000}\n");
   Status s = LoadConfigFile(path, &c);
@@ -211,6 +215,10 @@ TEST(ConfigTest, KafkaSection) {
   ASSERT_EQ(c.kafka.consumer.properties.size(), 2u);
   EXPECT_EQ(c.kafka.consumer.properties[1].second, "6000");
   EXPECT_EQ(c.kafka.findings_topic, "vigil-findings");
+  EXPECT_TRUE(c.kafka.changelog);
+  EXPECT_EQ(c.kafka.changelog_topic, "soc-state");
+  EXPECT_TRUE(c.kafka.findings_view);
+  EXPECT_EQ(c.role, "api");
   EXPECT_EQ(c.ready_max_lag, 50u);
   EXPECT_EQ(c.checkpoint_interval_ms, 250);
   EXPECT_EQ(c.checkpoint_events, 1000u);
@@ -227,6 +235,9 @@ TEST(ConfigTest, KafkaErrorsNameTheKey) {
       {"kafka: {brokers: b, queue_bytes: 10}\n", "kafka.queue_bytes"},
       {"checkpoint: {interval: soon}\n", "checkpoint.interval"},
       {"ready: {max_lag: many}\n", "ready.max_lag"},
+      {"kafka: {brokers: b, changelog: sometimes}\n", "kafka.changelog"},
+      {"kafka: {brokers: b, findings_view: [yes]}\n", "kafka.findings_view"},
+      {"role: manager\n", "'role' must be worker or api"},
   };
   for (const auto& [text, key] : cases) {
     Config c;

@@ -200,6 +200,16 @@ TEST(KafkaServeEndToEndTest, BadKafkaSettingsAreUsageErrors) {
                           "/nonexistent/never-created"});
   EXPECT_EQ(bad_cluster.Wait(60s), 2);
   EXPECT_NE(bad_cluster.err().find("cluster"), std::string::npos) << bad_cluster.err();
+  // The api role serves the view of the findings topic: without one it is a usage error, and
+  // so is asking it to read files.
+  Subprocess no_topic({VIGIL_BINARY, "serve", "--role", "api", "--kafka-brokers", "127.0.0.1:1",
+                       "--listen", "127.0.0.1:0", "--db", "/nonexistent/never-created"});
+  EXPECT_EQ(no_topic.Wait(60s), 2);
+  EXPECT_NE(no_topic.err().find("kafka.findings_topic"), std::string::npos) << no_topic.err();
+  Subprocess bad_role({VIGIL_BINARY, "serve", "--role", "manager", "--listen", "127.0.0.1:0",
+                       "--db", "/nonexistent/never-created"});
+  EXPECT_EQ(bad_role.Wait(60s), 2);
+  EXPECT_NE(bad_role.err().find("--role"), std::string::npos) << bad_role.err();
   EXPECT_FALSE(fs::exists("/nonexistent/never-created"));
 }
 

@@ -390,5 +390,49 @@ TEST(StatefulLoaderTest, RejectsBadStatefulBlocks) {
   }
 }
 
+// A partition moved here: the store holds state another instance built (restored from the
+// changelog). Forget makes the detector read it instead of what it had cached.
+TEST(StatefulScaleOutTest, ForgetDropsWhatIsCachedOfTheRestoredClusters) {
+  for (bool forget : {false, true}) {
+    MemoryStateStore store;
+    Harness here(kThreshold, &store);
+    for (int i = 0; i < 3; ++i) here.Feed(Ev{.minute = i, .code = 403});
+    ASSERT_TRUE(here.Checkpoint().ok());
+    {
+      Harness elsewhere(kThreshold, &store);  // the partition's other owner, meanwhile
+      elsewhere.set_counter(100);
+      elsewhere.Feed(Ev{.minute = 3, .code = 403});
+      ASSERT_TRUE(elsewhere.Checkpoint().ok());
+    }
+    here.detector().Forget(forget ? std::vector<std::string>{"prod"}
+                                  : std::vector<std::string>{"another-cluster"});
+    here.set_counter(200);
+    here.Feed(Ev{.minute = 4, .code = 403});
+    // 3 cached + 1 is short of 5; the store's 4 + 1 is a finding.
+    EXPECT_EQ(here.findings(), forget ? 1u : 0u) << "forget " << forget;
+  }
+}
+
+// A restored entry came from a checkpoint that never completed: it already includes the events
+// of its stream before position 10, which the replay from the last complete one brings again.
+TEST(StatefulScaleOutTest, AGuardSkipsTheEventsARestoredEntryIncludes) {
+  MemoryStateStore store;
+  Harness h(kThreshold, &store);
+  h.detector().Guard(MakeStateKey("t.denied_burst", "prod", "10.0.0.1"), 10);
+  EXPECT_TRUE(h.detector().guarded());
+  h.detector().SetPosition(9);
+  for (int i = 0; i < 6; ++i) h.Feed(Ev{.minute = i, .code = 403});
+  EXPECT_EQ(h.findings(), 0u);
+  EXPECT_EQ(h.detector().stats().guarded, 6u);
+  // Another key is not guarded.
+  for (int i = 0; i < 5; ++i) h.Feed(Ev{.minute = i, .code = 403, .ip = "10.0.0.2"});
+  EXPECT_EQ(h.findings(), 1u);
+  // From position 10 on, events count again, and the guard is gone.
+  h.detector().SetPosition(10);
+  for (int i = 0; i < 5; ++i) h.Feed(Ev{.minute = 10 + i, .code = 403});
+  EXPECT_EQ(h.findings(), 2u);
+  EXPECT_FALSE(h.detector().guarded());
+}
+
 }  // namespace
 }  // namespace vigil::detect
