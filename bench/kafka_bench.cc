@@ -12,6 +12,7 @@
 //      its progress read from /metrics; its RSS sampled every 10% of the records.
 // Prints one markdown table. Usage:
 //   kafka_bench --vigil build/release/app/vigil --events audit.jsonl [--records 200000]
+//               [--changelog 1]   (vigil with kafka.changelog: the scale-out state changelog)
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
@@ -32,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include "mock_cluster.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -48,6 +51,9 @@ struct Args {
   // and vigil's (kafka.properties).
   std::vector<std::pair<std::string, std::string>> properties;
   bool window_on_applied = false;
+  // --changelog 1: vigil runs with kafka.changelog (scale-out: every checkpoint also sent to
+  // vigil-state-changelog, acknowledged before the local commit), to measure what it costs.
+  bool changelog = false;
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -55,30 +61,8 @@ struct Args {
   std::exit(1);
 }
 
-// The mock cluster in a child process; returns its bootstrap servers.
 std::string StartMock(pid_t* pid, const std::vector<std::string>& topics, int partitions) {
-  int fds[2];
-  if (pipe(fds) != 0) Die("pipe");
-  *pid = fork();
-  if (*pid == 0) {
-    close(fds[0]);
-    char errstr[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(rk, 1);
-    for (const std::string& t : topics) rd_kafka_mock_topic_create(mc, t.c_str(), partitions, 1);
-    std::string b = rd_kafka_mock_cluster_bootstraps(mc);
-    b += "\n";
-    if (write(fds[1], b.data(), b.size()) < 0) _exit(1);
-    close(fds[1]);
-    while (true) pause();
-  }
-  close(fds[1]);
-  std::string b;
-  char c;
-  while (read(fds[0], &c, 1) == 1 && c != '\n') b.push_back(c);
-  close(fds[0]);
+  std::string b = vigil::bench::StartMockCluster(pid, topics, partitions);
   if (b.empty()) Die("the mock cluster did not start");
   return b;
 }
@@ -190,6 +174,8 @@ int main(int argc, char** argv) {
       args.partitions = std::atoi(v.c_str());
     else if (k == "--prefill")
       args.prefill = v == "1" || v == "true";
+    else if (k == "--changelog")
+      args.changelog = v == "1";
     else if (k == "--config")
       args.extra_config = v;
     else if (k == "--window-on")
@@ -216,7 +202,8 @@ int main(int argc, char** argv) {
   const uint64_t n = records.size();
 
   pid_t mock = 0;
-  const std::string bootstrap = StartMock(&mock, {"ceiling", "vigil"}, args.partitions);
+  const std::string bootstrap =
+      StartMock(&mock, {"ceiling", "vigil", "vigil-state-changelog"}, args.partitions);
   if (args.prefill) {
     // Both topics filled before anything consumes: the consumers then compete with nothing.
     std::atomic<bool> never{false};
@@ -296,6 +283,7 @@ int main(int argc, char** argv) {
     std::ofstream c(config);
     c << "db: " << dir << "\nlisten: 127.0.0.1:0\nlog: {level: warn}\nkafka:\n  brokers: \""
       << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n";
+    if (args.changelog) c << "  changelog: true\n";
     if (!args.properties.empty()) {
       c << "  properties:\n";
       for (const auto& [k, v] : args.properties) c << "    " << k << ": \"" << v << "\"\n";
@@ -353,6 +341,24 @@ int main(int argc, char** argv) {
   }
   const double vigil_s = std::chrono::duration<double>(Clock::now() - first).count();
   const long peak = RssKb(vigil, "VmHWM:");
+  std::string changelog_line;
+  if (args.changelog) {
+    // What the state changelog took, once the last checkpoint is out (up to a checkpoint
+    // interval after the last record is applied: read it until it stops moving for longer).
+    uint64_t records = 0, bytes_out = 0;
+    for (int i = 0; i < 20; ++i) {
+      const std::string m = HttpGet(port, "/metrics");
+      const uint64_t r = MetricValue(m, "vigil_changelog_records_total");
+      const uint64_t b = MetricValue(m, "vigil_changelog_bytes_total");
+      if (i > 0 && r == records && b == bytes_out) break;
+      records = r;
+      bytes_out = b;
+      usleep(1500000);
+    }
+    changelog_line = "State changelog: " + std::to_string(records) + " records, " +
+                     std::to_string(bytes_out) + " bytes of keys and values with the findings (" +
+                     std::to_string(bytes_out / std::max<uint64_t>(n, 1)) + " bytes per event).\n";
+  }
   stop = true;
   producer.join();
   kill(vigil, SIGTERM);
@@ -374,6 +380,7 @@ int main(int argc, char** argv) {
   }
 
   const double mb = bytes / 1e6;
+  if (!changelog_line.empty()) std::printf("%s\n", changelog_line.c_str());
   std::printf("| run | events/s | MB/s | seconds | vs ceiling |\n|---|---|---|---|---|\n");
   std::printf(
       "| consumer-only ceiling (librdkafka, no processing) | %.0f | %.1f | %.2f | 100%% |\n",

@@ -156,7 +156,10 @@ Result<std::unique_ptr<KafkaStateChangelog>> KafkaStateChangelog::Create(
   KafkaReaderOptions ro;
   ro.brokers = c->options_.brokers;
   ro.client_id = c->options_.client_id + "-restore";
-  ro.properties = c->options_.properties;
+  // A restore reads to a known end: a fetch that found nothing new need not wait long.
+  ro.properties = {{"fetch.wait.max.ms", "20"}};
+  ro.properties.insert(ro.properties.end(), c->options_.properties.begin(),
+                       c->options_.properties.end());
   ASSIGN_OR_RETURN(c->reader_, KafkaTopicReader::Create(std::move(ro)));
   return c;
 }
@@ -324,7 +327,11 @@ Status KafkaStateChangelog::Prepare(const StateCheckpoint& cp, const StateStore&
   for (const std::string& k : cp.state_deletes) {
     RETURN_IF_ERROR(add(StateKeyCluster(k), kState, k, std::nullopt));
   }
-  for (const auto& [k, v] : cp.dedup) RETURN_IF_ERROR(add(DedupKeyCluster(k), kDedup, k, v));
+  // Dedup entries stay local: one per event, each a key of its own, they would make the
+  // compacted topic grow without bound (compaction keeps every distinct key). A moved partition
+  // resumes at its marker, so Kafka never redelivers what the state holds; only a record the
+  // shipper sent twice, one copy on each side of a move, is counted twice. (A restore still
+  // takes 'd' records when it finds them.)
   for (const Finding& f : cp.findings) {
     std::string json = FindingToJson(f);
     if (!options_.findings_topic.empty()) {

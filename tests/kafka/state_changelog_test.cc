@@ -1,7 +1,7 @@
 // KafkaStateChangelog against vigil-kafka-mock: what a checkpoint writes restores into another
-// store (state, dedup entries, watermarks, the input offset to resume at), a store that reflects
-// the changelog restores nothing, and records after the last marker (a writer killed mid-send)
-// are kept but guarded, their dedup entries dropped.
+// store (state, watermarks, the input offset to resume at; dedup entries stay local), a store that
+// reflects the changelog restores nothing, and records after the last marker (a writer killed
+// mid-send) are kept but guarded, dedup entries found there deleted.
 #include "vigil/ingest/state_changelog.h"
 
 #include <gtest/gtest.h>
@@ -89,7 +89,8 @@ TEST_F(StateChangelogTest, ACheckpointRestoresIntoAnotherStore) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(offset, 42);  // the next input offset the checkpoint covers
   EXPECT_EQ(fresh.GetState(state_key_).value(), std::optional<std::string>("v1"));
-  EXPECT_TRUE(fresh.ContainsEvent(dedup_key_).value());
+  // Dedup entries stay local (one per event: a compacted topic would keep them all).
+  EXPECT_FALSE(fresh.ContainsEvent(dedup_key_).value());
   EXPECT_EQ(fresh.GetMeta(WatermarkMetaKey("c1")).value(), std::optional<std::string>("wm1"));
   EXPECT_EQ(fresh.GetMeta(KafkaRecordSource::OffsetKey("g", "audit", 2)).value(), std::optional<std::string>("42"));
   EXPECT_EQ(r->clusters, std::vector<std::string>{"c1"});
@@ -156,18 +157,23 @@ TEST_F(StateChangelogTest, RecordsAfterTheLastMarkerAreKeptAndGuarded) {
   EXPECT_EQ(r->state_guards[0], std::make_pair(state_key_, uint64_t{50}));
   ASSERT_EQ(r->finding_guards.size(), 1u);
   EXPECT_EQ(r->finding_guards[0], std::make_pair(std::string("f1"), uint64_t{50}));
-  // The incomplete checkpoint's events are replayed: their dedup entries are not restored.
-  EXPECT_TRUE(fresh.ContainsEvent(dedup_key_).value());
+  // The incomplete checkpoint's events are replayed: a dedup entry found there (an older writer
+  // sent them) is deleted, in a store that had it too.
   EXPECT_FALSE(fresh.ContainsEvent(dedup2).value());
   EXPECT_FALSE(fresh.GetState(MakeStateKey("rule.a", "c9", "bob")).value().has_value());
 
   // The store that wrote checkpoint 1 restores only what came after it: the tail.
+  StateCheckpoint had;
+  had.dedup.emplace_back(dedup2, "exp2");
+  ASSERT_TRUE(local.Commit(had).ok());
   const uint64_t read_before = reader->stats().restore_records;
   auto incremental = reader->Restore("audit", 2, &local, &offset);
   ASSERT_TRUE(incremental.ok());
   EXPECT_EQ(offset, 42);
   EXPECT_EQ(reader->stats().restore_records - read_before, 3u);
   EXPECT_EQ(local.GetState(state_key_).value(), std::optional<std::string>("v2"));
+  EXPECT_FALSE(local.ContainsEvent(dedup2).value());
+  EXPECT_TRUE(local.ContainsEvent(dedup_key_).value());  // its own, from before: kept
 }
 
 }  // namespace

@@ -93,7 +93,7 @@ class Pipeline {
     outbox_durable_ = std::move(on_durable);
   }
 
-  // Scale-out: every checkpoint's state, dedup entries and findings of Kafka-fed clusters also go
+  // Scale-out: every checkpoint's state and findings of Kafka-fed clusters also go
   // to `changelog` (and its findings topic), acknowledged before the store commits; a kRestored
   // poll makes the pipeline forget the restored clusters' cached state. Needs `state`. Set
   // before Run; `changelog` must outlive it.

@@ -4,12 +4,14 @@
 //
 // Layout. Changelog partition p holds the state of input partition p of every input topic (the
 // clusters whose records arrive there: input topics are keyed by cluster). Record keys are a
-// type byte and the store's own key: 's' state key, 'd' dedup key, 'f' finding id, 'm' input
-// topic (the stream's marker). Values are the store's values (a finding: FindingToJson), a null
+// type byte and the store's own key: 's' state key, 'f' finding id, 'm' input topic (the
+// stream's marker); 'd' (a dedup key) is read but not written: dedup entries, one per event,
+// would grow a compacted topic without bound, and a moved partition resumes at its marker, so
+// only a record its shipper sent twice, one copy on each side of the move, counts twice. Values are the store's values (a finding: FindingToJson), a null
 // value deletes. Headers: `vigil-topic` (the input topic) and `vigil-offset` (the input offset
 // the record covers: every event of the stream before it is in the value).
 //
-// Writing. Each checkpoint sends what it changed, then, per input partition that moved, a
+// Writing. Each checkpoint sends the state and findings it changed, then, per input partition that moved, a
 // marker (covered offset + the watermarks of the partition's clusters), and waits until Kafka
 // acknowledged all of it before the local store commits (durable before acknowledged). The
 // findings go to the findings topic in the same flush. The local store records, per stream, the
@@ -20,7 +22,8 @@
 // input resumes at the last marker's covered offset. Records after the last marker come from a
 // checkpoint that never completed (its writer died mid-send): their values are kept, and the
 // events before their covered offset are not applied to them again (RestoredState guards);
-// their dedup entries are dropped so that those events are replayed into the other entries.
+// dedup entries found there are dropped so that those events are replayed into the other
+// entries.
 #pragma once
 
 #include <atomic>
