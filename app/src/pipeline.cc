@@ -352,6 +352,11 @@ class Pipeline::Runner {
   void Apply(Batch* b);
   void Take(std::vector<Finding>* fresh);
   void AfterEvent();
+  // After a whole record: a checkpoint when one is due. Never in the middle of a record: its
+  // position is covered only once all its events are applied, and a record replayed from the
+  // middle would count its first events twice where the dedup set is not there (a partition
+  // that moved to another instance).
+  void AfterRecord();
   void Error(const std::string& message);
   void KeepDeadLetter(const ingest::RecordOrigin& origin, const ingest::RawRecord& rec,
                       const Batch& b, const std::string& error);
@@ -558,6 +563,8 @@ void Pipeline::Runner::Apply(Batch* b) {
     }
     position_ = rec.position;
     if (stateful != nullptr && stateful->guarded()) stateful->SetPosition(rec.position);
+    // Its cluster's state goes to the changelog from its first event on.
+    if (p_->changelog_ != nullptr) p_->changelog_->Seen(origin);
     ++counters_.records;
     origin_events_[rec.origin] += item.events_end - item.events_begin;
     for (uint32_t i = item.events_begin; i < item.events_end; ++i) {
@@ -597,6 +604,7 @@ void Pipeline::Runner::Apply(Batch* b) {
     source_->Applied(origin, rec);
     if (p_->changelog_ != nullptr) p_->changelog_->Applied(origin, rec);
     changed_ = true;
+    AfterRecord();
   }
   counters_.Add(b->decoded);
   counters_.bytes += in.source_bytes;
@@ -649,8 +657,9 @@ void Pipeline::Runner::Take(std::vector<Finding>* fresh) {
   fresh->clear();
 }
 
-void Pipeline::Runner::AfterEvent() {
-  ++since_checkpoint_;
+void Pipeline::Runner::AfterEvent() { ++since_checkpoint_; }
+
+void Pipeline::Runner::AfterRecord() {
   if (pending_.size() >= kFlushEvery || since_checkpoint_ >= p_->config_.checkpoint_events ||
       (p_->stateful_ != nullptr && p_->stateful_->checkpoint_due())) {
     Checkpoint();
@@ -819,6 +828,7 @@ Status Pipeline::Runner::MergeWithStored(std::vector<Finding>* batch) {
 
 Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
   RETURN_IF_ERROR(source_->Restore(p_->state_).WithContext("restoring source positions"));
+  if (p_->changelog_ != nullptr) p_->changelog_->Reset();  // a restart: positions from the store
   MakeEngines();
   StartWorkers();
   report_->workers = engines_.size() <= 1 ? 1 : static_cast<int>(engines_.size());

@@ -792,13 +792,13 @@ void KafkaRecordSource::Impl::OnDurable(uint64_t token) {
 
 SourceHealth KafkaRecordSource::Impl::Health() const {
   SourceHealth h;
-  if (!assigned_once.load()) {
-    h.why = "kafka: waiting for the group to assign partitions";
+  std::lock_guard<std::mutex> lock(parts_mu);
+  if (restoring.load() > 0) {  // (during the first assignment too)
+    h.why = "kafka: restoring the state of " + restoring_what + " from the changelog";
     return h;
   }
-  std::lock_guard<std::mutex> lock(parts_mu);
-  if (restoring.load() > 0) {
-    h.why = "kafka: restoring the state of " + restoring_what + " from the changelog";
+  if (!assigned_once.load()) {
+    h.why = "kafka: waiting for the group to assign partitions";
     return h;
   }
   h.ready = true;

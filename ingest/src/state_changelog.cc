@@ -142,14 +142,20 @@ Result<std::unique_ptr<KafkaStateChangelog>> KafkaStateChangelog::Create(
                              std::to_string(c->options_.produce_timeout.count()));
   po.properties.emplace_back("linger.ms", "5");
   KafkaStateChangelog* raw = c.get();
+  // Tags: the Write's generation in the high 32 bits (a late report of a Write that timed out
+  // is not counted for the next one), the batch stream + 1 (0: the findings topic) below.
   po.on_offset = [raw](uint64_t tag, int32_t, int64_t offset) {
     std::lock_guard<std::mutex> lock(raw->mu_);
-    if (tag == 0 || tag > raw->acked_offsets_.size()) return;
-    int64_t& o = raw->acked_offsets_[tag - 1];
+    const uint64_t stream = tag & 0xffffffffu;
+    if ((tag >> 32) != raw->generation_ || stream == 0 || stream > raw->acked_offsets_.size()) {
+      return;
+    }
+    int64_t& o = raw->acked_offsets_[stream - 1];
     o = std::max(o, offset);
   };
-  po.on_delivery = [raw](uint64_t, bool ok) {
+  po.on_delivery = [raw](uint64_t tag, bool ok) {
     std::lock_guard<std::mutex> lock(raw->mu_);
+    if ((tag >> 32) != raw->generation_) return;
     (ok ? raw->acked_ : raw->failed_) += 1;
   };
   ASSIGN_OR_RETURN(c->producer_, KafkaProducer::Create(std::move(po)));
@@ -241,6 +247,24 @@ KafkaStateChangelog::Stream* KafkaStateChangelog::StreamOf(std::string_view topi
 
 void KafkaStateChangelog::Applied(const RecordOrigin& origin, const RawRecord& record) {
   if (origin.partition < 0) return;
+  Seen(origin);
+  last_->next = static_cast<int64_t>(record.position) + 1;
+}
+
+void KafkaStateChangelog::Forget(Stream* s) {
+  s->next = -1;
+  s->loaded = false;
+  s->changed = false;
+  s->marker = Marker();
+}
+
+void KafkaStateChangelog::Reset() {
+  for (auto& [name, s] : streams_) Forget(s.get());
+  last_ = nullptr;
+}
+
+void KafkaStateChangelog::Seen(const RecordOrigin& origin) {
+  if (origin.partition < 0) return;
   if (last_ == nullptr || origin.stream != last_stream_id_ || origin.source != last_source_ ||
       origin.cluster != last_cluster_) {
     last_ = StreamOf(origin.key, origin.partition);
@@ -260,12 +284,11 @@ void KafkaStateChangelog::Applied(const RecordOrigin& origin, const RawRecord& r
       }
     }
   }
-  last_->next = static_cast<int64_t>(record.position) + 1;
 }
 
 void KafkaStateChangelog::Restored(const RestoredState& restored) {
   Stream* s = StreamOf(restored.topic, restored.partition);
-  s->loaded = false;  // its marker is read again from the store
+  Forget(s);  // its marker is read again from the store; no offset until a record is applied
   for (const std::string& c : restored.clusters) cluster_stream_[c] = s;
   last_ = nullptr;
 }
@@ -363,10 +386,13 @@ Status KafkaStateChangelog::Prepare(const StateCheckpoint& cp, const StateStore&
 Status KafkaStateChangelog::Write(const ChangelogBatch& batch, StateCheckpoint* cp) {
   if (batch.empty()) return Status::Ok();
   const auto started = Clock::now();
+  uint64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     acked_offsets_.assign(batch.streams.size(), -1);
     acked_ = failed_ = 0;
+    generation = ++generation_ & 0xffffffffu;
+    generation_ = generation;
   }
   uint64_t bytes = 0, findings = 0, markers = 0;
   for (const ChangelogBatch::Message& m : batch.messages) {
@@ -374,6 +400,7 @@ Status KafkaStateChangelog::Write(const ChangelogBatch& batch, StateCheckpoint* 
     r.key = m.key;
     if (m.value) r.value = std::string_view(*m.value);
     bytes += m.key.size() + (m.value ? m.value->size() : 0);
+    r.tag = generation << 32;
     if (m.finding_topic) {
       r.topic = options_.findings_topic;
       ++findings;
@@ -382,7 +409,7 @@ Status KafkaStateChangelog::Write(const ChangelogBatch& batch, StateCheckpoint* 
       r.topic = options_.topic;
       r.partition = m.partition;
       r.headers = {{kTopicHeader, s.topic}, {kOffsetHeader, s.covered}};
-      r.tag = m.stream + 1;
+      r.tag = (generation << 32) | (m.stream + 1);
       if (m.key[0] == kMarker) ++markers;
     }
     const auto deadline = Clock::now() + options_.produce_timeout;

@@ -8,9 +8,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -402,6 +404,87 @@ TEST_F(KafkaPipelineTest, BrokerDownAndInjectedErrorsLoseNothing) {
   consumer.Stop();
   EXPECT_EQ(consumer.applied(), total);
   EXPECT_EQ(consumer.metrics.events_malformed.load(), 0u);
+}
+
+// Scale-out: a partition's state is restored in the assignment callback. Meanwhile the source
+// is not ready (/readyz 503), and the pipeline hears of every restored partition (kRestored)
+// before any record of it.
+TEST_F(KafkaPipelineTest, ARestoreOnAssignmentHoldsReadinessAndComesBeforeTheRecords) {
+  ingest::KafkaOptions o = Options("vigil-restore");
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  o.restore = [&](const std::string& topic, int32_t partition,
+                  int64_t* offset) -> Result<ingest::RestoredState> {
+    std::unique_lock<std::mutex> lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    *offset = -1;
+    ingest::RestoredState r;
+    r.topic = topic;
+    r.partition = partition;
+    r.stream = topic + "[" + std::to_string(partition) + "]";
+    r.clusters = {"cluster-of-" + std::to_string(partition)};
+    return r;
+  };
+  std::vector<KafkaTestMessage> records = AllRecords();
+  records.resize(200);
+  ASSERT_TRUE(testing::ProduceMessages(mock_->bootstrap(), "audit", records, 60s).ok());
+  auto made = ingest::KafkaRecordSource::Create(o);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ingest::KafkaRecordSource& source = **made;
+  ingest::RecordBatch batch;
+  const ingest::BatchLimits limits;
+  using PollResult = ingest::RecordSource::PollResult;
+  // The first Poll starts the consumer; the group assigns the 8 partitions, and the first
+  // restore waits for the test.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        batch.clear(limits.max_bytes);
+        auto r = source.Poll(&batch, limits, 10ms);
+        EXPECT_TRUE(r.ok());
+        EXPECT_TRUE(batch.empty()) << "records before their partition's restore";
+        std::lock_guard<std::mutex> lock(mu);
+        return entered;
+      },
+      120s));
+  const ingest::SourceHealth h = source.Health();
+  EXPECT_FALSE(h.ready);
+  EXPECT_NE(h.why.find("restoring the state of audit["), std::string::npos) << h.why;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  // Then one kRestored poll with every partition, before any record.
+  std::vector<ingest::RestoredState> restored;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        batch.clear(limits.max_bytes);
+        auto r = source.Poll(&batch, limits, 10ms);
+        if (!r.ok()) return false;
+        EXPECT_TRUE(*r == PollResult::kRestored || batch.empty()) << "records before the notice";
+        if (*r == PollResult::kRestored) restored = source.TakeRestored();
+        return !restored.empty();
+      },
+      60s));
+  EXPECT_EQ(restored.size(), 8u);
+  std::set<int32_t> partitions;
+  for (const ingest::RestoredState& r : restored) partitions.insert(r.partition);
+  EXPECT_EQ(partitions.size(), 8u);
+  EXPECT_EQ(source.stats().restores, 8u);
+  // The records come after it.
+  size_t got = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        batch.clear(limits.max_bytes);
+        auto r = source.Poll(&batch, limits, 10ms);
+        if (r.ok()) got += batch.records.size();
+        return got >= records.size();
+      },
+      60s));
+  source.Stop();
 }
 
 TEST_F(KafkaPipelineTest, PoisonRecordsGoToDeadLettersAndThePartitionGoesOn) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "vigil/app/rules.h"
+#include "vigil/core/memory_state_store.h"
 #include "vigil/ingest/file_record_source.h"
 #include "vigil/ingest/multi_record_source.h"
 #include "vigil/ingest/webhook_journal_source.h"
@@ -375,6 +376,68 @@ TEST_F(PipelineTest, FilesAndTheWebhookJournalInOnePipeline) {
   auto pos = (*db)->GetMeta(ingest::WebhookJournalSource::PositionKey());
   ASSERT_TRUE(pos.ok() && pos->has_value());
   EXPECT_EQ(**pos, std::to_string(bodies.size()));
+}
+
+// A StateStore that remembers what each checkpoint wrote, over a MemoryStateStore.
+class RecordingStateStore final : public StateStore {
+ public:
+  Result<std::optional<std::string>> GetState(std::string_view key) const override {
+    return inner_.GetState(key);
+  }
+  Result<bool> ContainsEvent(std::string_view key) const override {
+    return inner_.ContainsEvent(key);
+  }
+  Result<std::optional<std::string>> GetMeta(std::string_view key) const override {
+    return inner_.GetMeta(key);
+  }
+  Result<std::vector<std::pair<std::string, std::string>>> ScanMeta(
+      std::string_view prefix) const override {
+    return inner_.ScanMeta(prefix);
+  }
+  Status Commit(const StateCheckpoint& cp) override {
+    dedup_per_commit.push_back(cp.dedup.size());
+    return inner_.Commit(cp);
+  }
+  std::vector<size_t> dedup_per_commit;
+
+ private:
+  MemoryStateStore inner_;
+};
+
+// A checkpoint is due every 4 events, but each record is an EventList of 10: checkpoints come
+// between records, never inside one (a record replayed from its middle by a partition's next
+// owner, which has no dedup entries of this instance, would count its first events twice).
+TEST_F(PipelineTest, CheckpointsFallBetweenRecords) {
+  std::string log;
+  for (int r = 0; r < 3; ++r) {
+    std::string items;
+    for (int i = 0; i < 10; ++i) {
+      items += (i ? "," : "") + SecretGet(r * 10 + i, "u-" + std::to_string(i), "s", r * 10 + i,
+                                          200);
+    }
+    log += R"({"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[)" + items + "]}\n";
+  }
+  const std::string file = Write("lists.log", log);
+  RuleProvider rules({});
+  ASSERT_TRUE(rules.Reload().ok());
+  for (int workers : {1, 2}) {
+    RecordingStateStore state;
+    Config config;
+    config.workers = workers;
+    config.checkpoint_events = 4;
+    Pipeline p(config, MakeFollowingDetector(&rules, &state, StatefulOptionsFrom(config)), nullptr,
+               nullptr, &state);
+    auto r = p.Run({file});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->events, 30u);
+    size_t total = 0;
+    for (size_t n : state.dedup_per_commit) {
+      EXPECT_EQ(n % 10, 0u) << "a checkpoint inside a record";
+      total += n;
+    }
+    EXPECT_EQ(total, 30u);
+    EXPECT_GE(state.dedup_per_commit.size(), 3u);  // one after each record (4 events were due)
+  }
 }
 
 TEST_F(PipelineTest, WorkersRunAStatelessDetectorToo) {

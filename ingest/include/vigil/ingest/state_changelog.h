@@ -98,8 +98,15 @@ class KafkaStateChangelog {
   const std::string& topic() const { return options_.topic; }
   int partitions() const { return partitions_; }
 
-  // Pipeline thread: `record` of `origin` was applied. Only Kafka records count.
+  // Pipeline thread, before a record's events are applied: its cluster's state belongs to its
+  // stream. Only Kafka records count.
+  void Seen(const RecordOrigin& origin);
+  // Pipeline thread: every event of `record` of `origin` was applied (Seen, then the offset it
+  // covers).
   void Applied(const RecordOrigin& origin, const RawRecord& record);
+  // Pipeline thread, when a pipeline (re)starts: forgets the offsets applied by an earlier run
+  // (the source resumes at the store's), so that no marker claims what was not checkpointed.
+  void Reset();
   // Pipeline thread: the state of a restored stream was replaced in the store; its marker is
   // read again from there.
   void Restored(const RestoredState& restored);
@@ -136,6 +143,7 @@ class KafkaStateChangelog {
   struct Stream;
   explicit KafkaStateChangelog(StateChangelogOptions options);
   Stream* StreamOf(std::string_view topic, int32_t partition);
+  static void Forget(Stream* s);
   void LoadMarker(Stream* s, const StateStore& store);
 
   StateChangelogOptions options_;
@@ -155,6 +163,7 @@ class KafkaStateChangelog {
   std::mutex mu_;
   std::vector<int64_t> acked_offsets_;  // per batch stream: the highest offset acknowledged
   uint64_t acked_ = 0, failed_ = 0;
+  uint64_t generation_ = 0;  // of the Write in progress (tags carry it)
 
   std::atomic<int> restoring_{0};
   std::atomic<uint64_t> restore_remaining_{0};
