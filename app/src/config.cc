@@ -230,6 +230,8 @@ Status ReadKafkaTopic(const std::string& path, const YAML::Node& node, size_t in
                                        "': " + choice.status().message());
       }
       t->envelope = *choice;
+    } else if (k == "repartition") {
+      RETURN_IF_ERROR(Read(path, kv.second, key, &t->repartition));
     } else {
       return Status::InvalidArgument(Where(path, kv.first) + ": unknown key '" + key + "'");
     }

@@ -304,8 +304,18 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   std::unique_ptr<ingest::KafkaStateChangelog> changelog;
   Config live_config = config;
   if (api_role) live_config.kafka.consumer.topics.clear();  // no pipeline
+  // Topics not keyed by cluster: re-keyed by the repartition stage, read from its topic.
+  std::unique_ptr<ingest::KafkaRepartitioner> repartition;
+  if (live_config.kafka.enabled()) {
+    auto started = StartRepartition(&live_config.kafka.consumer);
+    if (!started.ok()) {
+      return started.status().code() == StatusCode::kInvalidArgument ? UsageError(started.status())
+                                                                     : Fail(started.status());
+    }
+    repartition = std::move(started).value();
+  }
   if (live_config.kafka.enabled() && config.kafka.changelog) {
-    auto made = MakeChangelog(config);
+    auto made = MakeChangelog(live_config);
     if (!made.ok()) return Fail(made.status());
     changelog = std::move(made).value();
     live_config.kafka.consumer.restore = [&](const std::string& topic, int32_t partition,
@@ -416,6 +426,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
         {{"findings", findings_out.get()}, {"deadletters", dead_letters_out.get()}}, out);
     relay->RenderMetrics(out);
     if (changelog) changelog->RenderMetrics(out);
+    if (repartition) repartition->RenderMetrics(out);
     if (view) view->RenderMetrics(out);
     if (WebhookEnabled(config)) webhook_counters.Render(out);
   });
@@ -564,6 +575,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   stop_cv.notify_all();
   pipeline_thread.join();  // the last checkpoint is durable and its offsets committed
   if (view) view->Stop();
+  if (repartition) repartition->Stop();  // commits what was acknowledged
   // Send what the last checkpoints left in the outbox; what is not acknowledged in time stays
   // there for the next run.
   if ((findings_out || dead_letters_out) && !relay->Drain(std::chrono::seconds(10))) {

@@ -9,12 +9,19 @@
 #include "vigil/app/findings_view.h"
 #include "vigil/core/finding_store.h"
 #include "vigil/core/status.h"
+#include "vigil/ingest/kafka_repartitioner.h"
 #include "vigil/ingest/state_changelog.h"
 
 namespace vigil::app {
 
 // The changelog of config.kafka (kafka.changelog must be on), with its topic found or created.
 Result<std::unique_ptr<ingest::KafkaStateChangelog>> MakeChangelog(const Config& config);
+
+// Topics marked `repartition: true` are re-keyed by cluster first: starts the repartition stage
+// for them and replaces them, in *consumer, with its out topic (cluster from the key). Null when
+// no topic asks for it. InvalidArgument when the re-keyed topics force different envelopes.
+Result<std::unique_ptr<ingest::KafkaRepartitioner>> StartRepartition(
+    ingest::KafkaOptions* consumer);
 
 // The view of config.kafka.findings_topic kept in `store` (findings and positions), started.
 template <typename Store>

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 
+#include "kafka_cluster_of.h"
 #include "vigil/core/dead_letter.h"
 
 namespace vigil::ingest {
@@ -182,6 +183,58 @@ class KafkaRecordSource::Impl {
   int64_t StoredOffset(const Partition& p) const;
   void RefreshLocal();
 };
+
+namespace internal {
+
+std::string_view ClusterOfRecord(const KafkaTopic& t, std::string_view topic,
+                                 const rd_kafka_message_t* m, std::string* problem) {
+  std::string_view cluster;
+  switch (t.cluster_from) {
+    case KafkaTopic::ClusterFrom::kFixed:
+      cluster = t.cluster;
+      break;
+    case KafkaTopic::ClusterFrom::kTopic:
+      cluster = topic;
+      break;
+    case KafkaTopic::ClusterFrom::kKey:
+      if (m->key == nullptr || m->key_len == 0) {
+        *problem = "the record has no key to take the cluster from";
+        // Re-keyed by Vigil's repartition stage, which said why it had none.
+        rd_kafka_headers_t* headers = nullptr;
+        const void* why = nullptr;
+        size_t size = 0;
+        if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            rd_kafka_header_get_last(headers, "vigil-problem", &why, &size) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            why != nullptr) {
+          *problem = "repartition: " + std::string(static_cast<const char*>(why), size);
+        }
+      } else {
+        cluster = std::string_view(static_cast<const char*>(m->key), m->key_len);
+      }
+      break;
+    case KafkaTopic::ClusterFrom::kHeader: {
+      rd_kafka_headers_t* headers = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          rd_kafka_header_get_last(headers, t.header.c_str(), &value, &size) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR ||
+          value == nullptr || size == 0) {
+        *problem = "the record has no header '" + t.header + "' to take the cluster from";
+      } else {
+        cluster = std::string_view(static_cast<const char*>(value), size);
+      }
+      break;
+    }
+  }
+  if (problem->empty() && t.cluster_from != KafkaTopic::ClusterFrom::kFixed) {
+    if (Status s = CheckClusterName(cluster); !s.ok()) *problem = "bad cluster: " + s.message();
+  }
+  return problem->empty() ? cluster : std::string_view();
+}
+
+}  // namespace internal
 
 std::string KafkaRecordSource::OffsetKey(std::string_view group, std::string_view topic,
                                          int32_t partition) {
@@ -395,40 +448,8 @@ void KafkaRecordSource::Impl::Append(rd_kafka_message_t* m) {
     p = parts[stream].get();
   }
   const KafkaTopic& t = o.topics[p->topic_index];
-  std::string_view cluster;
   std::string problem;
-  switch (t.cluster_from) {
-    case KafkaTopic::ClusterFrom::kFixed:
-      cluster = t.cluster;
-      break;
-    case KafkaTopic::ClusterFrom::kTopic:
-      cluster = p->topic;
-      break;
-    case KafkaTopic::ClusterFrom::kKey:
-      if (m->key == nullptr || m->key_len == 0) {
-        problem = "the record has no key to take the cluster from";
-      } else {
-        cluster = std::string_view(static_cast<const char*>(m->key), m->key_len);
-      }
-      break;
-    case KafkaTopic::ClusterFrom::kHeader: {
-      rd_kafka_headers_t* headers = nullptr;
-      const void* value = nullptr;
-      size_t size = 0;
-      if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-          rd_kafka_header_get_last(headers, t.header.c_str(), &value, &size) !=
-              RD_KAFKA_RESP_ERR_NO_ERROR ||
-          value == nullptr || size == 0) {
-        problem = "the record has no header '" + t.header + "' to take the cluster from";
-      } else {
-        cluster = std::string_view(static_cast<const char*>(value), size);
-      }
-      break;
-    }
-  }
-  if (problem.empty() && t.cluster_from != KafkaTopic::ClusterFrom::kFixed) {
-    if (Status s = CheckClusterName(cluster); !s.ok()) problem = "bad cluster: " + s.message();
-  }
+  const std::string_view cluster = internal::ClusterOfRecord(t, p->topic, m, &problem);
   const char* data = static_cast<const char*>(m->payload);
   const size_t len = data == nullptr ? 0 : m->len;
   p->records.fetch_add(1, std::memory_order_relaxed);

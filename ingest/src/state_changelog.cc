@@ -184,45 +184,8 @@ Status KafkaStateChangelog::Start(std::chrono::milliseconds timeout) {
   }
   if (n.status().code() != StatusCode::kNotFound) return n.status();
   // Create it: compacted, one partition per input partition.
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", options_.brokers.c_str(), errstr, sizeof errstr);
-  for (const auto& [k, v] : options_.properties) {
-    rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr);
-  }
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (rk == nullptr) return Status::InvalidArgument(std::string("changelog: ") + errstr);
-  rd_kafka_NewTopic_t* nt =
-      rd_kafka_NewTopic_new(options_.topic.c_str(), wanted, -1, errstr, sizeof errstr);
-  rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t* ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(ao, static_cast<int>(timeout.count()), errstr,
-                                              sizeof errstr);
-  rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
-  Status status = Status::Unavailable("no answer");
-  if (ev != nullptr) {
-    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = Status::Unavailable(rd_kafka_event_error_string(ev));
-    } else if (const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev)) {
-      size_t cnt = 0;
-      const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(res, &cnt);
-      status = Status::Ok();
-      for (size_t i = 0; i < cnt; ++i) {
-        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(topics[i]);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-          const char* msg = rd_kafka_topic_result_error_string(topics[i]);
-          status = Status::Unavailable(msg != nullptr ? msg : rd_kafka_err2str(e));
-        }
-      }
-    }
-    rd_kafka_event_destroy(ev);
-  }
-  rd_kafka_AdminOptions_destroy(ao);
-  rd_kafka_NewTopic_destroy(nt);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_destroy(rk);
+  Status status = CreateTopic(options_.brokers, options_.properties, options_.topic, wanted,
+                              {{"cleanup.policy", "compact"}}, timeout);
   if (!status.ok()) {
     return Status::FailedPrecondition(
         "changelog: topic '" + options_.topic + "' does not exist and could not be created (" +

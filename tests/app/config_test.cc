@@ -194,7 +194,8 @@ TEST(ConfigTest, KafkaSection) {
                         "  group: soc\n"
                         "  topics:\n"
                         "    - {name: audit-eu, cluster: prod-eu, envelope: vector}\n"
-                        "    - {pattern: \"^audit-.*\", cluster_from: \"header:x-cluster\"}\n"
+                        "    - {pattern: \"^audit-.*\", cluster_from: \"header:x-cluster\",\n"
+                        "       repartition: true}\n"
                         "  properties: {security.protocol: SASL_SSL, session.timeout.ms: 6000}\n"
                         "  findings_topic: vigil-findings\n"
                         "  changelog: true\n"
@@ -212,6 +213,8 @@ TEST(ConfigTest, KafkaSection) {
   EXPECT_EQ(c.kafka.consumer.topics[0].envelope, ingest::EnvelopeChoice::kVector);
   EXPECT_EQ(c.kafka.consumer.topics[1].cluster_from, ingest::KafkaTopic::ClusterFrom::kHeader);
   EXPECT_EQ(c.kafka.consumer.topics[1].header, "x-cluster");
+  EXPECT_FALSE(c.kafka.consumer.topics[0].repartition);
+  EXPECT_TRUE(c.kafka.consumer.topics[1].repartition);
   ASSERT_EQ(c.kafka.consumer.properties.size(), 2u);
   EXPECT_EQ(c.kafka.consumer.properties[1].second, "6000");
   EXPECT_EQ(c.kafka.findings_topic, "vigil-findings");
@@ -236,6 +239,8 @@ TEST(ConfigTest, KafkaErrorsNameTheKey) {
       {"checkpoint: {interval: soon}\n", "checkpoint.interval"},
       {"ready: {max_lag: many}\n", "ready.max_lag"},
       {"kafka: {brokers: b, changelog: sometimes}\n", "kafka.changelog"},
+      {"kafka: {brokers: b, topics: [{name: a, cluster: c, repartition: maybe}]}\n",
+       "kafka.topics[0].repartition"},
       {"kafka: {brokers: b, findings_view: [yes]}\n", "kafka.findings_view"},
       {"role: manager\n", "'role' must be worker or api"},
   };

@@ -206,6 +206,19 @@ TEST(KafkaServeEndToEndTest, BadKafkaSettingsAreUsageErrors) {
                        "--listen", "127.0.0.1:0", "--db", "/nonexistent/never-created"});
   EXPECT_EQ(no_topic.Wait(60s), 2);
   EXPECT_NE(no_topic.err().find("kafka.findings_topic"), std::string::npos) << no_topic.err();
+  // Topics re-keyed into one repartition topic must agree on their envelope.
+  char tmpl[] = "/tmp/vigil-bad-repartition-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::ofstream(dir + "/c.yaml")
+      << "kafka:\n  brokers: \"127.0.0.1:1\"\n  topics:\n"
+      << "    - {name: a, cluster_from: \"header:c\", repartition: true, envelope: vector}\n"
+      << "    - {name: b, cluster_from: \"header:c\", repartition: true, envelope: aks}\n";
+  Subprocess mixed({VIGIL_BINARY, "serve", "--config", dir + "/c.yaml", "--listen", "127.0.0.1:0",
+                    "--db", dir + "/db"});
+  EXPECT_EQ(mixed.Wait(60s), 2);
+  EXPECT_NE(mixed.err().find("same envelope"), std::string::npos) << mixed.err();
+  fs::remove_all(dir);
   Subprocess bad_role({VIGIL_BINARY, "serve", "--role", "manager", "--listen", "127.0.0.1:0",
                        "--db", "/nonexistent/never-created"});
   EXPECT_EQ(bad_role.Wait(60s), 2);

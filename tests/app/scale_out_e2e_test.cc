@@ -84,7 +84,8 @@ Input* MakeInput() {
 class Instance {
  public:
   Instance(const std::string& dir, const std::string& name, const std::string& bootstrap,
-           const std::string& role = "worker", bool findings_view = false)
+           const std::string& role = "worker", bool findings_view = false,
+           const std::string& topics = "[{name: audit, cluster_from: key}]")
       : log_(dir + "/" + name + ".log"), db_(dir + "/" + name + "-db") {
     const std::string config = dir + "/" + name + ".yaml";
     std::ofstream(config) << "db: " << db_ << "\nlisten: 127.0.0.1:0\nrole: " << role << "\n"
@@ -93,7 +94,7 @@ class Instance {
                           << "state: {learning_period: 20s}\n"
                           << "kafka:\n  brokers: \"" << bootstrap << "\"\n"
                           << "  group: " << kGroup << "\n"
-                          << "  topics: [{name: audit, cluster_from: key}]\n"
+                          << "  topics: " << topics << "\n"
                           << "  findings_topic: vigil-findings\n"
                           << "  changelog: true\n"
                           << "  findings_view: " << (findings_view ? "true" : "false") << "\n"
@@ -158,24 +159,27 @@ class ScaleOutTest : public ::testing::Test {
     fs::create_directories(dir_);
     testing::KafkaMockOptions o;
     o.brokers = 1;
-    o.topics = {"audit:8", std::string(kGroup) + "-state-changelog:8", "vigil-findings:4"};
+    // The mock has no CreateTopics: what Vigil would create is made here.
+    o.topics = {"audit:8", std::string(kGroup) + "-state-changelog:8", "vigil-findings:4",
+                "audit-raw:1", std::string(kGroup) + "-repartition:8"};
     o.stderr_path = dir_ + "/mock.log";
     mock_ = std::make_unique<KafkaMockProcess>(o);
     ASSERT_TRUE(mock_->ok()) << mock_->error();
   }
 
-  void Produce(const std::vector<KafkaTestMessage>& records) {
-    auto r = testing::ProduceMessages(mock_->bootstrap(), "audit", records, 120s);
+  void Produce(const std::vector<KafkaTestMessage>& records, const std::string& topic = "audit") {
+    auto r = testing::ProduceMessages(mock_->bootstrap(), topic, records, 120s);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     for (const KafkaTestMessage& m : *r) data_partitions_.insert(m.partition);
   }
 
-  // Every record produced is applied and its offset committed by the group.
-  bool AllCommitted(std::chrono::seconds timeout) {
+  // Every record produced to `topic` is applied and its offset committed by `group`.
+  bool AllCommitted(std::chrono::seconds timeout, const std::string& topic = "audit",
+                    const std::string& group = kGroup) {
     return WaitFor(
         [&] {
-          auto hw = testing::HighWatermarks(mock_->bootstrap(), "audit", 10s);
-          auto co = testing::CommittedOffsets(mock_->bootstrap(), kGroup, "audit", 10s);
+          auto hw = testing::HighWatermarks(mock_->bootstrap(), topic, 10s);
+          auto co = testing::CommittedOffsets(mock_->bootstrap(), group, topic, 10s);
           if (!hw.ok() || !co.ok()) return false;
           for (size_t p = 0; p < hw->size(); ++p) {
             if ((*hw)[p] > 0 && (*co)[p] != (*hw)[p]) return false;
@@ -328,6 +332,57 @@ TEST_F(ScaleOutTest, AnInstanceJoiningMidStreamTakesPartitionsWithTheirState) {
   const std::string view_diff =
       testing::FindingsDiff(input_->baseline, testing::StoredFindings(b.db() + "/view"));
   EXPECT_TRUE(view_diff.empty()) << view_diff.substr(0, 3000);
+}
+
+// A shipper keys records at random (the cluster is in a header), into one partition: the
+// repartition stage re-keys them by cluster into so-repartition (8 partitions, so detection can
+// spread over instances), detection reads only that, and the findings are those of keyed input.
+// (Spread over several input partitions, a cluster's events would come in whatever order the
+// shipper interleaved them: the stage keeps each input partition's order, not event time.)
+TEST_F(ScaleOutTest, InputNotKeyedByClusterIsRepartitioned) {
+  auto unkeyed = [](std::vector<KafkaTestMessage> records, int from) {
+    for (size_t i = 0; i < records.size(); ++i) {
+      records[i].headers = {{"x-cluster", *records[i].key}};
+      records[i].key = "shipper-" + std::to_string((from + i) * 7919 % 1000);
+    }
+    return records;
+  };
+  Instance a(dir_, "a", mock_->bootstrap(), "worker", false,
+             "[{name: audit-raw, cluster_from: \"header:x-cluster\", repartition: true}]");
+  ASSERT_NE(a.port(), 0) << a.log();
+  // Half at a time: one mock partition keeps only ~5 MB, the whole input is 5.4 MB. Two records
+  // whose channel names no cluster (no header) go on to detection, which dead-letters them.
+  std::vector<KafkaTestMessage> first = unkeyed(input_->first, 0);
+  for (int i = 0; i < 2; ++i) {
+    KafkaTestMessage m = first[static_cast<size_t>(i)];
+    m.headers.clear();
+    first.insert(first.begin() + 100, m);
+  }
+  Produce(first, "audit-raw");
+  ASSERT_TRUE(AllCommitted(300s, "audit-raw", std::string(kGroup) + "-repartition")) << a.log();
+  Produce(unkeyed(input_->second, 1 << 20), "audit-raw");
+  // The stage committed all of the input, and detection all of what the stage wrote.
+  ASSERT_TRUE(AllCommitted(300s, "audit-raw", std::string(kGroup) + "-repartition")) << a.log();
+  ASSERT_TRUE(AllCommitted(300s, std::string(kGroup) + "-repartition")) << a.log();
+  auto hw = testing::HighWatermarks(mock_->bootstrap(), std::string(kGroup) + "-repartition", 10s);
+  ASSERT_TRUE(hw.ok());
+  int64_t records = 0, partitions = 0;
+  for (int64_t h : *hw) {
+    records += h;
+    partitions += h > 2 ? 1 : 0;  // (the 2 records without a cluster land anywhere)
+  }
+  EXPECT_EQ(records, static_cast<int64_t>(input_->first.size() + input_->second.size() + 2));
+  EXPECT_LE(partitions, 3);  // whole clusters per partition: at most one per cluster
+  EXPECT_GE(a.Metric("vigil_repartition_records_total"), static_cast<double>(records));
+  EXPECT_EQ(a.Metric("vigil_repartition_no_cluster_total"), 2.0);
+  const auto dead = HttpGet(a.port(), "/v1/deadletters");
+  EXPECT_EQ(dead.status, 200);
+  EXPECT_NE(dead.body.find("repartition: the record has no header 'x-cluster'"), std::string::npos)
+      << dead.body.substr(0, 2000);
+  a.process().Signal(SIGTERM);
+  EXPECT_EQ(a.process().Wait(60s), 0) << a.log();
+  const std::string diff = testing::FindingsDiff(input_->baseline, FindingsOnTopic());
+  EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
 }
 
 }  // namespace

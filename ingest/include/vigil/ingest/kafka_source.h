@@ -42,6 +42,8 @@ struct KafkaTopic {
   std::string cluster;  // kFixed: the cluster of every record
   std::string header;   // kHeader: the name of the header holding the cluster
   EnvelopeChoice envelope = EnvelopeChoice::kAuto;
+  // Not keyed by cluster: re-keyed first by the repartition stage (kafka_repartitioner.h).
+  bool repartition = false;
 };
 
 struct KafkaOptions {

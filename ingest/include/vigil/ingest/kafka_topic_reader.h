@@ -48,6 +48,15 @@ struct ReaderPartition {
   int64_t offset = -2;  // the first offset to read; -2 the beginning, -1 the end
 };
 
+// Creates topic `name` with `partitions` and topic `configs` (e.g. cleanup.policy=compact)
+// through the admin API; a topic that already exists is fine. Unavailable with the broker's
+// reason when it cannot (no permission, a broker without the API).
+Status CreateTopic(const std::string& brokers,
+                   const std::vector<std::pair<std::string, std::string>>& properties,
+                   const std::string& name, int partitions,
+                   const std::vector<std::pair<std::string, std::string>>& configs,
+                   std::chrono::milliseconds timeout);
+
 class KafkaTopicReader {
  public:
   // Makes the client (it connects on first use). InvalidArgument on a bad property.
