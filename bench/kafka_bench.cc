@@ -13,6 +13,7 @@
 // Prints one markdown table. Usage:
 //   kafka_bench --vigil build/release/app/vigil --events audit.jsonl [--records 200000]
 //               [--changelog 1]   (vigil with kafka.changelog: the scale-out state changelog)
+//               [--instances N]   (N vigil serve processes in one group; RSS and CPU summed)
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
@@ -54,6 +55,7 @@ struct Args {
   // --changelog 1: vigil runs with kafka.changelog (scale-out: every checkpoint also sent to
   // vigil-state-changelog, acknowledged before the local commit), to measure what it costs.
   bool changelog = false;
+  int instances = 1;  // --instances N: vigil serve processes in one consumer group
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -174,6 +176,8 @@ int main(int argc, char** argv) {
       args.partitions = std::atoi(v.c_str());
     else if (k == "--prefill")
       args.prefill = v == "1" || v == "true";
+    else if (k == "--instances")
+      args.instances = std::atoi(v.c_str());
     else if (k == "--changelog")
       args.changelog = v == "1";
     else if (k == "--config")
@@ -275,38 +279,68 @@ int main(int argc, char** argv) {
     if (consumed.load() < n) Die("the ceiling consumer did not get every record");
   }
 
-  // 2. vigil serve with the full pack and RocksDB.
-  const std::string dir = args.workdir + "/kafka-bench-db";
-  std::system(("rm -rf " + dir).c_str());
-  const std::string config = args.workdir + "/kafka-bench.yaml";
-  {
-    std::ofstream c(config);
-    c << "db: " << dir << "\nlisten: 127.0.0.1:0\nlog: {level: warn}\nkafka:\n  brokers: \""
-      << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n";
-    if (args.changelog) c << "  changelog: true\n";
-    if (!args.properties.empty()) {
-      c << "  properties:\n";
-      for (const auto& [k, v] : args.properties) c << "    " << k << ": \"" << v << "\"\n";
+  // 2. vigil serve with the full pack and RocksDB (--instances N: N processes in one group, each
+  // with a store of its own).
+  const int instances = std::max(args.instances, 1);
+  std::vector<pid_t> vigils;
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < instances; ++i) {
+    const std::string dir = args.workdir + "/kafka-bench-db-" + std::to_string(i);
+    std::system(("rm -rf " + dir).c_str());
+    const std::string config = args.workdir + "/kafka-bench-" + std::to_string(i) + ".yaml";
+    {
+      std::ofstream c(config);
+      c << "db: " << dir << "\nlisten: 127.0.0.1:0\nlog: {level: warn}\nkafka:\n  brokers: \""
+        << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n";
+      if (args.changelog) c << "  changelog: true\n";
+      if (!args.properties.empty()) {
+        c << "  properties:\n";
+        for (const auto& [k, v] : args.properties) c << "    " << k << ": \"" << v << "\"\n";
+      }
+      c << args.extra_config << "\n";
     }
-    c << args.extra_config << "\n";
+    int out[2];
+    if (pipe(out) != 0) Die("pipe");
+    pid_t vigil = fork();
+    if (vigil == 0) {
+      dup2(out[1], 1);
+      close(out[0]);
+      execl(args.vigil.c_str(), args.vigil.c_str(), "serve", "--config", config.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    std::string line;
+    char ch;
+    while (read(out[0], &ch, 1) == 1 && ch != '\n') line.push_back(ch);
+    const size_t at = line.find("127.0.0.1:");
+    if (at == std::string::npos) Die("vigil serve did not start: " + line);
+    vigils.push_back(vigil);
+    ports.push_back(static_cast<uint16_t>(std::stoi(line.substr(at + 10))));
   }
-  int out[2];
-  if (pipe(out) != 0) Die("pipe");
-  pid_t vigil = fork();
-  if (vigil == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    execl(args.vigil.c_str(), args.vigil.c_str(), "serve", "--config", config.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
+  auto sum = [&](const char* name, bool labelled) {
+    uint64_t total = 0;
+    for (uint16_t port : ports) {
+      const std::string m = HttpGet(port, "/metrics");
+      total += labelled ? MetricSum(m, name) : MetricValue(m, name);
+    }
+    return total;
+  };
+  if (instances > 1) {
+    // The group settles first: every partition assigned, each instance with some.
+    const auto settle = Clock::now() + std::chrono::minutes(2);
+    while (Clock::now() < settle) {
+      uint64_t assigned = 0;
+      bool each = true;
+      for (uint16_t port : ports) {
+        const uint64_t a = MetricValue(HttpGet(port, "/metrics"), "vigil_kafka_assigned_partitions");
+        assigned += a;
+        each = each && a > 0;
+      }
+      if (each && assigned == static_cast<uint64_t>(args.partitions)) break;
+      usleep(50000);
+    }
   }
-  close(out[1]);
-  std::string line;
-  char ch;
-  while (read(out[0], &ch, 1) == 1 && ch != '\n') line.push_back(ch);
-  const size_t at = line.find("127.0.0.1:");
-  if (at == std::string::npos) Die("vigil serve did not start: " + line);
-  const uint16_t port = static_cast<uint16_t>(std::stoi(line.substr(at + 10)));
   std::atomic<uint64_t> applied{0}, fetched{0}, produced{0};
   std::atomic<bool> stop{false};
   std::thread producer([&] {
@@ -321,11 +355,15 @@ int main(int argc, char** argv) {
   Clock::time_point first{};
   std::vector<long> rss;
   size_t next_sample = 0;
+  auto rss_of_all = [&](const char* field) {
+    long total = 0;
+    for (pid_t v : vigils) total += RssKb(v, field);
+    return total;
+  };
   const auto deadline = Clock::now() + std::chrono::minutes(10);
   while (applied.load() < n && Clock::now() < deadline) {
-    const std::string metrics = HttpGet(port, "/metrics");
-    const uint64_t a = MetricValue(metrics, "vigil_events_read_total");
-    const uint64_t f = MetricSum(metrics, "vigil_kafka_records_total");
+    const uint64_t a = sum("vigil_events_read_total", false);
+    const uint64_t f = sum("vigil_kafka_records_total", true);
     if (f > fetched.load()) fetched = f;
     if (!args.trace.empty()) {
       trace.push_back({"vigil", std::chrono::duration<double>(Clock::now() - start).count(),
@@ -334,48 +372,52 @@ int main(int argc, char** argv) {
     if (a > 0 && applied.load() == 0) first = Clock::now();
     applied = a;
     while (next_sample <= 10 && a >= n * next_sample / 10) {
-      rss.push_back(RssKb(vigil, "VmRSS:"));
+      rss.push_back(rss_of_all("VmRSS:"));
       ++next_sample;
     }
     usleep(5000);  // a pause between two looks at /metrics (the measure, not a wait in a test)
   }
   const double vigil_s = std::chrono::duration<double>(Clock::now() - first).count();
-  const long peak = RssKb(vigil, "VmHWM:");
+  const long peak = rss_of_all("VmHWM:");
   std::string changelog_line;
   if (args.changelog) {
     // What the state changelog took, once the last checkpoint is out (up to a checkpoint
     // interval after the last record is applied: read it until it stops moving for longer).
-    uint64_t records = 0, bytes_out = 0;
+    uint64_t records_out = 0, bytes_out = 0;
     for (int i = 0; i < 20; ++i) {
-      const std::string m = HttpGet(port, "/metrics");
-      const uint64_t r = MetricValue(m, "vigil_changelog_records_total");
-      const uint64_t b = MetricValue(m, "vigil_changelog_bytes_total");
-      if (i > 0 && r == records && b == bytes_out) break;
-      records = r;
+      const uint64_t r = sum("vigil_changelog_records_total", false);
+      const uint64_t b = sum("vigil_changelog_bytes_total", false);
+      if (i > 0 && r == records_out && b == bytes_out) break;
+      records_out = r;
       bytes_out = b;
       usleep(1500000);
     }
-    changelog_line = "State changelog: " + std::to_string(records) + " records, " +
+    changelog_line = "State changelog: " + std::to_string(records_out) + " records, " +
                      std::to_string(bytes_out) + " bytes of keys and values with the findings (" +
                      std::to_string(bytes_out / std::max<uint64_t>(n, 1)) + " bytes per event).\n";
   }
   stop = true;
   producer.join();
-  kill(vigil, SIGTERM);
   int status = 0;
-  rusage usage{};
-  wait4(vigil, &status, 0, &usage);
-  const double cpu = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-                     (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  double cpu = 0;
+  for (pid_t v : vigils) kill(v, SIGTERM);
+  for (pid_t v : vigils) {
+    int st = 0;
+    rusage usage{};
+    wait4(v, &st, 0, &usage);
+    if (status == 0) status = st;
+    cpu += usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  }
   kill(mock, SIGKILL);
   waitpid(mock, nullptr, 0);
   if (applied.load() < n) Die("vigil did not apply every record in time");
   if (!args.trace.empty()) {
     std::ofstream t(args.trace);
     t << "run\tseconds\tproduced\tfetched\tapplied\n";
-    for (const Sample& s : trace) {
-      t << s.run << '\t' << s.t << '\t' << s.produced << '\t' << s.fetched << '\t' << s.applied
-        << '\n';
+    for (const Sample& smp : trace) {
+      t << smp.run << '\t' << smp.t << '\t' << smp.produced << '\t' << smp.fetched << '\t'
+        << smp.applied << '\n';
     }
   }
 
@@ -385,8 +427,8 @@ int main(int argc, char** argv) {
   std::printf(
       "| consumer-only ceiling (librdkafka, no processing) | %.0f | %.1f | %.2f | 100%% |\n",
       n / ceiling_s, mb / ceiling_s, ceiling_s);
-  std::printf("| vigil serve, Kafka, full pack + RocksDB | %.0f | %.1f | %.2f | %.0f%% |\n",
-              n / vigil_s, mb / vigil_s, vigil_s, 100.0 * ceiling_s / vigil_s);
+  std::printf("| vigil serve x%d, Kafka, full pack + RocksDB | %.0f | %.1f | %.2f | %.0f%% |\n",
+              instances, n / vigil_s, mb / vigil_s, vigil_s, 100.0 * ceiling_s / vigil_s);
   std::printf(
       "\n%llu records (%.1f MB) over %d partitions, %s; "
       "vigil serve exit status %d; vigil serve used %.2f CPU s in all (%.0f events per "
