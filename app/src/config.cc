@@ -273,6 +273,17 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
       RETURN_IF_ERROR(Read(path, n, key, &kafka->findings_view));
     } else if (k == "changelog_topic") {
       RETURN_IF_ERROR(Read(path, n, key, &kafka->changelog_topic));
+    } else if (k == "standby_replicas") {
+      RETURN_IF_ERROR(Read(path, n, key, &kafka->standby_replicas));
+      // librdkafka's assignors place a partition without knowing where its standbys are (Kafka
+      // Streams has an assignor of its own for that), so a copy of only some partitions would
+      // be where a fail-over lands by chance: a standby copies every partition it does not own.
+      if (kafka->standby_replicas < 0 || kafka->standby_replicas > 1) {
+        return Status::InvalidArgument(
+            Where(path, n) +
+            ": 'kafka.standby_replicas' must be 0 or 1 (1: this instance keeps a warm copy of "
+            "every partition it does not own; each instance with it is one more replica)");
+      }
     } else if (k == "topics") {
       if (!n.IsSequence() || n.size() == 0) {
         return Status::InvalidArgument(Where(path, n) +
@@ -299,6 +310,11 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
   }
   if (!o.topics.empty() && o.brokers.empty()) {
     return Status::InvalidArgument(path + ": 'kafka.brokers' is required with kafka.topics");
+  }
+  if (kafka->standby_replicas > 0 && !kafka->changelog) {
+    return Status::InvalidArgument(path +
+                                   ": 'kafka.standby_replicas' needs 'kafka.changelog: true' "
+                                   "(standbys copy the state changelog)");
   }
   return Status::Ok();
 }

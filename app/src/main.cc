@@ -322,6 +322,13 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
                                              int64_t* offset) {
       return changelog->Restore(topic, partition, db.get(), offset);
     };
+    live_config.kafka.consumer.released = [&](const std::string& topic, int32_t partition) {
+      changelog->Released(topic, partition);
+    };
+    if (config.kafka.standby_replicas > 0) {
+      Status standby = changelog->StartStandby(db.get());
+      if (!standby.ok()) return Fail(standby);
+    }
   }
 
   // One view of every instance's findings (the findings topic), served instead of this

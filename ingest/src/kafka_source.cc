@@ -637,6 +637,7 @@ void KafkaRecordSource::Impl::Rebalance(rd_kafka_resp_err_t err,
     if (!lost) CommitDurable(partitions, /*async=*/false);
     for (int i = 0; i < partitions->cnt; ++i) {
       Ensure(partitions->elems[i].topic, partitions->elems[i].partition)->assigned = false;
+      if (o.released) o.released(partitions->elems[i].topic, partitions->elems[i].partition);
     }
     rd_kafka_error_t* error = nullptr;
     if (cooperative) {

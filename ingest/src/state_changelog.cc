@@ -8,101 +8,29 @@
 #include <charconv>
 #include <set>
 
+#include "changelog_format.h"
+#include "changelog_standby.h"
 #include "vigil/core/finding.h"
 #include "vigil/core/histogram.h"
+#include "vigil/ingest/kafka_source.h"
 
 namespace vigil::ingest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr char kState = 's';
-constexpr char kDedup = 'd';
-constexpr char kFinding = 'f';
-constexpr char kMarker = 'm';
-constexpr const char* kTopicHeader = "vigil-topic";
-constexpr const char* kOffsetHeader = "vigil-offset";
-constexpr std::string_view kMarkerMagic = "VM1";
+using internal::ChangelogEntries;
+using internal::ChangelogMarker;
+using internal::ChangelogRecord;
+using internal::DecodeChangelogMarker;
+using internal::EncodeChangelogMarker;
+using internal::kChangelogFinding;
+using internal::kChangelogMarker;
+using internal::kChangelogOffsetHeader;
+using internal::kChangelogState;
+using internal::kChangelogTopicHeader;
 
 int64_t ElapsedUs(Clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count();
-}
-
-bool ParseInt(std::string_view s, int64_t* out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-void PutU32(uint32_t v, std::string* out) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-bool GetU32(std::string_view* in, uint32_t* v) {
-  if (in->size() < 4) return false;
-  *v = 0;
-  for (int i = 3; i >= 0; --i) *v = (*v << 8) | static_cast<unsigned char>((*in)[i]);
-  in->remove_prefix(4);
-  return true;
-}
-
-// A stream's marker: the input offset its last complete checkpoint covers and the watermarks of
-// its clusters.
-struct Marker {
-  int64_t offset = -1;
-  std::map<std::string, std::string> watermarks;  // cluster -> WatermarkMetaKey value
-};
-
-std::string EncodeMarker(const Marker& m) {
-  std::string out(kMarkerMagic);
-  PutExpiry(m.offset, &out);  // 8 bytes little-endian
-  for (const auto& [cluster, wm] : m.watermarks) {
-    PutU32(static_cast<uint32_t>(cluster.size()), &out);
-    out.append(cluster);
-    PutU32(static_cast<uint32_t>(wm.size()), &out);
-    out.append(wm);
-  }
-  return out;
-}
-
-bool DecodeMarker(std::string_view in, Marker* m) {
-  if (in.substr(0, kMarkerMagic.size()) != kMarkerMagic) return false;
-  in.remove_prefix(kMarkerMagic.size());
-  if (in.size() < kStateExpiryBytes) return false;
-  m->offset = GetExpiry(in);
-  in.remove_prefix(kStateExpiryBytes);
-  m->watermarks.clear();
-  while (!in.empty()) {
-    uint32_t n = 0;
-    if (!GetU32(&in, &n) || in.size() < n) return false;
-    std::string cluster(in.substr(0, n));
-    in.remove_prefix(n);
-    if (!GetU32(&in, &n) || in.size() < n) return false;
-    m->watermarks[std::move(cluster)] = std::string(in.substr(0, n));
-    in.remove_prefix(n);
-  }
-  return true;
-}
-
-std::string MetaKey(std::string_view what, std::string_view topic, int32_t partition) {
-  std::string k = "changelog";
-  k.push_back(kKeySep);
-  k.append(what);
-  k.push_back(kKeySep);
-  k.append(topic);
-  k.push_back(kKeySep);
-  k.append(std::to_string(partition));
-  return k;
-}
-
-// The offset meta key KafkaRecordSource keeps for topic[partition] of `group`.
-std::string InputOffsetKey(std::string_view group, std::string_view topic, int32_t partition) {
-  std::string key = "kafka";
-  key.push_back(kKeySep);
-  key.append(group);
-  key.push_back(kKeySep);
-  key.append(topic);
-  key.push_back(kKeySep);
-  key.append(std::to_string(partition));
-  return key;
 }
 
 }  // namespace
@@ -113,21 +41,23 @@ struct KafkaStateChangelog::Stream {
   int64_t next = -1;  // the input offset after the last record applied
   bool loaded = false;
   bool changed = false;  // watermarks changed since the last marker
-  Marker marker;         // the last one sent (or restored)
+  ChangelogMarker marker;  // the last one sent (or restored)
 };
 
 std::string KafkaStateChangelog::PositionKey(std::string_view topic, int32_t partition) {
-  return MetaKey("pos", topic, partition);
+  return internal::ChangelogMetaKey("pos", topic, partition);
 }
 
 std::string KafkaStateChangelog::MarkerKey(std::string_view topic, int32_t partition) {
-  return MetaKey("mark", topic, partition);
+  return internal::ChangelogMetaKey("mark", topic, partition);
 }
 
 KafkaStateChangelog::KafkaStateChangelog(StateChangelogOptions options)
     : options_(std::move(options)) {}
 
-KafkaStateChangelog::~KafkaStateChangelog() = default;
+KafkaStateChangelog::~KafkaStateChangelog() {
+  if (standby_) standby_->Stop();
+}
 
 Result<std::unique_ptr<KafkaStateChangelog>> KafkaStateChangelog::Create(
     StateChangelogOptions options) {
@@ -218,7 +148,7 @@ void KafkaStateChangelog::Forget(Stream* s) {
   s->next = -1;
   s->loaded = false;
   s->changed = false;
-  s->marker = Marker();
+  s->marker = ChangelogMarker();
 }
 
 void KafkaStateChangelog::Reset() {
@@ -259,8 +189,8 @@ void KafkaStateChangelog::Restored(const RestoredState& restored) {
 void KafkaStateChangelog::LoadMarker(Stream* s, const StateStore& store) {
   s->loaded = true;
   auto stored = store.GetMeta(MarkerKey(s->topic, s->partition));
-  Marker m;
-  if (stored.ok() && stored->has_value() && DecodeMarker(**stored, &m)) {
+  ChangelogMarker m;
+  if (stored.ok() && stored->has_value() && DecodeChangelogMarker(**stored, &m)) {
     // Watermarks changed since then are newer: keep them.
     for (auto& [cluster, wm] : m.watermarks) s->marker.watermarks.try_emplace(cluster, wm);
     if (s->marker.offset < 0) s->marker.offset = m.offset;
@@ -309,9 +239,11 @@ Status KafkaStateChangelog::Prepare(const StateCheckpoint& cp, const StateStore&
     s->marker.watermarks[cluster] = v;
     s->changed = true;
   }
-  for (const auto& [k, v] : cp.state) RETURN_IF_ERROR(add(StateKeyCluster(k), kState, k, v));
+  for (const auto& [k, v] : cp.state) {
+    RETURN_IF_ERROR(add(StateKeyCluster(k), kChangelogState, k, v));
+  }
   for (const std::string& k : cp.state_deletes) {
-    RETURN_IF_ERROR(add(StateKeyCluster(k), kState, k, std::nullopt));
+    RETURN_IF_ERROR(add(StateKeyCluster(k), kChangelogState, k, std::nullopt));
   }
   // Dedup entries stay local: one per event, each a key of its own, they would make the
   // compacted topic grow without bound (compaction keeps every distinct key). A moved partition
@@ -326,7 +258,7 @@ Status KafkaStateChangelog::Prepare(const StateCheckpoint& cp, const StateStore&
       m.key = f.id;
       m.value = json;
     }
-    RETURN_IF_ERROR(add(f.cluster, kFinding, f.id, std::move(json)));
+    RETURN_IF_ERROR(add(f.cluster, kChangelogFinding, f.id, std::move(json)));
   }
   // A marker for every stream that moved: after its data, in the same partition.
   for (auto& [name, s] : streams_) {
@@ -334,11 +266,11 @@ Status KafkaStateChangelog::Prepare(const StateCheckpoint& cp, const StateStore&
     ASSIGN_OR_RETURN(uint32_t stream, ref(s.get()));
     s->marker.offset = s->next;
     s->changed = false;
-    std::string value = EncodeMarker(s->marker);
+    std::string value = EncodeChangelogMarker(s->marker);
     out->meta.emplace_back(MarkerKey(s->topic, s->partition), value);
     ChangelogBatch::Message& m = out->messages.emplace_back();
     m.partition = s->partition;
-    m.key.push_back(kMarker);
+    m.key.push_back(kChangelogMarker);
     m.key.append(s->topic);
     m.value = std::move(value);
     m.stream = stream;
@@ -371,9 +303,9 @@ Status KafkaStateChangelog::Write(const ChangelogBatch& batch, StateCheckpoint* 
       const ChangelogBatch::StreamRef& s = batch.streams[m.stream];
       r.topic = options_.topic;
       r.partition = m.partition;
-      r.headers = {{kTopicHeader, s.topic}, {kOffsetHeader, s.covered}};
+      r.headers = {{kChangelogTopicHeader, s.topic}, {kChangelogOffsetHeader, s.covered}};
       r.tag = (generation << 32) | (m.stream + 1);
-      if (m.key[0] == kMarker) ++markers;
+      if (m.key[0] == kChangelogMarker) ++markers;
     }
     const auto deadline = Clock::now() + options_.produce_timeout;
     while (true) {
@@ -428,21 +360,32 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
                                       options_.topic + " (" + std::to_string(partitions_) +
                                       " partitions)");
   }
+  // A standby stops writing this stream's state before it is read.
+  if (standby_) standby_->Own(topic, partition);
   const auto started = Clock::now();
   int64_t local = -1;
   auto pos = store->GetMeta(PositionKey(topic, partition));
   if (!pos.ok()) return pos.status();
-  if (pos->has_value() && !ParseInt(**pos, &local)) local = -1;
+  if (pos->has_value() && !internal::ParseChangelogInt(**pos, &local)) local = -1;
   ASSIGN_OR_RETURN(auto marks,
                    reader_->Watermarks(options_.topic, partition, std::chrono::seconds(30)));
   const auto [low, high] = marks;
-  if (high <= 0 || local >= high) return out;  // the store reflects all of it
-  const int64_t from = (local < 0 || local < low) ? low : local;
-  Marker marker;
-  if (local >= low) {
+  ChangelogMarker marker;
+  bool have_marker = false;
+  if (local >= 0 && local >= low) {
     auto m = store->GetMeta(MarkerKey(topic, partition));
-    if (m.ok() && m->has_value()) DecodeMarker(**m, &marker);
+    have_marker = m.ok() && m->has_value() && DecodeChangelogMarker(**m, &marker);
   }
+  if (high <= 0 || local >= high) {
+    // The store reflects all of it (this instance wrote it, or a standby kept it): the pipeline
+    // still reads its clusters again, which it may have cached when it owned them before.
+    if (have_marker) {
+      for (const auto& [cluster, wm] : marker.watermarks) out.clusters.push_back(cluster);
+    }
+    return out;
+  }
+  const int64_t from = (local < 0 || local < low) ? low : local;
+  if (!have_marker) marker = ChangelogMarker();
   spdlog::info("changelog: restoring {} from {}[{}] offsets {}..{} (the store has {})", out.stream,
                options_.topic, partition, from, high, local < 0 ? "none" : std::to_string(local));
   restoring_.fetch_add(1);
@@ -458,34 +401,12 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
 
   // Entries since the last marker, by type and key: the covered offset of the latest.
   std::map<std::pair<char, std::string>, int64_t> tail;
-  std::set<std::string> clusters;
-  // The latest value of each key read (a key is sent again with each checkpoint that changed
-  // it; a store write sorts its keys, so it must see each once).
-  std::unordered_map<std::string, std::optional<std::string>> state;
-  std::unordered_map<std::string, std::optional<std::string>> dedup;
-  std::unordered_map<std::string, Finding> findings;
+  ChangelogEntries entries;
   StateCheckpoint cp;
   Status status;
   uint64_t records = 0, bytes = 0;
   auto flush = [&]() -> Status {
-    for (auto& [k, v] : state) {
-      if (v) {
-        cp.state.emplace_back(k, std::move(*v));
-      } else {
-        cp.state_deletes.push_back(k);
-      }
-    }
-    for (auto& [k, v] : dedup) {
-      if (v) {
-        cp.dedup.emplace_back(k, std::move(*v));
-      } else {
-        cp.dedup_deletes.push_back(k);
-      }
-    }
-    for (auto& [id, f] : findings) cp.findings.push_back(std::move(f));
-    state.clear();
-    dedup.clear();
-    findings.clear();
+    entries.MoveTo(&cp);
     if (cp.empty()) return Status::Ok();
     Status s = store->Commit(cp);
     cp.clear();
@@ -496,74 +417,44 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
       [&](const KafkaReadRecord& r) {
         if (!status.ok()) return;
         restore_remaining_.store(static_cast<uint64_t>(std::max<int64_t>(high - r.offset(), 0)));
-        auto t = r.header(kTopicHeader);
-        auto key = r.key();
-        if (!t || *t != topic || !key || key->empty()) return;  // another input topic's
-        int64_t covered = -1;
-        auto o = r.header(kOffsetHeader);
-        if (!o || !ParseInt(*o, &covered)) return;
+        ChangelogRecord c;
+        if (!internal::ReadChangelogRecord(r, &c) || c.topic != topic) return;  // not this stream's
         ++records;
-        const std::optional<std::string_view> value = r.value();
-        bytes += key->size() + (value ? value->size() : 0);
-        const char type = (*key)[0];
-        const std::string_view k = key->substr(1);
-        switch (type) {
-          case kMarker: {
-            Marker m;
-            if (value && DecodeMarker(*value, &m)) {
-              marker = std::move(m);
-              tail.clear();
-            }
-            return;
+        bytes += c.key.size() + 1 + (c.value ? c.value->size() : 0);
+        if (c.type == kChangelogMarker) {
+          ChangelogMarker m;
+          if (c.value && DecodeChangelogMarker(*c.value, &m)) {
+            marker = std::move(m);
+            tail.clear();
           }
-          case kState:
-            state[std::string(k)] = value ? std::optional<std::string>(*value) : std::nullopt;
-            clusters.emplace(StateKeyCluster(k));
-            break;
-          case kDedup:
-            if (value) dedup[std::string(k)] = std::string(*value);
-            clusters.emplace(DedupKeyCluster(k));
-            break;
-          case kFinding: {
-            if (!value) break;
-            auto f = FindingFromJson(*value);
-            if (!f.ok()) {
-              spdlog::warn("changelog: {}@{}: a finding that cannot be read: {}", options_.topic,
-                           r.offset(), f.status().message());
-              return;
-            }
-            findings[f->id] = std::move(*f);
-            break;
-          }
-          default:
-            return;
+          return;
         }
-        tail[{type, std::string(k)}] = covered;
-        if (state.size() + dedup.size() + findings.size() >= options_.restore_batch) {
-          status = flush();
-        }
+        if (!entries.Add(c, r.offset(), options_.topic)) return;
+        tail[{c.type, std::string(c.key)}] = c.covered;
+        if (entries.size() >= options_.restore_batch) status = flush();
       }));
   RETURN_IF_ERROR(status);
   // What came after the last marker: from a checkpoint that never completed.
   for (const auto& [tk, covered] : tail) {
     if (covered <= marker.offset) continue;
     const auto& [type, key] = tk;
-    if (type == kState) {
+    if (type == kChangelogState) {
       out.state_guards.emplace_back(key, static_cast<uint64_t>(covered));
-    } else if (type == kFinding) {
+    } else if (type == kChangelogFinding) {
       out.finding_guards.emplace_back(key, static_cast<uint64_t>(covered));
-    } else if (type == kDedup) {
-      dedup[key] = std::nullopt;  // its event is replayed into the entries not guarded
+    } else if (type == internal::kChangelogDedup) {
+      entries.dedup[key] = std::nullopt;  // its event is replayed into the entries not guarded
     }
   }
+  std::set<std::string> clusters = std::move(entries.clusters);
   for (const auto& [cluster, wm] : marker.watermarks) {
     cp.meta.emplace_back(WatermarkMetaKey(cluster), wm);
     clusters.insert(cluster);
   }
   cp.meta.emplace_back(PositionKey(topic, partition), std::to_string(high));
   if (marker.offset >= 0) {
-    cp.meta.emplace_back(MarkerKey(topic, partition), EncodeMarker(marker));
-    cp.meta.emplace_back(InputOffsetKey(options_.group, topic, partition),
+    cp.meta.emplace_back(MarkerKey(topic, partition), EncodeChangelogMarker(marker));
+    cp.meta.emplace_back(KafkaRecordSource::OffsetKey(options_.group, topic, partition),
                          std::to_string(marker.offset));
     *offset = marker.offset;
   }
@@ -587,8 +478,39 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
   return out;
 }
 
+Status KafkaStateChangelog::StartStandby(StateStore* store) {
+  if (partitions_ <= 0) return Status::FailedPrecondition("changelog: StartStandby before Start");
+  KafkaReaderOptions ro;
+  ro.brokers = options_.brokers;
+  ro.client_id = options_.client_id + "-standby";
+  // A warm copy follows its writers closely; an idle fetch returns after 100 ms.
+  ro.properties = {{"fetch.wait.max.ms", "100"}};
+  ro.properties.insert(ro.properties.end(), options_.properties.begin(), options_.properties.end());
+  ASSIGN_OR_RETURN(auto reader, KafkaTopicReader::Create(std::move(ro)));
+  internal::StandbyOptions so;
+  so.topic = options_.topic;
+  so.partitions = partitions_;
+  so.group = options_.group;
+  so.batch = options_.restore_batch;
+  so.lag_interval = options_.standby_lag_interval;
+  standby_ = std::make_unique<internal::ChangelogStandby>(std::move(so), std::move(reader), store);
+  return standby_->Start();
+}
+
+void KafkaStateChangelog::Released(const std::string& topic, int32_t partition) {
+  if (standby_) standby_->Release(topic, partition);
+}
+
 KafkaStateChangelog::Stats KafkaStateChangelog::stats() const {
   Stats s;
+  if (standby_) {
+    const internal::ChangelogStandby::Stats st = standby_->stats();
+    s.standby_records = st.records;
+    s.standby_checkpoints = st.checkpoints;
+    s.standby_rereads = st.rereads;
+    s.standby_streams = st.streams;
+    s.standby_lag = st.lag;
+  }
   s.records = n_records_.load();
   s.bytes = n_bytes_.load();
   s.findings = n_findings_.load();
@@ -645,6 +567,22 @@ void KafkaStateChangelog::RenderMetrics(std::string* out) const {
   metric("vigil_changelog_cluster_conflicts_total", "counter",
          "Times a cluster arrived on a second input partition (input not keyed by cluster).",
          static_cast<double>(s.cluster_conflicts));
+  if (!standby_) return;
+  metric("vigil_changelog_standby_records_total", "counter",
+         "Changelog records of streams owned elsewhere read by the standby.",
+         static_cast<double>(s.standby_records));
+  metric("vigil_changelog_standby_checkpoints_total", "counter",
+         "Complete checkpoints of streams owned elsewhere written to the local store.",
+         static_cast<double>(s.standby_checkpoints));
+  metric("vigil_changelog_standby_rereads_total", "counter",
+         "Times the standby read a changelog partition again (a stream released here).",
+         static_cast<double>(s.standby_rereads));
+  metric("vigil_changelog_standby_streams", "gauge",
+         "Input partitions (of any topic) whose state the standby keeps.",
+         static_cast<double>(s.standby_streams));
+  metric("vigil_changelog_standby_lag_records", "gauge",
+         "Changelog records the standby has still to read (-1: not measured yet).",
+         static_cast<double>(s.standby_lag));
 }
 
 }  // namespace vigil::ingest

@@ -200,6 +200,7 @@ TEST(ConfigTest, KafkaSection) {
                         "  findings_topic: vigil-findings\n"
                         "  changelog: true\n"
                         "  changelog_topic: soc-state\n"
+                        "  standby_replicas: 1\n"
                         "  findings_view: true\n"
                         "role: api\n"
                         "ready: {max_lag: 50}\n"
@@ -220,6 +221,7 @@ TEST(ConfigTest, KafkaSection) {
   EXPECT_EQ(c.kafka.findings_topic, "vigil-findings");
   EXPECT_TRUE(c.kafka.changelog);
   EXPECT_EQ(c.kafka.changelog_topic, "soc-state");
+  EXPECT_EQ(c.kafka.standby_replicas, 1);
   EXPECT_TRUE(c.kafka.findings_view);
   EXPECT_EQ(c.role, "api");
   EXPECT_EQ(c.ready_max_lag, 50u);
@@ -242,6 +244,10 @@ TEST(ConfigTest, KafkaErrorsNameTheKey) {
       {"kafka: {brokers: b, topics: [{name: a, cluster: c, repartition: maybe}]}\n",
        "kafka.topics[0].repartition"},
       {"kafka: {brokers: b, findings_view: [yes]}\n", "kafka.findings_view"},
+      {"kafka: {brokers: b, changelog: true, standby_replicas: 2}\n",
+       "'kafka.standby_replicas' must be 0 or 1"},
+      {"kafka: {brokers: b, changelog: true, standby_replicas: one}\n", "kafka.standby_replicas"},
+      {"kafka: {brokers: b, standby_replicas: 1}\n", "needs 'kafka.changelog: true'"},
       {"role: manager\n", "'role' must be worker or api"},
   };
   for (const auto& [text, key] : cases) {

@@ -85,7 +85,8 @@ class Instance {
  public:
   Instance(const std::string& dir, const std::string& name, const std::string& bootstrap,
            const std::string& role = "worker", bool findings_view = false,
-           const std::string& topics = "[{name: audit, cluster_from: key}]")
+           const std::string& topics = "[{name: audit, cluster_from: key}]",
+           const std::string& kafka_extra = "")
       : log_(dir + "/" + name + ".log"), db_(dir + "/" + name + "-db") {
     const std::string config = dir + "/" + name + ".yaml";
     std::ofstream(config) << "db: " << db_ << "\nlisten: 127.0.0.1:0\nrole: " << role << "\n"
@@ -98,6 +99,7 @@ class Instance {
                           << "  findings_topic: vigil-findings\n"
                           << "  changelog: true\n"
                           << "  findings_view: " << (findings_view ? "true" : "false") << "\n"
+                          << kafka_extra
                           << "  properties: {session.timeout.ms: \"6000\", "
                              "heartbeat.interval.ms: \"500\"}\n";
     process_ = std::make_unique<Subprocess>(std::vector<std::string>{
@@ -332,6 +334,55 @@ TEST_F(ScaleOutTest, AnInstanceJoiningMidStreamTakesPartitionsWithTheirState) {
   const std::string view_diff =
       testing::FindingsDiff(input_->baseline, testing::StoredFindings(b.db() + "/view"));
   EXPECT_TRUE(view_diff.empty()) << view_diff.substr(0, 3000);
+}
+
+// standby_replicas: 1. Each of two instances keeps a warm copy of the partitions the other owns;
+// when one dies, the survivor takes its partitions over reading only what its standby had not
+// applied (here nothing: the dead one's last checkpoint was complete), not their whole
+// changelog, and the findings are still those of a single replay.
+TEST_F(ScaleOutTest, AStandbyTakesOverWithoutAFullRestore) {
+  const std::string standby = "  standby_replicas: 1\n";
+  const std::string topics = "[{name: audit, cluster_from: key}]";
+  Instance a(dir_, "a", mock_->bootstrap(), "worker", false, topics, standby);
+  Instance b(dir_, "b", mock_->bootstrap(), "worker", false, topics, standby);
+  for (Instance* i : {&a, &b}) ASSERT_NE(i->port(), 0) << i->log();
+  ASSERT_TRUE(Spread({&a, &b}, 120s)) << a.log() << b.log();
+  Produce(input_->first);
+  ASSERT_TRUE(AllCommitted(300s)) << a.log() << b.log();
+  // The one with the most data dies once the other's standby has read the changelog to its end.
+  Instance* victim = &a;
+  Instance* survivor = &b;
+  auto data = [&](const Instance& i) {
+    size_t n = 0;
+    for (int p : i.Assigned()) n += data_partitions_.count(p);
+    return n;
+  };
+  if (data(b) > data(a)) std::swap(victim, survivor);
+  const std::set<int> moving = victim->Assigned();
+  ASSERT_GT(data(*victim), 0u);
+  ASSERT_TRUE(
+      WaitFor([&] { return survivor->Metric("vigil_changelog_standby_lag_records") == 0; }, 60s))
+      << survivor->metrics();
+  EXPECT_GT(survivor->Metric("vigil_changelog_standby_checkpoints_total"), 0);
+  auto changelog =
+      testing::HighWatermarks(mock_->bootstrap(), std::string(kGroup) + "-state-changelog", 10s);
+  ASSERT_TRUE(changelog.ok());
+  int64_t full = 0;  // what a restore without a standby would read (at least)
+  for (int p : moving) full += (*changelog)[static_cast<size_t>(p)];
+  ASSERT_GT(full, 100);
+  const double read_before =
+      std::max(0.0, survivor->Metric("vigil_changelog_restore_records_total"));
+  victim->process().Signal(SIGKILL);
+  EXPECT_EQ(victim->process().Wait(60s), -1);
+  ASSERT_TRUE(Spread({survivor}, 120s)) << survivor->log();
+  const double read = survivor->Metric("vigil_changelog_restore_records_total") - read_before;
+  EXPECT_LT(read, static_cast<double>(full) / 10) << "of " << full << "\n" << survivor->log();
+  Produce(input_->second);
+  ASSERT_TRUE(AllCommitted(300s)) << survivor->log();
+  survivor->process().Signal(SIGTERM);
+  EXPECT_EQ(survivor->process().Wait(60s), 0) << survivor->log();
+  const std::string diff = testing::FindingsDiff(input_->baseline, FindingsOnTopic());
+  EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
 }
 
 // A shipper keys records at random (the cluster is in a header), into one partition: the

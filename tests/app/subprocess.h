@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "../wait_for.h"
+
 namespace vigil::testing {
 
 class Subprocess {
@@ -176,17 +178,6 @@ inline uint16_t ListeningPort(Subprocess& p) {
   size_t at = out.find("listening on 127.0.0.1:");
   if (at == std::string::npos) return 0;
   return static_cast<uint16_t>(std::stoi(out.substr(at + 23)));
-}
-
-// Looks at pred every 20 ms until it holds (true) or `timeout` passed (false).
-inline bool WaitFor(const std::function<bool()>& pred, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    pollfd none{};
-    poll(&none, 0, 20);  // a pause between two looks, not a wait for the condition
-  }
-  return true;
 }
 
 // The nice values of process pid's threads, by thread name (/proc/PID/task/TID/{comm,stat}).

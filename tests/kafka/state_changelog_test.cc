@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "../wait_for.h"
 #include "kafka_mock_process.h"
 #include "kafka_test_util.h"
 #include "vigil/core/finding.h"
@@ -36,6 +37,7 @@ class StateChangelogTest : public ::testing::Test {
     o.group = "g";
     o.produce_timeout = 30s;
     o.restore_timeout = 60s;
+    o.standby_lag_interval = 50ms;
     auto c = KafkaStateChangelog::Create(o);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     if (!c.ok()) return nullptr;
@@ -45,20 +47,21 @@ class StateChangelogTest : public ::testing::Test {
     return std::move(c).value();
   }
 
-  // One checkpoint of cluster c1 on audit[2], covering offsets up to 41, written by `writer`
-  // and committed to `local`.
-  void WriteCheckpoint(KafkaStateChangelog* writer, MemoryStateStore* local) {
+  // One checkpoint of cluster c1 on audit[2] setting state_key_ to `value`, covering offsets
+  // up to `position`, written by `writer` and committed to `local`.
+  void WriteCheckpoint(KafkaStateChangelog* writer, MemoryStateStore* local,
+                       const std::string& value = "v1", uint64_t position = 41) {
     RecordOrigin origin;
     origin.key = "audit";
     origin.partition = 2;
     origin.cluster = "c1";
     RawRecord rec;
-    rec.position = 41;
+    rec.position = position;
     writer->Applied(origin, rec);
     StateCheckpoint cp;
-    cp.state.emplace_back(state_key_, "v1");
+    cp.state.emplace_back(state_key_, value);
     cp.dedup.emplace_back(dedup_key_, "exp1");
-    cp.meta.emplace_back(WatermarkMetaKey("c1"), "wm1");
+    cp.meta.emplace_back(WatermarkMetaKey("c1"), "wm-" + value);
     ChangelogBatch batch;
     ASSERT_TRUE(writer->Prepare(cp, *local, &batch).ok());
     EXPECT_FALSE(batch.empty());
@@ -69,6 +72,23 @@ class StateChangelogTest : public ::testing::Test {
       return m.first == KafkaStateChangelog::PositionKey("audit", 2);
     }));
     ASSERT_TRUE(local->Commit(cp).ok());
+  }
+
+  // What a checkpoint that got only part of the way leaves (no marker): state_key_ = `value`.
+  void WriteTail(const std::string& value, const std::string& covered) {
+    KafkaTestMessage m;
+    m.key = "s" + state_key_;
+    m.value = value;
+    m.partition = 2;
+    m.headers = {{"vigil-topic", "audit"}, {"vigil-offset", covered}};
+    ASSERT_TRUE(testing::ProduceMessages(mock_->bootstrap(), "g-state-changelog", {m}, 30s).ok());
+  }
+
+  static std::optional<std::string> Meta(const MemoryStateStore& s, const std::string& key) {
+    return s.GetMeta(key).value();
+  }
+  std::optional<std::string> State(const MemoryStateStore& s) const {
+    return s.GetState(state_key_).value();
   }
 
   std::unique_ptr<testing::KafkaMockProcess> mock_;
@@ -91,19 +111,22 @@ TEST_F(StateChangelogTest, ACheckpointRestoresIntoAnotherStore) {
   EXPECT_EQ(fresh.GetState(state_key_).value(), std::optional<std::string>("v1"));
   // Dedup entries stay local (one per event: a compacted topic would keep them all).
   EXPECT_FALSE(fresh.ContainsEvent(dedup_key_).value());
-  EXPECT_EQ(fresh.GetMeta(WatermarkMetaKey("c1")).value(), std::optional<std::string>("wm1"));
+  EXPECT_EQ(fresh.GetMeta(WatermarkMetaKey("c1")).value(), std::optional<std::string>("wm-v1"));
   EXPECT_EQ(fresh.GetMeta(KafkaRecordSource::OffsetKey("g", "audit", 2)).value(), std::optional<std::string>("42"));
   EXPECT_EQ(r->clusters, std::vector<std::string>{"c1"});
   EXPECT_TRUE(r->state_guards.empty());
   EXPECT_EQ(reader->stats().restores, 1u);
 
-  // Both stores now reflect the changelog: nothing more to restore.
+  // Both stores now reflect the changelog: nothing more to restore, but the clusters are named
+  // (a pipeline that owned them before reads them again).
+  const uint64_t read = reader->stats().restore_records;
   for (MemoryStateStore* s : {&fresh, &local}) {
     auto again = reader->Restore("audit", 2, s, &offset);
     ASSERT_TRUE(again.ok()) << again.status().ToString();
     EXPECT_EQ(offset, -1);
-    EXPECT_TRUE(again->clusters.empty());
+    EXPECT_EQ(again->clusters, std::vector<std::string>{"c1"});
   }
+  EXPECT_EQ(reader->stats().restore_records, read);
   // Another partition has nothing.
   auto other = reader->Restore("audit", 3, &fresh, &offset);
   ASSERT_TRUE(other.ok());
@@ -174,6 +197,103 @@ TEST_F(StateChangelogTest, RecordsAfterTheLastMarkerAreKeptAndGuarded) {
   EXPECT_EQ(local.GetState(state_key_).value(), std::optional<std::string>("v2"));
   EXPECT_FALSE(local.ContainsEvent(dedup2).value());
   EXPECT_TRUE(local.ContainsEvent(dedup_key_).value());  // its own, from before: kept
+}
+
+// standby_replicas: 1. Another instance's standby keeps its store at the last complete
+// checkpoint of a stream it does not own (never the records after it), so that taking the
+// stream over reads only those; it leaves an owned stream alone, follows a released one again,
+// and reads a stream again when its store position moved under it.
+TEST_F(StateChangelogTest, AStandbyKeepsAWarmCopyAndATakeOverReadsOnlyTheTail) {
+  auto writer = Make();
+  ASSERT_NE(writer, nullptr);
+  MemoryStateStore local;
+  WriteCheckpoint(writer.get(), &local, "v1", 41);
+
+  MemoryStateStore warm;  // outlives the standby that writes it
+  auto standby = Make();
+  ASSERT_NE(standby, nullptr);
+  ASSERT_TRUE(standby->StartStandby(&warm).ok());
+  const std::string pos_key = KafkaStateChangelog::PositionKey("audit", 2);
+  const std::string offset_key = KafkaRecordSource::OffsetKey("g", "audit", 2);
+  ASSERT_TRUE(testing::WaitFor([&] { return Meta(warm, pos_key) == "2"; }, 30s))
+      << Meta(warm, pos_key).value_or("none");
+  EXPECT_EQ(State(warm), "v1");
+  EXPECT_EQ(Meta(warm, offset_key), "42");
+  EXPECT_EQ(Meta(warm, WatermarkMetaKey("c1")), "wm-v1");
+  EXPECT_FALSE(warm.ContainsEvent(dedup_key_).value());  // dedup stays with its writer
+
+  // The writer goes on: a complete checkpoint, then one cut short.
+  WriteCheckpoint(writer.get(), &local, "v2", 60);
+  WriteTail("v3", "80");
+  ASSERT_TRUE(testing::WaitFor([&] { return standby->stats().standby_lag == 0; }, 30s));
+  EXPECT_EQ(Meta(warm, pos_key), "4");  // after checkpoint 2's marker, not after the tail
+  EXPECT_EQ(State(warm), "v2");
+  EXPECT_EQ(Meta(warm, offset_key), "61");
+  EXPECT_EQ(standby->stats().standby_checkpoints, 2u);
+  EXPECT_EQ(standby->stats().standby_streams, 1u);
+
+  // The writer dies; the standby's instance takes audit[2] over: only the tail is read, and
+  // guarded as without a standby.
+  int64_t offset = -1;
+  auto r = standby->Restore("audit", 2, &warm, &offset);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(standby->stats().restore_records, 1u);
+  EXPECT_EQ(offset, 61);
+  EXPECT_EQ(State(warm), "v3");
+  ASSERT_EQ(r->state_guards.size(), 1u);
+  EXPECT_EQ(r->state_guards[0], std::make_pair(state_key_, uint64_t{80}));
+  EXPECT_EQ(r->clusters, std::vector<std::string>{"c1"});
+  EXPECT_EQ(standby->stats().standby_streams, 0u);
+
+  // Owned here now: records of audit[2] (another writer's, say a zombie's) are not applied.
+  WriteCheckpoint(writer.get(), &local, "v4", 90);
+  ASSERT_TRUE(testing::WaitFor([&] { return standby->stats().standby_lag == 0; }, 30s));
+  EXPECT_EQ(State(warm), "v3");
+  EXPECT_EQ(Meta(warm, pos_key), "5");  // what the restore read
+
+  // Released (revoked to another instance): followed again from the store's position.
+  standby->Released("audit", 2);
+  ASSERT_TRUE(testing::WaitFor([&] { return Meta(warm, pos_key) == "7"; }, 30s))
+      << Meta(warm, pos_key).value_or("none");
+  EXPECT_EQ(State(warm), "v4");
+  EXPECT_EQ(Meta(warm, offset_key), "91");
+
+  // A late commit of the pipeline that owned it moves its position back under the standby:
+  // the standby reads the stream again from there rather than keep the older value.
+  StateCheckpoint late;
+  late.state.emplace_back(state_key_, "stale");
+  late.meta.emplace_back(pos_key, "2");
+  ASSERT_TRUE(warm.Commit(late).ok());
+  const uint64_t rereads = standby->stats().standby_rereads;
+  WriteCheckpoint(writer.get(), &local, "v4", 95);  // only its marker moves
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return standby->stats().standby_rereads > rereads && Meta(warm, pos_key) == "9"; },
+      30s))
+      << Meta(warm, pos_key).value_or("none");
+  EXPECT_EQ(State(warm), "v4");
+  EXPECT_EQ(Meta(warm, offset_key), "96");
+}
+
+// A standby restarted over its store resumes where it stopped, not at the changelog's start.
+TEST_F(StateChangelogTest, AStandbyResumesWhereItStopped) {
+  auto writer = Make();
+  ASSERT_NE(writer, nullptr);
+  MemoryStateStore local;
+  WriteCheckpoint(writer.get(), &local, "v1", 41);
+  WriteCheckpoint(writer.get(), &local, "v2", 50);
+  MemoryStateStore warm;
+  {
+    auto standby = Make();
+    ASSERT_TRUE(standby->StartStandby(&warm).ok());
+    ASSERT_TRUE(testing::WaitFor([&] { return standby->stats().standby_checkpoints == 2; }, 30s));
+    EXPECT_EQ(standby->stats().standby_records, 4u);
+  }
+  WriteCheckpoint(writer.get(), &local, "v3", 60);
+  auto standby = Make();
+  ASSERT_TRUE(standby->StartStandby(&warm).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return State(warm) == "v3"; }, 30s));
+  ASSERT_TRUE(testing::WaitFor([&] { return standby->stats().standby_lag == 0; }, 30s));
+  EXPECT_EQ(standby->stats().standby_records, 2u);  // checkpoint 3's record and marker only
 }
 
 }  // namespace

@@ -24,6 +24,9 @@ struct KafkaConfig {
   // topic (ingest/state_changelog.h) that follows the partition to its next owner.
   bool changelog = false;
   std::string changelog_topic;  // default: <group>-state-changelog
+  // 1: keep a warm copy of the state of every partition owned elsewhere, from the changelog, so
+  // that a fail-over restores only the last checkpoint's tail. 0 or 1 (see ReadKafka).
+  int standby_replicas = 0;
   // Serve the findings API from a view of the findings topic (every instance's findings), kept
   // in DB/view (app/findings_view.h). Always on with role: api.
   bool findings_view = false;

@@ -69,6 +69,8 @@ struct KafkaOptions {
   std::function<Result<RestoredState>(const std::string& topic, int32_t partition,
                                       int64_t* offset)>
       restore;
+  // Called after a partition is revoked (its last checkpoint durable) or its assignment lost.
+  std::function<void(const std::string& topic, int32_t partition)> released;
 };
 
 // A cluster name taken from a record's key, header or topic: 1..253 printable ASCII bytes, no

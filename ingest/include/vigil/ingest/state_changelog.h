@@ -45,6 +45,9 @@
 #include "vigil/ingest/record_source.h"
 
 namespace vigil::ingest {
+namespace internal {
+class ChangelogStandby;
+}
 
 struct StateChangelogOptions {
   std::string brokers;
@@ -58,6 +61,7 @@ struct StateChangelogOptions {
   std::chrono::milliseconds produce_timeout{60000};   // a checkpoint's records acknowledged
   std::chrono::milliseconds restore_timeout{600000};  // a partition's restore
   size_t restore_batch = 20000;                       // entries per store write while restoring
+  std::chrono::milliseconds standby_lag_interval{5000};  // how often a standby measures its lag
 };
 
 // One checkpoint's records, built on the pipeline thread, sent on the commit thread.
@@ -124,6 +128,14 @@ class KafkaStateChangelog {
   Result<RestoredState> Restore(const std::string& topic, int32_t partition, StateStore* store,
                                 int64_t* offset);
 
+  // standby_replicas: 1. From now on keeps, in `store`, a warm copy of the state of every stream
+  // this instance does not own (changelog_standby.h), so that taking one over restores only
+  // what came after the standby's last complete checkpoint. After Start.
+  Status StartStandby(StateStore* store);
+  // Consumer thread, after a revoke or a lost assignment: topic[partition] is not owned here
+  // any more (a standby follows it again).
+  void Released(const std::string& topic, int32_t partition);
+
   bool restoring() const { return restoring_.load() > 0; }
   uint64_t restore_remaining() const { return restore_remaining_.load(); }
   void RenderMetrics(std::string* out) const;
@@ -136,6 +148,9 @@ class KafkaStateChangelog {
     uint64_t records = 0, bytes = 0, findings = 0, markers = 0, writes = 0, write_us = 0;
     uint64_t restores = 0, restore_records = 0, restore_bytes = 0, restore_us = 0,
              restore_guards = 0, cluster_conflicts = 0;
+    // The standby's.
+    uint64_t standby_records = 0, standby_checkpoints = 0, standby_rereads = 0, standby_streams = 0;
+    int64_t standby_lag = -1;  // changelog records it has still to read (-1: none or unknown)
   };
   Stats stats() const;
 
@@ -150,6 +165,7 @@ class KafkaStateChangelog {
   int partitions_ = 0;
   std::unique_ptr<KafkaProducer> producer_;
   std::unique_ptr<KafkaTopicReader> reader_;  // the consumer thread's (Restore)
+  std::unique_ptr<internal::ChangelogStandby> standby_;
 
   // Pipeline thread.
   std::map<std::pair<std::string, int32_t>, std::unique_ptr<Stream>> streams_;
