@@ -18,6 +18,7 @@
 
 #include "kafka_mock_process.h"
 #include "kafka_test_util.h"
+#include "stored_findings.h"
 #include "subprocess.h"
 #include "vigil/app/outbox_relay.h"
 #include "vigil/app/pipeline.h"
@@ -48,40 +49,10 @@ std::vector<std::string> ReadLines(const std::string& path) {
 
 // id -> what a finding says, for comparing two stores.
 std::map<std::string, std::string> ReadStore(store::RocksDbFindingStore* db) {
-  std::map<std::string, std::string> out;
-  FindingFilter filter;
-  filter.limit = store::RocksDbFindingStore::kMaxLimit;
-  while (true) {
-    auto page = db->Query(filter);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    if (!page.ok()) break;
-    for (const Finding& f : page->findings) {
-      out[f.id] = f.rule_id + " " + f.cluster + " count=" + std::to_string(f.count) +
-                  " first=" + std::to_string(f.first_seen_us) +
-                  " last=" + std::to_string(f.last_seen_us);
-    }
-    if (page->next_cursor.empty()) break;
-    filter.cursor = page->next_cursor;
-  }
-  return out;
-}
-
-std::string Diff(const std::map<std::string, std::string>& want,
-                 const std::map<std::string, std::string>& got) {
-  std::string out;
-  int shown = 0;
-  for (const auto& [id, d] : want) {
-    auto it = got.find(id);
-    if (it == got.end()) {
-      if (shown++ < 10) out += "\n  missing: " + id + " " + d;
-    } else if (it->second != d && shown++ < 10) {
-      out += "\n  differs: " + id + " want " + d + " got " + it->second;
-    }
-  }
-  for (const auto& [id, d] : got) {
-    if (!want.count(id) && shown++ < 10) out += "\n  extra:   " + id + " " + d;
-  }
-  return out;
+  return testing::StoredFindings(db, [](const Finding& f) {
+    return testing::FindingSummary(f) + " first=" + std::to_string(f.first_seen_us) +
+           " last=" + std::to_string(f.last_seen_us);
+  });
 }
 
 class KafkaPipelineTest : public ::testing::Test {
@@ -327,8 +298,8 @@ TEST_F(KafkaPipelineTest, ConsumesEverythingWithTheFindingsOfAReplay) {
     EXPECT_EQ(**stored, std::to_string(high[p])) << "partition " << p;
   }
   const auto got = ReadStore(consumer.store.get());
-  EXPECT_EQ(got.size(), baseline_->size()) << Diff(*baseline_, got);
-  EXPECT_TRUE(got == *baseline_) << Diff(*baseline_, got);
+  EXPECT_EQ(got.size(), baseline_->size()) << testing::FindingsDiff(*baseline_, got);
+  EXPECT_TRUE(got == *baseline_) << testing::FindingsDiff(*baseline_, got);
 }
 
 TEST_F(KafkaPipelineTest, TwoConsumersWithARebalanceMidStreamShareTheWorkExactly) {

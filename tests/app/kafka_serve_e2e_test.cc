@@ -28,10 +28,6 @@ using testing::ListeningPort;
 using testing::Subprocess;
 using testing::WaitFor;
 
-std::map<std::string, std::string> ReadStore(const std::string& dir, bool json = false) {
-  return testing::StoredFindings(dir, json);
-}
-
 TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
   char tmpl[] = "/tmp/vigil-kafka-serve-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -59,7 +55,7 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
                        dir + "/replay-db", "--cluster", clusters[c], "--format", "jsonl"});
     ASSERT_EQ(replay.Wait(300s), 0) << replay.err();
   }
-  const auto baseline = ReadStore(dir + "/replay-db");
+  const auto baseline = testing::StoredFindings(dir + "/replay-db");
   ASSERT_GT(baseline.size(), 5u);
 
   testing::KafkaMockOptions mock_options;
@@ -158,13 +154,13 @@ TEST(KafkaServeEndToEndTest, KillNineRestartAndSigtermCountEveryEventOnce) {
   EXPECT_EQ(sum, total);
 
   // Every event once: the findings and their counts are those of the replay.
-  const auto got = ReadStore(dir + "/db");
+  const auto got = testing::StoredFindings(dir + "/db");
   const std::string diff = testing::FindingsDiff(baseline, got);
   EXPECT_TRUE(diff.empty()) << diff.substr(0, 3000);
 
   // The findings topic holds every finding of the store, the killed run's last checkpoint
   // included (the outbox kept it): the last value of each key is the stored finding.
-  const auto want = ReadStore(dir + "/db", /*json=*/true);
+  const auto want = testing::StoredFindings(dir + "/db", /*json=*/true);
   auto produced_findings = testing::HighWatermarks(mock.bootstrap(), "vigil-findings", 30s);
   ASSERT_TRUE(produced_findings.ok()) << produced_findings.status().ToString();
   size_t count = 0;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "stored_findings.h"
 #include "subprocess.h"
 #include "vigil/app/config.h"
 #include "vigil/app/pipeline.h"
@@ -50,42 +51,12 @@ std::string Describe(const Finding& f) {
 }
 
 std::map<FindingKey, std::string> ReadStore(const std::string& dir) {
-  std::map<FindingKey, std::string> out;
   store::StoreOptions opts;
   opts.sync_writes = false;
   auto db = store::RocksDbFindingStore::Open(dir, opts);
   EXPECT_TRUE(db.ok()) << db.status().ToString();
-  if (!db.ok()) return out;
-  FindingFilter filter;
-  filter.limit = 1000;
-  while (true) {
-    auto page = (*db)->Query(filter);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
-    if (!page.ok()) break;
-    for (const Finding& f : page->findings) out[f.id] = Describe(f);
-    if (page->next_cursor.empty()) break;
-    filter.cursor = page->next_cursor;
-  }
-  return out;
-}
-
-// Lines where the two maps differ, for a readable failure.
-std::string Diff(const std::map<FindingKey, std::string>& a,
-                 const std::map<FindingKey, std::string>& b) {
-  std::string out;
-  int shown = 0;
-  for (const auto& [id, d] : a) {
-    auto it = b.find(id);
-    if (it == b.end() || it->second != d) {
-      if (shown++ < 5)
-        out += "\n  one go:   " + id + " " + d +
-               "\n  other:    " + (it == b.end() ? "(missing)" : it->second);
-    }
-  }
-  for (const auto& [id, d] : b) {
-    if (!a.count(id) && shown++ < 10) out += "\n  extra:    " + id + " " + d;
-  }
-  return out;
+  if (!db.ok()) return {};
+  return testing::StoredFindings(db->get(), Describe);
 }
 
 class StatefulEndToEndTest : public ::testing::Test {
@@ -246,7 +217,7 @@ TEST_F(StatefulEndToEndTest, KillNineAtRandomPointsThenRestartGivesTheSameFindin
   EXPECT_GE(kills, 4);
   auto got = ReadStore(db);
   EXPECT_EQ(got.size(), baseline_->size());
-  EXPECT_TRUE(got == *baseline_) << Diff(*baseline_, got);
+  EXPECT_TRUE(got == *baseline_) << testing::FindingsDiff(*baseline_, got);
 }
 
 TEST_F(StatefulEndToEndTest, WorkerThreadsGiveTheSameFindings) {
@@ -257,7 +228,7 @@ TEST_F(StatefulEndToEndTest, WorkerThreadsGiveTheSameFindings) {
     }
     auto got = ReadStore(db);
     EXPECT_EQ(got.size(), baseline_->size()) << workers << " workers";
-    EXPECT_TRUE(got == *baseline_) << workers << " workers:" << Diff(*baseline_, got);
+    EXPECT_TRUE(got == *baseline_) << workers << " workers:" << testing::FindingsDiff(*baseline_, got);
   }
 }
 
@@ -312,7 +283,7 @@ TEST_F(StatefulEndToEndTest, AThousandRandomBatchesGiveTheSameFindings) {
   }
   EXPECT_EQ(batches, 1000);
   auto got = ReadStore(db_dir);
-  EXPECT_TRUE(got == *baseline_) << Diff(*baseline_, got);
+  EXPECT_TRUE(got == *baseline_) << testing::FindingsDiff(*baseline_, got);
 }
 
 TEST_F(StatefulEndToEndTest, ARestartBetweenLearningAndAttacksKeepsTheBaseline) {
@@ -343,7 +314,7 @@ TEST_F(StatefulEndToEndTest, ARestartBetweenLearningAndAttacksKeepsTheBaseline) 
     ASSERT_EQ(Replay(db, c, {second}), 0);
   }
   auto got = ReadStore(db);
-  EXPECT_TRUE(got == *baseline_) << Diff(*baseline_, got);
+  EXPECT_TRUE(got == *baseline_) << testing::FindingsDiff(*baseline_, got);
 }
 
 TEST_F(StatefulEndToEndTest, FindingsCommandListsTheStore) {

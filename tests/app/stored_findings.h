@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -18,23 +19,40 @@ inline std::string FindingSummary(const Finding& f) {
   return f.rule_id + " " + f.cluster + " count=" + std::to_string(f.count);
 }
 
-inline std::map<std::string, std::string> StoredFindings(const std::string& dir,
-                                                         bool json = false) {
-  std::map<std::string, std::string> out;
-  auto db = store::RocksDbFindingStore::Open(dir);
-  EXPECT_TRUE(db.ok()) << db.status().ToString();
-  if (!db.ok()) return out;
+// Every finding of `db`, page by page.
+inline void ForEachStoredFinding(store::RocksDbFindingStore* db,
+                                 const std::function<void(const Finding&)>& fn) {
   FindingFilter filter;
   filter.limit = store::RocksDbFindingStore::kMaxLimit;
   while (true) {
-    auto page = (*db)->Query(filter);
-    EXPECT_TRUE(page.ok());
+    auto page = db->Query(filter);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
     if (!page.ok()) break;
-    for (const Finding& f : page->findings) out[f.id] = json ? FindingToJson(f) : FindingSummary(f);
+    for (const Finding& f : page->findings) fn(f);
     if (page->next_cursor.empty()) break;
     filter.cursor = page->next_cursor;
   }
+}
+
+// id -> describe(finding) for every finding of `db`.
+inline std::map<std::string, std::string> StoredFindings(
+    store::RocksDbFindingStore* db,
+    const std::function<std::string(const Finding&)>& describe = FindingSummary) {
+  std::map<std::string, std::string> out;
+  ForEachStoredFinding(db, [&](const Finding& f) { out[f.id] = describe(f); });
   return out;
+}
+
+// The same for the store in `dir` (FindingSummary, or FindingToJson with json).
+inline std::map<std::string, std::string> StoredFindings(const std::string& dir,
+                                                         bool json = false) {
+  store::StoreOptions opts;
+  opts.sync_writes = false;  // read only
+  auto db = store::RocksDbFindingStore::Open(dir, opts);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  if (!db.ok()) return {};
+  if (json) return StoredFindings(db->get(), [](const Finding& f) { return FindingToJson(f); });
+  return StoredFindings(db->get());
 }
 
 // The differences between two such maps, one line each ("" when equal).

@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "stored_findings.h"
 #include "subprocess.h"
 #include "vigil/api/webhook.h"
 #include "vigil/store/rocksdb_finding_store.h"
@@ -25,26 +26,6 @@ using testing::HttpRequest;
 using testing::ListeningPort;
 using testing::Subprocess;
 using testing::WaitFor;
-
-std::map<std::string, std::string> ReadStore(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  auto db = store::RocksDbFindingStore::Open(dir);
-  EXPECT_TRUE(db.ok()) << db.status().ToString();
-  if (!db.ok()) return out;
-  FindingFilter filter;
-  filter.limit = store::RocksDbFindingStore::kMaxLimit;
-  while (true) {
-    auto page = (*db)->Query(filter);
-    EXPECT_TRUE(page.ok());
-    if (!page.ok()) break;
-    for (const Finding& f : page->findings) {
-      out[f.id] = f.rule_id + " " + f.cluster + " count=" + std::to_string(f.count);
-    }
-    if (page->next_cursor.empty()) break;
-    filter.cursor = page->next_cursor;
-  }
-  return out;
-}
 
 // The lines of `path` as EventList bodies of at most `per` events.
 std::vector<std::string> Batches(const std::string& path, size_t per) {
@@ -92,7 +73,7 @@ TEST(WebhookServeEndToEndTest, KillNineAfterAcknowledgementLosesNothingAndDuplic
                        dir + "/replay-db", "--cluster", clusters[c], "--format", "jsonl"});
     ASSERT_EQ(replay.Wait(300s), 0) << replay.err();
   }
-  const auto baseline = ReadStore(dir + "/replay-db");
+  const auto baseline = testing::StoredFindings(dir + "/replay-db");
   ASSERT_GT(baseline.size(), 3u);
 
   // The first run never checkpoints before it is killed (everything it acknowledged is then in
@@ -165,7 +146,7 @@ TEST(WebhookServeEndToEndTest, KillNineAfterAcknowledgementLosesNothingAndDuplic
   serve.Signal(SIGTERM);
   EXPECT_EQ(serve.Wait(60s), 0) << serve.err();
 
-  const auto got = ReadStore(dir + "/db");
+  const auto got = testing::StoredFindings(dir + "/db");
   std::string diff;
   for (const auto& [id, d] : baseline) {
     auto it = got.find(id);
