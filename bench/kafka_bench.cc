@@ -14,6 +14,7 @@
 //   kafka_bench --vigil build/release/app/vigil --events audit.jsonl [--records 200000]
 //               [--changelog 1]   (vigil with kafka.changelog: the scale-out state changelog)
 //               [--instances N]   (N vigil serve processes in one group; RSS and CPU summed)
+//               [--standby 1]     (with --changelog 1: kafka.standby_replicas: 1)
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
@@ -56,6 +57,7 @@ struct Args {
   // vigil-state-changelog, acknowledged before the local commit), to measure what it costs.
   bool changelog = false;
   int instances = 1;  // --instances N: vigil serve processes in one consumer group
+  bool standby = false;  // --standby 1: each instance keeps a standby of the others' partitions
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -180,6 +182,8 @@ int main(int argc, char** argv) {
       args.instances = std::atoi(v.c_str());
     else if (k == "--changelog")
       args.changelog = v == "1";
+    else if (k == "--standby")
+      args.standby = v == "1";
     else if (k == "--config")
       args.extra_config = v;
     else if (k == "--window-on")
@@ -293,6 +297,7 @@ int main(int argc, char** argv) {
       c << "db: " << dir << "\nlisten: 127.0.0.1:0\nlog: {level: warn}\nkafka:\n  brokers: \""
         << bootstrap << "\"\n  group: vigil\n  topics: [{name: vigil, cluster_from: key}]\n";
       if (args.changelog) c << "  changelog: true\n";
+      if (args.changelog && args.standby) c << "  standby_replicas: 1\n";
       if (!args.properties.empty()) {
         c << "  properties:\n";
         for (const auto& [k, v] : args.properties) c << "    " << k << ": \"" << v << "\"\n";
