@@ -273,6 +273,22 @@ Status ReadKafka(const std::string& path, const YAML::Node& v, KafkaConfig* kafk
       RETURN_IF_ERROR(Read(path, n, key, &kafka->findings_view));
     } else if (k == "changelog_topic") {
       RETURN_IF_ERROR(Read(path, n, key, &kafka->changelog_topic));
+    } else if (k == "changelog_retention") {
+      std::string text;
+      RETURN_IF_ERROR(Read(path, n, key, &text));
+      if (text == "auto") {
+        kafka->changelog_retention_us = -1;
+      } else if (text == "0" || text == "never") {
+        kafka->changelog_retention_us = 0;
+      } else {
+        RETURN_IF_ERROR(ReadDuration(path, n, key, &kafka->changelog_retention_us));
+        if (kafka->changelog_retention_us < int64_t{3600} * 1'000'000) {
+          return Status::InvalidArgument(
+              Where(path, n) +
+              ": 'kafka.changelog_retention' must be auto, never or at least 1h (state older "
+              "than it leaves the changelog: keep it above the longest stateful ttl)");
+        }
+      }
     } else if (k == "standby_replicas") {
       RETURN_IF_ERROR(Read(path, n, key, &kafka->standby_replicas));
       // librdkafka's assignors place a partition without knowing where its standbys are (Kafka

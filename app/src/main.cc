@@ -302,6 +302,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   // Scale-out: the state changelog, written with every checkpoint and read when a partition
   // moves here (its state is restored before its first record is applied).
   std::unique_ptr<ingest::KafkaStateChangelog> changelog;
+  int64_t changelog_retention_us = 0;
   Config live_config = config;
   if (api_role) live_config.kafka.consumer.topics.clear();  // no pipeline
   // Topics not keyed by cluster: re-keyed by the repartition stage, read from its topic.
@@ -315,9 +316,17 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     repartition = std::move(started).value();
   }
   if (live_config.kafka.enabled() && config.kafka.changelog) {
-    auto made = MakeChangelog(live_config);
+    const int64_t retention_us = ChangelogRetentionUs(config, rules.engine()->rule_defs());
+    changelog_retention_us = retention_us;
+    auto made = MakeChangelog(live_config, retention_us);
     if (!made.ok()) return Fail(made.status());
     changelog = std::move(made).value();
+    if (retention_us > 0) {
+      spdlog::info(
+          "changelog: records older than {:.1f} days leave {} (the longest state ttl of "
+          "the rules, plus lateness and a day; kafka.changelog_retention)",
+          static_cast<double>(retention_us) / 86400e6, changelog->topic());
+    }
     live_config.kafka.consumer.restore = [&](const std::string& topic, int32_t partition,
                                              int64_t* offset) {
       return changelog->Restore(topic, partition, db.get(), offset);
@@ -564,6 +573,16 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     } else {
       spdlog::info("SIGHUP: rules reloaded: {} rules (generation {})", rules.rule_count(),
                    rules.generation());
+      if (changelog_retention_us > 0) {
+        const int64_t needed = ChangelogRetentionUs(config, rules.engine()->rule_defs());
+        if (config.kafka.changelog_retention_us < 0 && needed > changelog_retention_us) {
+          spdlog::warn(
+              "SIGHUP: a reloaded rule keeps state {:.1f} days, longer than the "
+              "changelog's retention ({:.1f} days): raise retention.ms of the topic",
+              static_cast<double>(needed) / 86400e6,
+              static_cast<double>(changelog_retention_us) / 86400e6);
+        }
+      }
     }
     if (config.api_tls.enabled()) {  // rotated certificates: new connections use the new ones
       if (Status s = server.ReloadTls(); !s.ok()) {

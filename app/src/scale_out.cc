@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "vigil/app/pipeline.h"
+#include "vigil/detect/stateful_detector.h"
 #include "vigil/ingest/kafka_topic_reader.h"
 
 namespace vigil::app {
@@ -47,7 +49,16 @@ Result<std::unique_ptr<ingest::KafkaRepartitioner>> StartRepartition(
   return stage;
 }
 
-Result<std::unique_ptr<ingest::KafkaStateChangelog>> MakeChangelog(const Config& config) {
+int64_t ChangelogRetentionUs(const Config& config, const std::vector<detect::Rule>& rules) {
+  if (config.kafka.changelog_retention_us >= 0) return config.kafka.changelog_retention_us;
+  const detect::StatefulOptions o = StatefulOptionsFrom(config);
+  constexpr int64_t kDay = int64_t{86400} * 1'000'000;
+  // At least a week: a rule reloaded later with a longer ttl finds room.
+  return std::max(detect::MaxStateTtlUs(rules, o) + o.allowed_lateness_us + kDay, 7 * kDay);
+}
+
+Result<std::unique_ptr<ingest::KafkaStateChangelog>> MakeChangelog(const Config& config,
+                                                                   int64_t retention_us) {
   const ingest::KafkaOptions& k = config.kafka.consumer;
   ingest::StateChangelogOptions o;
   o.brokers = k.brokers;
@@ -56,6 +67,7 @@ Result<std::unique_ptr<ingest::KafkaStateChangelog>> MakeChangelog(const Config&
   o.group = k.group;
   o.topic = config.kafka.changelog_topic;
   o.findings_topic = config.kafka.findings_topic;
+  o.retention = std::chrono::milliseconds(retention_us / 1000);
   for (const ingest::KafkaTopic& t : k.topics) {
     if (!t.name.empty()) o.input_topics.push_back(t.name);
   }

@@ -4,18 +4,28 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "vigil/app/config.h"
 #include "vigil/app/findings_view.h"
 #include "vigil/core/finding_store.h"
 #include "vigil/core/status.h"
+#include "vigil/detect/rule.h"
 #include "vigil/ingest/kafka_repartitioner.h"
 #include "vigil/ingest/state_changelog.h"
 
 namespace vigil::app {
 
-// The changelog of config.kafka (kafka.changelog must be on), with its topic found or created.
-Result<std::unique_ptr<ingest::KafkaStateChangelog>> MakeChangelog(const Config& config);
+// The changelog of config.kafka (kafka.changelog must be on), with its topic found or created
+// (compact,delete with retention_us when > 0).
+Result<std::unique_ptr<ingest::KafkaStateChangelog>> MakeChangelog(const Config& config,
+                                                                   int64_t retention_us);
+
+// kafka.changelog_retention, or for auto: the longest state ttl of `rules` plus the allowed
+// lateness and a day, at least 7 days. Changelog records are kept that long after they were
+// written (broker time), which covers the state they hold for live input (event time about the
+// broker's): what is deleted is state no rule reads any more.
+int64_t ChangelogRetentionUs(const Config& config, const std::vector<detect::Rule>& rules);
 
 // Topics marked `repartition: true` are re-keyed by cluster first: starts the repartition stage
 // for them and replaces them, in *consumer, with its out topic (cluster from the key). Null when

@@ -84,6 +84,17 @@ void KeepLast(std::vector<std::string>* ids, size_t n) {
 
 }  // namespace
 
+int64_t StateTtlUs(const Rule& rule, const StatefulOptions& options) {
+  if (!rule.stateful) return 0;
+  return TtlOf(*rule.stateful, options);
+}
+
+int64_t MaxStateTtlUs(const std::vector<Rule>& rules, const StatefulOptions& options) {
+  int64_t out = 0;
+  for (const Rule& r : rules) out = std::max(out, StateTtlUs(r, options));
+  return out;
+}
+
 StatefulDetector::StatefulDetector(std::unique_ptr<RuleEngine> engine, StateStore* store,
                                    StatefulOptions options)
     : engine_(std::move(engine)),

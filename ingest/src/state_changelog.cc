@@ -114,17 +114,27 @@ Status KafkaStateChangelog::Start(std::chrono::milliseconds timeout) {
   }
   if (n.status().code() != StatusCode::kNotFound) return n.status();
   // Create it: compacted, one partition per input partition.
-  Status status = CreateTopic(options_.brokers, options_.properties, options_.topic, wanted,
-                              {{"cleanup.policy", "compact"}}, timeout);
+  const auto configs = ChangelogTopicConfigs(options_.retention);
+  Status status =
+      CreateTopic(options_.brokers, options_.properties, options_.topic, wanted, configs, timeout);
   if (!status.ok()) {
+    std::string how;
+    for (const auto& [k, v] : configs) how += k + "=" + v + " ";
     return Status::FailedPrecondition(
         "changelog: topic '" + options_.topic + "' does not exist and could not be created (" +
-        status.message() + "); create it with cleanup.policy=compact and " +
-        std::to_string(wanted) + " partitions (as many as the largest input topic)");
+        status.message() + "); create it with " + how + "and " + std::to_string(wanted) +
+        " partitions (as many as the largest input topic)");
   }
   ASSIGN_OR_RETURN(partitions_, reader_->PartitionCount(options_.topic, timeout));
   spdlog::info("changelog: created {} with {} partitions", options_.topic, partitions_);
   return Status::Ok();
+}
+
+std::vector<std::pair<std::string, std::string>> ChangelogTopicConfigs(
+    std::chrono::milliseconds retention) {
+  if (retention.count() <= 0) return {{"cleanup.policy", "compact"}};
+  return {{"cleanup.policy", "compact,delete"},
+          {"retention.ms", std::to_string(retention.count())}};
 }
 
 KafkaStateChangelog::Stream* KafkaStateChangelog::StreamOf(std::string_view topic,

@@ -201,6 +201,7 @@ TEST(ConfigTest, KafkaSection) {
                         "  changelog: true\n"
                         "  changelog_topic: soc-state\n"
                         "  standby_replicas: 1\n"
+                        "  changelog_retention: 120d\n"
                         "  findings_view: true\n"
                         "role: api\n"
                         "ready: {max_lag: 50}\n"
@@ -222,12 +223,28 @@ TEST(ConfigTest, KafkaSection) {
   EXPECT_TRUE(c.kafka.changelog);
   EXPECT_EQ(c.kafka.changelog_topic, "soc-state");
   EXPECT_EQ(c.kafka.standby_replicas, 1);
+  EXPECT_EQ(c.kafka.changelog_retention_us, int64_t{120} * 86400 * 1'000'000);
   EXPECT_TRUE(c.kafka.findings_view);
   EXPECT_EQ(c.role, "api");
   EXPECT_EQ(c.ready_max_lag, 50u);
   EXPECT_EQ(c.checkpoint_interval_ms, 250);
   EXPECT_EQ(c.checkpoint_events, 1000u);
   EXPECT_TRUE(c.kafka.enabled());
+}
+
+TEST(ConfigTest, ChangelogRetentionIsAutoNeverOrADuration) {
+  const std::pair<const char*, int64_t> cases[] = {
+      {"kafka: {brokers: b}\n", -1},
+      {"kafka: {brokers: b, changelog_retention: auto}\n", -1},
+      {"kafka: {brokers: b, changelog_retention: never}\n", 0},
+      {"kafka: {brokers: b, changelog_retention: 36h}\n", int64_t{36} * 3600 * 1'000'000},
+  };
+  for (const auto& [text, want] : cases) {
+    Config c;
+    Status s = LoadConfigFile(WriteTemp("retention.yaml", text), &c);
+    ASSERT_TRUE(s.ok()) << text << s.ToString();
+    EXPECT_EQ(c.kafka.changelog_retention_us, want) << text;
+  }
 }
 
 TEST(ConfigTest, KafkaErrorsNameTheKey) {
@@ -248,6 +265,8 @@ TEST(ConfigTest, KafkaErrorsNameTheKey) {
        "'kafka.standby_replicas' must be 0 or 1"},
       {"kafka: {brokers: b, changelog: true, standby_replicas: one}\n", "kafka.standby_replicas"},
       {"kafka: {brokers: b, standby_replicas: 1}\n", "needs 'kafka.changelog: true'"},
+      {"kafka: {brokers: b, changelog_retention: 10m}\n", "at least 1h"},
+      {"kafka: {brokers: b, changelog_retention: forever}\n", "kafka.changelog_retention"},
       {"role: manager\n", "'role' must be worker or api"},
   };
   for (const auto& [text, key] : cases) {

@@ -436,3 +436,37 @@ TEST(StatefulScaleOutTest, AGuardSkipsTheEventsARestoredEntryIncludes) {
 
 }  // namespace
 }  // namespace vigil::detect
+
+namespace vigil::detect {
+namespace {
+
+// How long a rule's state lives, which bounds the scale-out changelog's retention: its ttl,
+// else a new_terms baseline's default memory, else its window; single-event rules keep none.
+TEST(StatefulTtlTest, TheLongestStateTtlOfARuleSet) {
+  auto set = LoadNativeRulesFromString(
+      "- rule: t.burst\n  condition: verb exists\n  threshold: {count: 3, window: 10m}\n"
+      "- rule: t.kept\n  condition: verb exists\n  threshold: {count: 3, window: 1m, ttl: 2d}\n"
+      "- rule: t.single\n  condition: verb exists\n",
+      "ttl.yaml");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  StatefulOptions o;
+  auto engine = RuleEngine::Compile(*set);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const std::vector<Rule>& rules = (*engine)->rule_defs();
+  ASSERT_EQ(rules.size(), 3u);
+  EXPECT_EQ(StateTtlUs(rules[0], o), 10 * kMin);
+  EXPECT_EQ(StateTtlUs(rules[1], o), 2 * 24 * 60 * kMin);
+  EXPECT_EQ(StateTtlUs(rules[2], o), 0);
+  EXPECT_EQ(MaxStateTtlUs(rules, o), 2 * 24 * 60 * kMin);
+
+  auto terms = LoadNativeRulesFromString(kNewTerms, "terms.yaml");
+  ASSERT_TRUE(terms.ok());
+  auto terms_engine = RuleEngine::Compile(*terms);
+  ASSERT_TRUE(terms_engine.ok());
+  o.default_new_terms_ttl_us = 30 * 24 * 60 * kMin;
+  EXPECT_EQ(MaxStateTtlUs((*terms_engine)->rule_defs(), o), 30 * 24 * 60 * kMin);
+  EXPECT_EQ(MaxStateTtlUs({}, o), 0);
+}
+
+}  // namespace
+}  // namespace vigil::detect

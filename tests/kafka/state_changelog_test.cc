@@ -199,6 +199,15 @@ TEST_F(StateChangelogTest, RecordsAfterTheLastMarkerAreKeptAndGuarded) {
   EXPECT_TRUE(local.ContainsEvent(dedup_key_).value());  // its own, from before: kept
 }
 
+// A changelog Vigil creates is compacted, and with a retention also deleted past it (state no
+// rule reads any more leaves the topic, which stays bounded).
+TEST(ChangelogTopicConfigsTest, CompactAndDeletePastTheRetention) {
+  using Configs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(ChangelogTopicConfigs(0ms), (Configs{{"cleanup.policy", "compact"}}));
+  EXPECT_EQ(ChangelogTopicConfigs(std::chrono::hours(24 * 91)),
+            (Configs{{"cleanup.policy", "compact,delete"}, {"retention.ms", "7862400000"}}));
+}
+
 // standby_replicas: 1. Another instance's standby keeps its store at the last complete
 // checkpoint of a stream it does not own (never the records after it), so that taking the
 // stream over reads only those; it leaves an owned stream alone, follows a released one again,

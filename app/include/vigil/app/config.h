@@ -27,6 +27,9 @@ struct KafkaConfig {
   // 1: keep a warm copy of the state of every partition owned elsewhere, from the changelog, so
   // that a fail-over restores only the last checkpoint's tail. 0 or 1 (see ReadKafka).
   int standby_replicas = 0;
+  // retention.ms of the changelog Vigil creates (compact,delete): -1 auto (the longest state ttl
+  // of the loaded rules + allowed lateness + 1 day), 0 compact only (never deleted).
+  int64_t changelog_retention_us = -1;
   // Serve the findings API from a view of the findings topic (every instance's findings), kept
   // in DB/view (app/findings_view.h). Always on with role: api.
   bool findings_view = false;

@@ -42,6 +42,13 @@ struct StatefulOptions {
   int64_t default_new_terms_ttl_us = int64_t{90} * 86400 * 1'000'000;  // a baseline's memory
 };
 
+// How long (event time) a stateful rule's state lives after its last update: its ttl, else a
+// new_terms baseline's default memory, else its window.
+int64_t StateTtlUs(const Rule& rule, const StatefulOptions& options);
+// The longest of the stateful rules among `rules` (0 when none is stateful): state written now
+// is dead by then, so a copy of it (the scale-out changelog) may be deleted after that.
+int64_t MaxStateTtlUs(const std::vector<Rule>& rules, const StatefulOptions& options);
+
 struct StatefulStats {
   uint64_t events = 0;
   uint64_t duplicates = 0;  // (cluster, auditID, stage) seen before: skipped entirely

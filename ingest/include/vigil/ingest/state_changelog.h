@@ -62,7 +62,15 @@ struct StateChangelogOptions {
   std::chrono::milliseconds restore_timeout{600000};  // a partition's restore
   size_t restore_batch = 20000;                       // entries per store write while restoring
   std::chrono::milliseconds standby_lag_interval{5000};  // how often a standby measures its lag
+  // > 0: the topic Vigil creates is compact,delete with this retention.ms (broker time), so that
+  // state no rule can still read (expired: its longest ttl passed) leaves it and the topic stays
+  // bounded; 0: compact only.
+  std::chrono::milliseconds retention{0};
 };
+
+// The topic configs of a changelog created with `retention` (StateChangelogOptions::retention).
+std::vector<std::pair<std::string, std::string>> ChangelogTopicConfigs(
+    std::chrono::milliseconds retention);
 
 // One checkpoint's records, built on the pipeline thread, sent on the commit thread.
 struct ChangelogBatch {
