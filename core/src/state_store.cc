@@ -99,8 +99,29 @@ Result<std::vector<std::pair<std::string, std::string>>> MemoryStateStore::ScanM
   return out;
 }
 
+Status StateStore::CommitIfMeta(const StateCheckpoint& checkpoint, std::string_view key,
+                                const std::optional<std::string>& expected) {
+  ASSIGN_OR_RETURN(std::optional<std::string> now, GetMeta(key));
+  if (now != expected) return Status::FailedPrecondition("meta " + std::string(key) + " changed");
+  return Commit(checkpoint);
+}
+
 Status MemoryStateStore::Commit(const StateCheckpoint& cp) {
   std::lock_guard<std::mutex> lock(mu_);
+  return CommitLocked(cp);
+}
+
+Status MemoryStateStore::CommitIfMeta(const StateCheckpoint& cp, std::string_view key,
+                                      const std::optional<std::string>& expected) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = meta_.find(key);
+  const std::optional<std::string> now =
+      it == meta_.end() ? std::nullopt : std::optional<std::string>(it->second);
+  if (now != expected) return Status::FailedPrecondition("meta " + std::string(key) + " changed");
+  return CommitLocked(cp);
+}
+
+Status MemoryStateStore::CommitLocked(const StateCheckpoint& cp) {
   for (const auto& [k, v] : cp.state) state_[k] = v;
   for (const auto& k : cp.state_deletes) state_.erase(k);
   for (const auto& [k, v] : cp.dedup) dedup_[k] = v;

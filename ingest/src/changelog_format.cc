@@ -60,11 +60,16 @@ bool DecodeChangelogMarker(std::string_view in, ChangelogMarker* m) {
   return true;
 }
 
-std::string ChangelogMetaKey(std::string_view what, std::string_view topic, int32_t partition) {
+std::string ChangelogMetaPrefix(std::string_view what) {
   std::string k = "changelog";
   k.push_back(kKeySep);
   k.append(what);
   k.push_back(kKeySep);
+  return k;
+}
+
+std::string ChangelogMetaKey(std::string_view what, std::string_view topic, int32_t partition) {
+  std::string k = ChangelogMetaPrefix(what);
   k.append(topic);
   k.push_back(kKeySep);
   k.append(std::to_string(partition));

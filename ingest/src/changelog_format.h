@@ -35,8 +35,9 @@ struct ChangelogMarker {
 std::string EncodeChangelogMarker(const ChangelogMarker& m);
 bool DecodeChangelogMarker(std::string_view in, ChangelogMarker* m);
 
-// "changelog␟<what>␟<topic>␟<partition>": the local meta keys.
+// "changelog␟<what>␟<topic>␟<partition>": the local meta keys; the prefix before the topic.
 std::string ChangelogMetaKey(std::string_view what, std::string_view topic, int32_t partition);
+std::string ChangelogMetaPrefix(std::string_view what);
 
 // A changelog record as a restore or a standby reads it: which stream (input topic) it belongs
 // to, what it covers, and its type and store key.

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -55,14 +56,17 @@ class ChangelogStandby {
   Status Start();
   void Stop();
 
-  void Own(const std::string& topic, int32_t partition);
+  // The clusters whose state it wrote since the stream was last owned here (a pipeline that
+  // owned them before must not keep what it cached of them).
+  std::vector<std::string> Own(const std::string& topic, int32_t partition);
   void Release(const std::string& topic, int32_t partition);
 
-  // Local meta key: the changelog offset the standby resumes partition p at.
-  static std::string ResumeKey(int32_t partition);
+  // Local meta key: the changelog offset the standby resumes partition p of `topic` at.
+  static std::string ResumeKey(std::string_view topic, int32_t partition);
 
   struct Stats {
-    uint64_t records = 0, bytes = 0, checkpoints = 0, rereads = 0;
+    uint64_t read = 0;  // every changelog record polled (owned streams' too)
+    uint64_t records = 0, bytes = 0, checkpoints = 0, rereads = 0, failures = 0;
     uint64_t streams = 0;  // followed now
     int64_t lag = -1;      // changelog records not read yet (-1: not measured yet)
     bool caught_up = false;
@@ -74,16 +78,17 @@ class ChangelogStandby {
     std::string topic;
     int32_t partition = 0;
     bool owned = false;
-    bool known = false;          // expected_pos read from the store
-    std::string expected_pos;    // the store's PositionKey value as last seen or written
+    bool known = false;                       // expected_pos read from the store
+    std::optional<std::string> expected_pos;  // the store's PositionKey as last seen or written
     int64_t first_pending = -1;  // changelog offset of the first record kept, -1 none
     ChangelogEntries pending;
+    std::set<std::string> applied_clusters;  // written since it was last owned
   };
 
   void Run();
   Stream* StreamOf(std::string_view topic, int32_t partition);  // mu_ held
   void OnRecord(const KafkaReadRecord& r);                      // mu_ held
-  Status ApplyMarker(Stream* s, const ChangelogRecord& c, int64_t offset);
+  void ApplyMarker(Stream* s, const ChangelogRecord& c, int64_t offset);  // mu_ held
   void RereadFrom(int32_t partition, int64_t offset);  // mu_ held
   int64_t ResumeOffset(int32_t partition) const;       // mu_ held
   void MeasureLag();
@@ -100,7 +105,9 @@ class ChangelogStandby {
   std::atomic<bool> stop_{false};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
-  std::atomic<uint64_t> n_records_{0}, n_bytes_{0}, n_checkpoints_{0}, n_rereads_{0};
+  bool failed_ = false;  // mu_: a store write failed (the loop backs off)
+  std::atomic<uint64_t> n_read_{0}, n_records_{0}, n_bytes_{0}, n_checkpoints_{0}, n_rereads_{0},
+      n_failures_{0};
   std::atomic<int64_t> lag_{-1};
 };
 

@@ -370,8 +370,9 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
                                       options_.topic + " (" + std::to_string(partitions_) +
                                       " partitions)");
   }
-  // A standby stops writing this stream's state before it is read.
-  if (standby_) standby_->Own(topic, partition);
+  // A standby stops writing this stream's state before it is read; the clusters it wrote.
+  std::vector<std::string> warmed;
+  if (standby_) warmed = standby_->Own(topic, partition);
   const auto started = Clock::now();
   int64_t local = -1;
   auto pos = store->GetMeta(PositionKey(topic, partition));
@@ -387,10 +388,16 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
     have_marker = m.ok() && m->has_value() && DecodeChangelogMarker(**m, &marker);
   }
   if (high <= 0 || local >= high) {
-    // The store reflects all of it (this instance wrote it, or a standby kept it): the pipeline
-    // still reads its clusters again, which it may have cached when it owned them before.
-    if (have_marker) {
-      for (const auto& [cluster, wm] : marker.watermarks) out.clusters.push_back(cluster);
+    // The store reflects all of it. The clusters a standby wrote are read again by the
+    // pipeline, which may have cached them when it owned them before.
+    out.clusters = std::move(warmed);
+    if (standby_ && local < 0) {
+      // Every stream owned here has a position: after a restart the standby reads what this
+      // instance wrote to the changelog and the store did not commit (standby Start).
+      StateCheckpoint cp;
+      cp.meta.emplace_back(PositionKey(topic, partition),
+                           std::to_string(std::max<int64_t>(high, 0)));
+      RETURN_IF_ERROR(store->Commit(cp));
     }
     return out;
   }
@@ -457,6 +464,7 @@ Result<RestoredState> KafkaStateChangelog::Restore(const std::string& topic, int
     }
   }
   std::set<std::string> clusters = std::move(entries.clusters);
+  clusters.insert(warmed.begin(), warmed.end());
   for (const auto& [cluster, wm] : marker.watermarks) {
     cp.meta.emplace_back(WatermarkMetaKey(cluster), wm);
     clusters.insert(cluster);
@@ -507,6 +515,11 @@ Status KafkaStateChangelog::StartStandby(StateStore* store) {
   return standby_->Start();
 }
 
+std::string KafkaStateChangelog::StandbyResumeKey(std::string_view changelog_topic,
+                                                  int32_t partition) {
+  return internal::ChangelogStandby::ResumeKey(changelog_topic, partition);
+}
+
 void KafkaStateChangelog::Released(const std::string& topic, int32_t partition) {
   if (standby_) standby_->Release(topic, partition);
 }
@@ -520,6 +533,8 @@ KafkaStateChangelog::Stats KafkaStateChangelog::stats() const {
     s.standby_rereads = st.rereads;
     s.standby_streams = st.streams;
     s.standby_lag = st.lag;
+    s.standby_read = st.read;
+    s.standby_failures = st.failures;
   }
   s.records = n_records_.load();
   s.bytes = n_bytes_.load();
@@ -585,8 +600,12 @@ void KafkaStateChangelog::RenderMetrics(std::string* out) const {
          "Complete checkpoints of streams owned elsewhere written to the local store.",
          static_cast<double>(s.standby_checkpoints));
   metric("vigil_changelog_standby_rereads_total", "counter",
-         "Times the standby read a changelog partition again (a stream released here).",
+         "Times the standby read a changelog partition again (a stream released here, a "
+         "position moved under it, a failed store write).",
          static_cast<double>(s.standby_rereads));
+  metric("vigil_changelog_standby_failures_total", "counter",
+         "Store writes of the standby that failed (the stream is read again after a pause).",
+         static_cast<double>(s.standby_failures));
   metric("vigil_changelog_standby_streams", "gauge",
          "Input partitions (of any topic) whose state the standby keeps.",
          static_cast<double>(s.standby_streams));

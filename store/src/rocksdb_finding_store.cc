@@ -567,6 +567,19 @@ Result<std::vector<std::pair<std::string, std::string>>> RocksDbFindingStore::Sc
 Status RocksDbFindingStore::Commit(const StateCheckpoint& cp) {
   if (cp.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(put_mu_);
+  return CommitLocked(cp);
+}
+
+Status RocksDbFindingStore::CommitIfMeta(const StateCheckpoint& cp, std::string_view key,
+                                         const std::optional<std::string>& expected) {
+  std::lock_guard<std::mutex> lock(put_mu_);  // every write holds it: the value stays
+  ASSIGN_OR_RETURN(std::optional<std::string> now, GetMeta(key));
+  if (now != expected) return Status::FailedPrecondition("meta " + std::string(key) + " changed");
+  if (cp.empty()) return Status::Ok();
+  return CommitLocked(cp);
+}
+
+Status RocksDbFindingStore::CommitLocked(const StateCheckpoint& cp) {
   rocksdb::WriteBatch batch;
   RETURN_IF_ERROR(AddFindings(cp.findings, &batch).WithContext("checkpoint"));
   // Keys in sorted order let RocksDB insert into its memtable skiplist along one splice instead

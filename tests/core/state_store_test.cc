@@ -23,6 +23,23 @@ TEST(StateStoreTest, KeysStripTheSeparatorFromParts) {
   EXPECT_EQ(MakeDedupKey("prod", "a-1", "ResponseComplete"), "prod\x1f" "a-1\x1fResponseComplete");
 }
 
+TEST(MemoryStateStoreTest, CommitIfMetaWritesOnlyWhileTheKeyHoldsTheValueExpected) {
+  MemoryStateStore store;
+  StateCheckpoint cp;
+  cp.state.emplace_back("k", "v1");
+  cp.meta.emplace_back("pos", "7");
+  ASSERT_TRUE(store.CommitIfMeta(cp, "pos", std::nullopt).ok());
+  StateCheckpoint next;
+  next.state.emplace_back("k", "v2");
+  next.meta.emplace_back("pos", "9");
+  EXPECT_EQ(store.CommitIfMeta(next, "pos", std::string("5")).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store.GetState("k").value(), std::optional<std::string>("v1"));
+  ASSERT_TRUE(store.CommitIfMeta(next, "pos", std::string("7")).ok());
+  EXPECT_EQ(store.GetState("k").value(), std::optional<std::string>("v2"));
+  EXPECT_EQ(store.GetMeta("pos").value(), std::optional<std::string>("9"));
+}
+
 TEST(MemoryStateStoreTest, CommitIsVisibleToReads) {
   MemoryStateStore s;
   StateCheckpoint cp;

@@ -78,6 +78,28 @@ TEST_F(RocksDbStateTest, ACheckpointIsDurableAndWholeAcrossReopen) {
   EXPECT_FALSE(store_->GetState(MakeStateKey("r", "prod", "alice")).value().has_value());
 }
 
+// CommitIfMeta writes only while a meta key holds the value expected (the changelog standby's
+// guard against a pipeline's late commit); otherwise nothing of the checkpoint is written.
+TEST_F(RocksDbStateTest, CommitIfMetaWritesOnlyWhileTheKeyHoldsTheValueExpected) {
+  const std::string key = MakeStateKey("r", "prod", "alice");
+  StateCheckpoint cp;
+  cp.state.emplace_back(key, Value(100, "s1"));
+  cp.meta.emplace_back("pos", "7");
+  ASSERT_TRUE(store_->CommitIfMeta(cp, "pos", std::nullopt).ok());  // absent, as expected
+  EXPECT_EQ(store_->GetMeta("pos").value(), std::optional<std::string>("7"));
+  StateCheckpoint next;
+  next.state.emplace_back(key, Value(100, "s2"));
+  next.meta.emplace_back("pos", "9");
+  Status s = store_->CommitIfMeta(next, "pos", std::string("5"));
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(store_->GetState(key).value(), std::optional<std::string>(Value(100, "s1")));
+  EXPECT_EQ(store_->GetMeta("pos").value(), std::optional<std::string>("7"));
+  EXPECT_EQ(store_->CommitIfMeta(next, "pos", std::nullopt).code(),
+            StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->CommitIfMeta(next, "pos", std::string("7")).ok());
+  EXPECT_EQ(store_->GetState(key).value(), std::optional<std::string>(Value(100, "s2")));
+}
+
 TEST_F(RocksDbStateTest, ABadFindingFailsTheWholeCheckpoint) {
   StateCheckpoint cp;
   cp.state.emplace_back(MakeStateKey("r", "prod", "bob"), Value(100, "s"));

@@ -24,6 +24,8 @@ class MemoryStateStore final : public StateStore, public DeadLetterStore {
   Result<std::vector<std::pair<std::string, std::string>>> ScanMeta(
       std::string_view prefix) const override;
   Status Commit(const StateCheckpoint& checkpoint) override;
+  Status CommitIfMeta(const StateCheckpoint& checkpoint, std::string_view key,
+                      const std::optional<std::string>& expected) override;
 
   // DeadLetterStore: newest first; pages like the RocksDB store (same cursor format).
   Result<DeadLetterPage> ListDeadLetters(const DeadLetterFilter& filter) const override;
@@ -34,6 +36,8 @@ class MemoryStateStore final : public StateStore, public DeadLetterStore {
   uint64_t commits() const;
 
  private:
+  Status CommitLocked(const StateCheckpoint& checkpoint);  // mu_ held
+
   mutable std::mutex mu_;
   std::map<std::string, std::string, std::less<>> state_;
   std::map<std::string, std::string, std::less<>> dedup_;

@@ -98,6 +98,12 @@ class StateStore {
   // The dead letters go to the store's bounded dead-letter set (DeadLetterStore), oldest
   // removed past its bound; the outbox messages to its outbox (Outbox) the same way.
   virtual Status Commit(const StateCheckpoint& checkpoint) = 0;
+  // Commit, only while meta `key` holds `expected` (nullopt: absent): FailedPrecondition, and
+  // nothing written, when it does not. For a writer that shares keys with another (the
+  // changelog standby and a pipeline committing a partition it has just lost). The default
+  // reads, then commits (not atomic); the stores here check under their commit lock.
+  virtual Status CommitIfMeta(const StateCheckpoint& checkpoint, std::string_view key,
+                              const std::optional<std::string>& expected);
 
   // The event-time watermark of `cluster` has reached `watermark_us`: entries of that cluster
   // whose expiry is below it may be dropped. A hint; the default ignores it.

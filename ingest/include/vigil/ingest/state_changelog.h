@@ -151,6 +151,8 @@ class KafkaStateChangelog {
   // Local meta keys.
   static std::string PositionKey(std::string_view topic, int32_t partition);
   static std::string MarkerKey(std::string_view topic, int32_t partition);
+  // The changelog offset a standby resumes changelog_topic[partition] at.
+  static std::string StandbyResumeKey(std::string_view changelog_topic, int32_t partition);
 
   struct Stats {
     uint64_t records = 0, bytes = 0, findings = 0, markers = 0, writes = 0, write_us = 0;
@@ -158,6 +160,8 @@ class KafkaStateChangelog {
              restore_guards = 0, cluster_conflicts = 0;
     // The standby's.
     uint64_t standby_records = 0, standby_checkpoints = 0, standby_rereads = 0, standby_streams = 0;
+    uint64_t standby_read = 0;      // every record it polled (owned streams' too)
+    uint64_t standby_failures = 0;  // store writes that failed (the stream read again)
     int64_t standby_lag = -1;  // changelog records it has still to read (-1: none or unknown)
   };
   Stats stats() const;

@@ -141,6 +141,8 @@ class RocksDbFindingStore final : public FindingStore,
   // when they are over max_dead_letters, or when the oldest is past dead_letter_ttl by more
   // than ttl / 128; the work is proportional to the entries removed, never a full scan.
   Status Commit(const StateCheckpoint& checkpoint) override;
+  Status CommitIfMeta(const StateCheckpoint& checkpoint, std::string_view key,
+                      const std::optional<std::string>& expected) override;
   void AdvanceWatermark(std::string_view cluster, int64_t watermark_us) override;
 
   // DeadLetterStore. Newest first; entries past dead_letter_ttl are never listed. Looks at most
@@ -186,6 +188,8 @@ class RocksDbFindingStore final : public FindingStore,
   uint64_t corrupt_values_skipped() const { return corrupt_skipped_.load(); }
 
  private:
+  Status CommitLocked(const StateCheckpoint& checkpoint);  // put_mu_ held
+
   // Index CFs in IndexKind order: by_time, by_rule, by_cluster, by_user.
   static constexpr size_t kNumIndexes = 4;
 
