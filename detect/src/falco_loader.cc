@@ -136,6 +136,9 @@ Status Loader::AddFile(std::string name, std::string content) {
 }
 
 Status Loader::AddItem(const YAML::Node& item, int file) {
+  // A bare "-" (a null item), as in the k8saudit rules of plugin releases 0.1 to 0.7: Falco
+  // skips it.
+  if (item.IsNull()) return Status::Ok();
   if (!item.IsMap()) return Error(LocOf(item, file), "an item must be a map");
   if (item["rule"]) return AddRule(item, file);
   if (item["macro"]) return AddMacro(item, file);

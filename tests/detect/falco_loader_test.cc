@@ -577,6 +577,28 @@ TEST(FalcoCorpusTest, SyscallRulesAlongsideAreSkippedAndCounted) {
   }
 }
 
+// Every published release of the k8saudit plugin's rules (0.1.0 to 0.18.0) loads unchanged
+// after falco-rules 1.0.1's syscall file (whose lists and macros the older releases use) and
+// compiles; the releases up to 0.7 hold a bare "-" item, which Falco skips.
+TEST(FalcoCorpusTest, EveryK8sAuditReleaseLoadsAndCompiles) {
+  SKIP_WITHOUT_CORPUS();
+  const fs::path dir = fs::path(CorpusDir()) / "falco" / "k8saudit-versions";
+  const std::string base = CorpusDir() + "/falco/falco-rules-1.0.1/falco_rules.yaml";
+  if (!fs::exists(dir) || !fs::exists(base)) GTEST_SKIP() << "absent: " << dir << ", " << base;
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".yaml") continue;
+    ++files;
+    auto set = LoadFalcoRules({base, e.path().string()});
+    ASSERT_TRUE(set.ok()) << set.status().ToString();
+    EXPECT_GE(set->rules.size(), 43u) << e.path();
+    EXPECT_GT(set->skipped_other_source, 0u) << e.path();
+    auto engine = RuleEngine::Compile(*set);
+    EXPECT_TRUE(engine.ok()) << e.path() << ": " << engine.status().ToString();
+  }
+  EXPECT_EQ(files, 15u);
+}
+
 TEST(FalcoCorpusTest, SyscallListsServeK8sRules) {
   SKIP_WITHOUT_CORPUS();
   if (!fs::exists(SyscallRulesPath())) GTEST_SKIP() << "absent: " << SyscallRulesPath();
@@ -1030,6 +1052,14 @@ TEST(FalcoLoaderTest, FileErrors) {
       {{"good.yaml", RuleYaml("R", "ka.verb=get")}, {"bad.yaml", "- macro: m\n"}});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().message(), "bad.yaml:1:3: macro 'm' has no condition");
+
+  // A null item (a bare "-") is skipped, as Falco does; another scalar is not an item.
+  auto null_item = Load("-\n" + RuleYaml("R", "ka.verb=get") + "- \n");
+  ASSERT_TRUE(null_item.ok()) << null_item.status().ToString();
+  EXPECT_EQ(null_item->rules.size(), 1u);
+  auto scalar = Load("- 42\n");
+  ASSERT_FALSE(scalar.ok());
+  EXPECT_EQ(scalar.status().message(), "t.yaml:1:3: an item must be a map");
 
   // Unknown top-level items are warnings, as in Falco; empty files are fine.
   auto unknown = LoadFalcoRulesFromStrings({{"a.yaml", "- frobnicate: 1\n"}, {"b.yaml", ""}});
