@@ -161,7 +161,7 @@ std::string Quote(std::string_view key) {
 }  // namespace
 
 Result<std::string> JsonPointerToPath(std::string_view pointer) {
-  if (pointer.size() < 2 || pointer[0] != '/') {
+  if (pointer.empty() || pointer[0] != '/') {
     return Status::InvalidArgument(
         "jevt.value needs a JSON pointer below the event root, like "
         "/requestObject/spec, got '" +
@@ -184,11 +184,11 @@ Result<std::string> JsonPointerToPath(std::string_view pointer) {
       }
     }
     if (first) {
-      if (!IsPlainKey(seg)) {
-        return Status::InvalidArgument("jevt.value pointer '" + std::string(pointer) +
-                                       "' does not start with a top-level event key");
-      }
-      path = seg;
+      // RFC 6901: a pointer to something absent is absent. An audit event has no top-level
+      // key that is not a plain name ("a/b", "x~y", "0", ""): such a pointer gets a path
+      // below a top-level name no event has, which is absent when evaluated and left as
+      // written in an output.
+      path = IsPlainKey(seg) ? seg : "jevt" + Quote(seg);
       first = false;
     } else if (AllDigits(seg)) {
       path += "[" + seg + "]";

@@ -782,6 +782,13 @@ TEST(FalcoLoaderTest, FieldTable) {
   EXPECT_NE(f("ka.uri.param").find("needs a [key]"), std::string::npos);
   EXPECT_NE(f("ka.req.pod.containers.eff_run_as_user").find("not supported"), std::string::npos);
   EXPECT_NE(f("jevt.value[stage]").find("JSON pointer"), std::string::npos);
+  // RFC 6901 escapes in any segment, the first included: a top-level key no audit event has
+  // ("a/b", "x~y", "") is a path that is always absent.
+  EXPECT_EQ(f("jevt.value[/a~1b/c]"), "jevt[\"a/b\"].c");
+  EXPECT_EQ(f("jevt.value[/x~0y]"), "jevt[\"x~y\"]");
+  EXPECT_EQ(f("jevt.value[/]"), "jevt[\"\"]");
+  EXPECT_EQ(f("jevt.value[/requestObject/metadata/labels/a~1b~0c]"),
+            "requestObject.metadata.labels[\"a/b~c\"]");
   EXPECT_NE(f("ka.verb[1]").find("takes no argument"), std::string::npos);
 }
 
@@ -963,6 +970,33 @@ TEST(FalcoLoaderTest, ExceptionsSuppressFindings) {
   EventFixture bot(ToJson({.resource = "pods", .user = "ci-bot"}));
   EXPECT_TRUE((*engine)->Matches(0, alice.event()));
   EXPECT_FALSE((*engine)->Matches(0, bot.event()));
+}
+
+// A JSON pointer to something absent is absent, as in Falco: "exists" is false, "not ... exists"
+// true, a comparison false; in an output it stays as written.
+TEST(FalcoLoaderTest, APointerToSomethingAbsentIsAbsent) {
+  auto set = Load(RuleYaml("Exists", "jevt.value[/a~1b] exists") +
+                  RuleYaml("Missing", "not jevt.value[/a~1b/c] exists and ka.verb=create") +
+                  RuleYaml("Equals", "jevt.value[/x~0y]=1") +
+                  RuleYaml("Escaped label",
+                           "jevt.value[/requestObject/metadata/labels/app.kubernetes.io~1name]"
+                           "=web"));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  auto engine = RuleEngine::Compile(*set);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EventFixture ev(ToJson({.resource = "pods"}));
+  ASSERT_TRUE(ev.ok()) << ev.error();
+  EXPECT_FALSE((*engine)->Matches(0, ev.event()));
+  EXPECT_TRUE((*engine)->Matches(1, ev.event()));
+  EXPECT_FALSE((*engine)->Matches(2, ev.event()));
+  EXPECT_EQ(ConvertFalcoOutput("v=%jevt.value[/a~1b] u=%ka.user.name"),
+            "v=%jevt.value[/a~1b] u={user.username}");
+  const std::string labelled = ToJson(
+      {.resource = "pods", .req = R"({"metadata":{"labels":{"app.kubernetes.io/name":"web"}}})"});
+  EventFixture with_label(labelled);
+  ASSERT_TRUE(with_label.ok()) << with_label.error();
+  EXPECT_TRUE((*engine)->Matches(3, with_label.event()));
+  EXPECT_FALSE((*engine)->Matches(3, ev.event()));
 }
 
 TEST(FalcoLoaderTest, UnknownFieldIsAnErrorWithPlace) {
