@@ -61,6 +61,13 @@ const Table& Fields() {
         {"ka.stage", {"stage"}},
         {"ka.auth.decision", {"annotations[\"authorization.k8s.io/decision\"]"}},
         {"ka.auth.reason", {"annotations[\"authorization.k8s.io/reason\"]"}},
+        // Annotations the k8saudit plugin reads as fields of their own.
+        {"ka.auth.openshift.decision", {"annotations[\"authentication.openshift.io/decision\"]"}},
+        {"ka.auth.openshift.username", {"annotations[\"authentication.openshift.io/username\"]"}},
+        {"ka.validations.admission.policy.failure",
+         {"annotations[\"validation.policy.admission.k8s.io/validation_failure\"]"}},
+        {"ka.security.pod.violations",
+         {"annotations[\"pod-security.kubernetes.io/audit-violations\"]"}},
         {"ka.user.name", {"user.username"}},
         {"ka.user.groups", {"user.groups[*]", true, Arg::kIndex, ""}},
         {"ka.impuser.name", {"impersonatedUser.username"}},
@@ -121,6 +128,9 @@ const Table& Fields() {
         {"jevt.time.iso8601", {"requestReceivedTimestamp"}},
         {"jevt.rawtime", {std::string(kFalcoRawTimePath)}},
         {"jevt.obj", {"", false, Arg::kNone, "the whole event as JSON has no canonical path"}},
+        // The json plugin's names for the same (jevt.* are its aliases).
+        {"json.rawtime", {std::string(kFalcoRawTimePath)}},
+        {"json.obj", {"", false, Arg::kNone, "the whole event as JSON has no canonical path"}},
     };
     AddContainerFields(t, "containers");
     AddContainerFields(t, "initContainers");
@@ -217,8 +227,10 @@ Result<ResolvedField> ResolveFalcoField(std::string_view token) {
     arg = token.substr(bracket + 1, token.size() - bracket - 2);
     has_arg = true;
   }
-  if (name == "jevt.value") {
-    if (!has_arg) return Status::InvalidArgument("jevt.value needs a [/json/pointer] argument");
+  if (name == "jevt.value" || name == "json.value") {
+    if (!has_arg) {
+      return Status::InvalidArgument(std::string(name) + " needs a [/json/pointer] argument");
+    }
     ASSIGN_OR_RETURN(std::string path, JsonPointerToPath(arg));
     ResolvedField rf;
     rf.field.path = std::move(path);

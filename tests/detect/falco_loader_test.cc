@@ -773,6 +773,17 @@ TEST(FalcoLoaderTest, FieldTable) {
   EXPECT_EQ(f("ka.sourceips"), "sourceIPs[*] [all]");
   EXPECT_EQ(f("ka.cluster.name"), "cluster");
   EXPECT_EQ(f("jevt.value[/stage]"), "stage");
+  EXPECT_EQ(f("json.value[/requestObject/spec/tls]"), "requestObject.spec.tls");
+  EXPECT_EQ(f("json.rawtime"), f("jevt.rawtime"));
+  EXPECT_NE(f("json.obj").find("not supported"), std::string::npos);
+  EXPECT_EQ(f("ka.auth.openshift.decision"),
+            "annotations[\"authentication.openshift.io/decision\"]");
+  EXPECT_EQ(f("ka.auth.openshift.username"),
+            "annotations[\"authentication.openshift.io/username\"]");
+  EXPECT_EQ(f("ka.validations.admission.policy.failure"),
+            "annotations[\"validation.policy.admission.k8s.io/validation_failure\"]");
+  EXPECT_EQ(f("ka.security.pod.violations"),
+            "annotations[\"pod-security.kubernetes.io/audit-violations\"]");
   EXPECT_EQ(f("jevt.value[/requestObject/ephemeralContainers/0/name]"),
             "requestObject.ephemeralContainers[0].name");
   EXPECT_EQ(f("jevt.value[/annotations/authorization.k8s.io~1decision]"),
