@@ -422,6 +422,41 @@ Status LoadConfigFile(const std::string& path, Config* c) {
               return ReadDuration(path, kv2, "deadletters.ttl", &c->dead_letter_ttl_us);
             return UnknownKey(path, kn, "deadletters." + k);
           }));
+    } else if (key == "falco") {
+      RETURN_IF_ERROR(ForEachKey(
+          path, v, key,
+          [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) -> Status {
+            FalcoSinkOptions& f = c->falco_sink;
+            const std::string name = "falco." + k;
+            if (k == "url") {
+              RETURN_IF_ERROR(Read(path, kv2, name, &f.url));
+              if (auto url = ParseHttpUrl(f.url); !url.ok()) {
+                return Status::InvalidArgument(Where(path, kv2) + ": " + url.status().message());
+              }
+              return Status::Ok();
+            }
+            if (k == "min_severity") {
+              std::string text;
+              RETURN_IF_ERROR(Read(path, kv2, name, &text));
+              auto sev = ParseSeverity(text);
+              if (!sev) {
+                return Status::InvalidArgument(Where(path, kv2) + ": '" + name +
+                                               "' must be info, low, medium, high or critical");
+              }
+              f.min_severity = *sev;
+              return Status::Ok();
+            }
+            if (k == "timeout") {
+              int64_t ms = 0;
+              RETURN_IF_ERROR(ReadMillis(path, kv2, name, &ms));
+              f.timeout = std::chrono::milliseconds(ms);
+              return Status::Ok();
+            }
+            if (k == "max_queue") return Read(path, kv2, name, &f.max_queue);
+            if (k == "ca_file") return Read(path, kv2, name, &f.ca_file);
+            if (k == "insecure_skip_verify") return Read(path, kv2, name, &f.insecure_skip_verify);
+            return UnknownKey(path, kn, name);
+          }));
     } else if (key == "outbox") {
       RETURN_IF_ERROR(ForEachKey(
           path, v, key, [&](const std::string& k, const YAML::Node& kn, const YAML::Node& kv2) {

@@ -1,9 +1,12 @@
 // The `vigil` binary: CLI (CLI11) over the pipeline, the store and the API server.
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <condition_variable>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -11,9 +14,6 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
-#include <pthread.h>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <thread>
 
 #include "scale_out.h"
@@ -24,6 +24,7 @@
 #include "vigil/api/webhook.h"
 #include "vigil/app/config.h"
 #include "vigil/app/deadletters_cli.h"
+#include "vigil/app/falco_sink.h"
 #include "vigil/app/logging.h"
 #include "vigil/app/outbox_relay.h"
 #include "vigil/app/output.h"
@@ -34,8 +35,8 @@
 #include "vigil/core/memory_state_store.h"
 #include "vigil/ingest/kafka_producer.h"
 #include "vigil/ingest/kafka_source.h"
-#include "vigil/ingest/state_changelog.h"
 #include "vigil/ingest/multi_record_source.h"
+#include "vigil/ingest/state_changelog.h"
 #include "vigil/ingest/webhook_journal_source.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
@@ -292,12 +293,43 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     if (!made.ok()) return UsageError(made.status());
     *out = std::move(made).value();
   }
+  // Falco alerts for falcosidekick (or any endpoint that takes Falco's JSON), through the
+  // outbox too: an alert leaves it once the endpoint answered 2xx.
+  std::unique_ptr<FalcoSink> falco_sink;
+  if (!config.falco_sink.url.empty() && !api_role) {
+    auto made = FalcoSink::Create(config.falco_sink);
+    if (!made.ok()) return UsageError(made.status());
+    falco_sink = std::move(made).value();
+  }
   // Always running: it also removes what an earlier run left for a topic no longer configured.
+  OutboxRelay::PublishFn to_kafka = PublishToKafka(
+      {{kOutboxFindings, findings_out.get(), config.kafka.findings_topic},
+       {kOutboxDeadLetters, dead_letters_out.get(), config.kafka.dead_letter_topic}});
   relay = std::make_unique<OutboxRelay>(
-      db.get(), PublishToKafka({{kOutboxFindings, findings_out.get(), config.kafka.findings_topic},
-                                {kOutboxDeadLetters, dead_letters_out.get(),
-                                 config.kafka.dead_letter_topic}}));
+      db.get(), [&falco_sink, to_kafka = std::move(to_kafka)](const OutboxEntry& e) {
+        if (e.message.channel == kOutboxFalco) {
+          return falco_sink ? falco_sink->Publish(e) : OutboxRelay::Publish::kNoRoute;
+        }
+        return to_kafka(e);
+      });
+  if (falco_sink) {
+    falco_sink->Start([&relay](uint64_t seq, bool ok) {
+      if (relay) relay->Delivered(seq, ok);
+    });
+    spdlog::info("falco sink: posting findings at or above {} to {}",
+                 SeverityName(config.falco_sink.min_severity), config.falco_sink.url);
+  }
   relay->Start();
+  // Whatever way this function returns, the relay's thread stops before the sink it publishes
+  // to is destroyed, and the sink's before the relay it reports to.
+  struct StopOutbox {
+    std::unique_ptr<OutboxRelay>& relay;
+    std::unique_ptr<FalcoSink>& sink;
+    ~StopOutbox() {
+      if (relay) relay->Stop();
+      if (sink) sink->Stop();
+    }
+  } stop_outbox{relay, falco_sink};
 
   // Scale-out: the state changelog, written with every checkpoint and read when a partition
   // moves here (its state is restored before its first record is applied).
@@ -441,6 +473,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     ingest::KafkaProducer::RenderMetrics(
         {{"findings", findings_out.get()}, {"deadletters", dead_letters_out.get()}}, out);
     relay->RenderMetrics(out);
+    if (falco_sink) falco_sink->RenderMetrics(out);
     if (changelog) changelog->RenderMetrics(out);
     if (repartition) repartition->RenderMetrics(out);
     if (view) view->RenderMetrics(out);
@@ -481,7 +514,10 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       // With a changelog, findings go to their topic with each checkpoint's changelog records.
       channels.findings = findings_out != nullptr && changelog == nullptr;
       channels.dead_letters = dead_letters_out != nullptr;
-      if (channels.findings || channels.dead_letters) {
+      channels.falco = falco_sink != nullptr;
+      channels.falco_min_severity = config.falco_sink.min_severity;
+      channels.hostname = LocalHostname();
+      if (channels.findings || channels.dead_letters || channels.falco) {
         p->WriteOutbox(channels, [&] { relay->Notify(); });
       }
       if (changelog) p->WriteChangelog(changelog.get());
@@ -604,11 +640,12 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
   if (repartition) repartition->Stop();  // commits what was acknowledged
   // Send what the last checkpoints left in the outbox; what is not acknowledged in time stays
   // there for the next run.
-  if ((findings_out || dead_letters_out) && !relay->Drain(std::chrono::seconds(10))) {
-    spdlog::warn("outbox: {} messages not yet acknowledged by Kafka; sent on the next start",
+  if ((findings_out || dead_letters_out || falco_sink) && !relay->Drain(std::chrono::seconds(10))) {
+    spdlog::warn("outbox: {} messages not yet acknowledged; sent on the next start",
                  db->OutboxCount());
   }
   relay->Stop();
+  if (falco_sink) falco_sink->Stop();  // what it had not posted stays in the outbox
   findings_out.reset();  // flushes; late acknowledgements still reach the relay
   dead_letters_out.reset();
   relay.reset();  // removes what was acknowledged during the flush
@@ -669,8 +706,11 @@ int Main(int argc, char** argv) {
   bool stateless = false;
   replay->add_flag("--stateless", stateless,
                    "run only the single-event rules, no stateful ones (no state, no dedup)");
-  replay->add_option("--format", format_text, "table | json | jsonl (default table)")
-      ->check(CLI::IsMember({"table", "json", "jsonl"}));
+  replay
+      ->add_option("--format", format_text,
+                   "table | json | jsonl | falco (Falco's JSON alerts, one per line; default "
+                   "table)")
+      ->check(CLI::IsMember({"table", "json", "jsonl", "falco"}));
   int workers = -1;
   const std::string workers_help =
       "threads parsing events and running rules (0.." + std::to_string(kMaxWorkers) +
@@ -734,8 +774,8 @@ int Main(int argc, char** argv) {
   findings_cmd->add_option("--severity", find_severity, "at least this severity")
       ->check(CLI::IsMember({"info", "low", "medium", "high", "critical"}));
   findings_cmd->add_option("--limit", find_limit, "at most this many (default: all)");
-  findings_cmd->add_option("--format", find_format, "table | json | jsonl (default table)")
-      ->check(CLI::IsMember({"table", "json", "jsonl"}));
+  findings_cmd->add_option("--format", find_format, "table | json | jsonl | falco (default table)")
+      ->check(CLI::IsMember({"table", "json", "jsonl", "falco"}));
 
   // deadletters
   auto* deadletters_cmd =

@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "vigil/app/output.h"
 #include "vigil/ingest/file_record_source.h"
 #include "vigil/ingest/state_changelog.h"
 
@@ -303,6 +304,9 @@ void MergeFinding(const Finding& f, Finding* into) {
     if (into->evidence.size() < Finding::kMaxEvidence) into->evidence.push_back(e);
   }
   if (any_new) into->count += f.count;
+  // The latest event's output fields, and the rule's tags as loaded now.
+  if (!f.fields.empty()) into->fields = f.fields;
+  if (!f.tags.empty()) into->tags = f.tags;
 }
 
 Pipeline::Pipeline(const Config& config, detect::DetectorPtr detector, FindingStore* store,
@@ -762,6 +766,14 @@ Status Pipeline::Runner::CheckpointNow() {
       cp.outbox.push_back({std::string(kOutboxFindings), f.id, FindingToJson(f)});
     }
   }
+  if (p_->outbox_.falco) {
+    for (const Finding& f : cp.findings) {
+      if (f.severity < p_->outbox_.falco_min_severity) continue;
+      if (f.status == FindingStatus::kSuppressed) continue;
+      cp.outbox.push_back(
+          {std::string(kOutboxFalco), f.id, FindingToFalcoJson(f, p_->outbox_.hostname)});
+    }
+  }
   if (p_->outbox_.dead_letters) {
     for (const DeadLetter& d : cp.dead_letters) {
       cp.outbox.push_back({std::string(kOutboxDeadLetters), d.origin, DeadLetterToJson(d)});
@@ -899,7 +911,7 @@ Status Pipeline::Runner::Run(const std::atomic<bool>* cancel) {
 }
 
 Result<ReplayReport> Pipeline::Run(ingest::RecordSource* source, const std::atomic<bool>* cancel) {
-  if ((outbox_.findings || outbox_.dead_letters) &&
+  if ((outbox_.findings || outbox_.dead_letters || outbox_.falco) &&
       (state_ == nullptr || store_ == nullptr ||
        dynamic_cast<const void*>(store_) != dynamic_cast<const void*>(state_))) {
     return Status::FailedPrecondition(

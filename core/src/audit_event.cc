@@ -76,6 +76,7 @@ void AuditEvent::Clear() {
   stage_us = 0;
   annotations.clear();
   cluster = {};
+  raw = {};
 }
 
 }  // namespace vigil

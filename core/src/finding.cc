@@ -155,6 +155,15 @@ void AppendFindingJson(const Finding& f, std::string* out) {
   out->push_back(',');
   StrArray("evidence", f.evidence, out);
   StrField("message", f.message, out);
+  StrArray("tags", f.tags, out);
+  Key("fields", out);
+  out->push_back('{');
+  for (size_t i = 0; i < f.fields.size(); ++i) {
+    if (i) out->push_back(',');
+    Key(f.fields[i].first, out);
+    AppendJsonString(f.fields[i].second, out);
+  }
+  out->append("},");
   StrField("status", FindingStatusName(f.status), out);
   StrField("status_by", f.status_by, out);
   OptTimeField("status_at", f.status_at_us, out);
@@ -279,6 +288,19 @@ Result<Finding> FindingFromJson(std::string_view json) {
   f.count = count;
   RETURN_IF_ERROR(GetStrArray(root, "evidence", &f.evidence));
   RETURN_IF_ERROR(GetStr(root, "message", &f.message));
+  element opt;
+  if (!root["tags"].get(opt)) RETURN_IF_ERROR(GetStrArray(root, "tags", &f.tags));
+  if (!root["fields"].get(opt)) {
+    simdjson::dom::object fields;
+    if (opt.get_object().get(fields)) return Status::Corruption("finding: 'fields' not an object");
+    for (auto kv : fields) {
+      std::string_view v;
+      if (kv.value.get_string().get(v)) {
+        return Status::Corruption("finding: 'fields' value not a string");
+      }
+      f.fields.emplace_back(std::string(kv.key), std::string(v));
+    }
+  }
   RETURN_IF_ERROR(GetStr(root, "status", &s));
   auto st = ParseFindingStatus(s);
   if (!st) return Status::Corruption("finding: unknown status '" + s + "'");

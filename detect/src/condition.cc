@@ -41,7 +41,7 @@ std::optional<OpInfo> WordOperator(std::string_view w) {
   if (w == "glob") return OpInfo{Op::kGlob, V::kMany, Q::kDefault};
   if (w == "regex") return OpInfo{Op::kRegex, V::kMany, Q::kDefault};
   if (w == "cidr") return OpInfo{Op::kCidr, V::kMany, Q::kDefault};
-  // Falco's path-prefix match, approximated by a prefix match against any of the values.
+  // Falco's path match: the value is one of the paths or below one (built in Parse below).
   if (w == "pmatch") return OpInfo{Op::kStartsWith, V::kMany, Q::kAny};
   if (w == "is_private_ip") return OpInfo{Op::kPrivateIp, V::kNone, Q::kDefault};
   if (w == "is_public_ip") return OpInfo{Op::kPublicIp, V::kNone, Q::kDefault};
@@ -235,6 +235,20 @@ class Parser {
       if (op->values == OpInfo::Values::kOne && p.values.size() != 1) {
         return Error(op_at, "operator '" + std::string(op_text) + "' takes exactly one value");
       }
+    }
+    if (op_text == "pmatch") {
+      if (quantifier) return Error(op_at, "'any'/'all' cannot be used with pmatch");
+      // "/etc" matches /etc and /etc/passwd, not /etcd: equal to a path, or starting with it
+      // and a '/'.
+      Predicate below = p;
+      p.op = Op::kIn;
+      for (Literal& v : p.values) {
+        while (v.text.size() > 1 && v.text.back() == '/') v.text.pop_back();
+      }
+      for (Literal& v : below.values) {
+        if (v.text.empty() || v.text.back() != '/') v.text.push_back('/');
+      }
+      return Expr::Or({Expr::Pred(std::move(p)), Expr::Pred(std::move(below))});
     }
     return Expr::Pred(std::move(p));
   }

@@ -14,7 +14,23 @@
 
 namespace vigil::detect::internal {
 
-enum class Transform : uint8_t { kNone, kRepository, kJson, kLower, kCount, kUaFamily };
+enum class Transform : uint8_t {
+  kNone,
+  kRepository,
+  kJson,
+  kLower,
+  kCount,
+  kUaFamily,
+  // The k8saudit plugin's computed fields, on the object values of a path (see rule.h).
+  kUnixNano,   // a timestamp as nanoseconds since the epoch, as text
+  kTypeKeys,   // each key of an object but "name" (a volume's type)
+  kEffective,  // a container's securityContext.<arg>, else the pod's, else 0
+  kSubject,    // the name of each RBAC subject of kind <arg>
+  kSubjectNs,  // "namespace:name" of each RBAC subject of kind <arg> that has a namespace
+  kPathMatch,  // "true" when a volume's hostPath.path is <arg> (or starts with it, arg ending
+               // in '*'), "false" when none is; absent without volumes
+  kPodTarget,  // the values only when the event targets a pod (resource pods, no subresource)
+};
 
 // The AuditEvent member a path reads. kUnknown: a well-formed path no raw event has.
 enum class TopField : uint8_t {
@@ -59,6 +75,7 @@ enum class TopField : uint8_t {
   kAnnotation,   // key = annotation key
   kRequestReceivedTs,
   kStageTs,
+  kRawEvent,        // "event": the whole event as its JSON text
   kRequestObject,   // json_steps = steps below requestObject
   kResponseObject,  // json_steps = steps below responseObject
 };
@@ -66,6 +83,7 @@ enum class TopField : uint8_t {
 struct ParsedField {
   FieldSpec spec;
   Transform transform = Transform::kNone;
+  std::string transform_arg;  // kEffective, kSubject, kSubjectNs, kPathMatch: after the ':'
   TopField top = TopField::kUnknown;
   std::string key;  // annotation / extra key, query parameter name
   // For list-valued members (groups, sourceIPs, extra values, query values): [N] selects one.

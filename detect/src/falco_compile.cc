@@ -57,8 +57,39 @@ Result<ExprPtr> Rewrite(const ExprPtr& e) {
         if (p.op == Op::kExists) return Expr::True();
         if ((p.op == Op::kEq || p.op == Op::kIn) && all_zero) return Expr::False();
         if (p.op == Op::kNe && all_zero) return Expr::True();
-        return Status::InvalidArgument(
-            "jevt.rawtime is only supported as 'exists', '= 0' or '!= 0'");
+        Predicate q = p;
+        q.field.path = std::string(kFalcoRawTimeValue);
+        return Expr::Pred(std::move(q));
+      }
+      if (p.field.path == kFalcoTruePath) {
+        // The field always yields "true": the predicate is decided here.
+        auto any = [&](auto test) {
+          for (const Literal& v : p.values) {
+            if (test(std::string_view(v.text))) return Expr::True();
+          }
+          return Expr::False();
+        };
+        switch (p.op) {
+          case Op::kExists:
+            return Expr::True();
+          case Op::kEq:
+          case Op::kIn:
+            return any([](std::string_view v) { return v == "true"; });
+          case Op::kNe:
+            return any([](std::string_view v) { return v != "true"; });
+          case Op::kContains:
+            return any([](std::string_view v) {
+              return std::string_view("true").find(v) != std::string_view::npos;
+            });
+          case Op::kStartsWith:
+            return any([](std::string_view v) { return std::string_view("true").starts_with(v); });
+          case Op::kEndsWith:
+            return any([](std::string_view v) { return std::string_view("true").ends_with(v); });
+          default:
+            return Status::InvalidArgument(
+                "ka.req.binding.subject.has_name (always \"true\") supports =, !=, in, exists, "
+                "contains, startswith, endswith");
+        }
       }
       if (p.field.path == "responseStatus.code") {
         switch (p.op) {
@@ -378,7 +409,7 @@ Status Loader::CompileRule(const RuleDef& def, RuleSet* out, std::set<std::strin
     if (IsAttackId(t)) rule.attack_ids.push_back(t);
   }
   rule.enabled = def.enabled;
-  rule.output = ConvertFalcoOutput(def.output);
+  rule.output = ConvertFalcoOutput(def.output, &rule.output_names);
   rule.origin = RuleOrigin::kFalco;
   rule.source = RuleSource{def.loc.file >= 0 ? names_[static_cast<size_t>(def.loc.file)] : "",
                            def.loc.line, def.loc.col};
@@ -462,7 +493,8 @@ Result<RuleSet> Loader::Finish(FalcoLoadInfo* info) {
 
 }  // namespace falco_internal
 
-std::string ConvertFalcoOutput(std::string_view output) {
+std::string ConvertFalcoOutput(std::string_view output,
+                               std::vector<std::pair<std::string, std::string>>* names) {
   std::string out;
   size_t i = 0;
   while (i < output.size()) {
@@ -489,10 +521,20 @@ std::string ConvertFalcoOutput(std::string_view output) {
     }
     auto rf = ResolveFalcoField(output.substr(i + 1, end - i - 1));
     std::string path = rf.ok() ? rf->field.path : "";
-    if (path == kFalcoRawTimePath) path = "requestReceivedTimestamp";
+    if (path == kFalcoRawTimePath) path = kFalcoRawTimeValue;
+    if (path == kFalcoTruePath) {
+      out += "true";
+      i = end;
+      continue;
+    }
     auto spec = path.empty() ? Result<FieldSpec>(Status::NotFound("")) : DescribeField(path);
     if (spec.ok() && spec->known) {
       out += "{" + path + "}";
+      const std::string& canonical = spec->canonical;  // what the engine reports it as
+      if (names != nullptr && std::none_of(names->begin(), names->end(),
+                                           [&](const auto& n) { return n.first == canonical; })) {
+        names->emplace_back(canonical, std::string(output.substr(i + 1, end - i - 1)));
+      }
     } else {
       for (char c : output.substr(i, end - i)) {
         if (c == '{') out += '{';

@@ -47,11 +47,9 @@ void AddContainerFields(Table* t, std::string_view list) {
   add(".run_as_group", ".securityContext.runAsGroup");
   add(".proc_mount", ".securityContext.procMount");
   add(".add_capabilities", ".securityContext.capabilities.add[*]");
-  const std::string eff =
-      "combines pod and container security contexts with a default; write the container and "
-      "pod fields explicitly";
-  (*t)[prefix + ".eff_run_as_user"] = {"", true, Arg::kIndex, eff};
-  (*t)[prefix + ".eff_run_as_group"] = {"", true, Arg::kIndex, eff};
+  // The plugin's documented semantics: the container's value, else the pod's, else 0.
+  add(".eff_run_as_user", "|effective:runAsUser");
+  add(".eff_run_as_group", "|effective:runAsGroup");
 }
 
 const Table& Fields() {
@@ -78,11 +76,20 @@ const Table& Fields() {
         {"ka.target.namespace", {"objectRef.namespace"}},
         {"ka.target.resource", {"objectRef.resource"}},
         {"ka.target.subresource", {"objectRef.subresource"}},
+        {"ka.target.pod.name", {"responseObject.metadata.name|podtarget"}},
         // The plugin yields each subject object as JSON text, not its name.
         {"ka.req.binding.subjects", {"requestObject.subjects[*]|json", true, Arg::kNone, ""}},
         {"ka.req.binding.role", {"requestObject.roleRef.name"}},
-        {"ka.req.binding.subject.has_name",
-         {"", false, Arg::kKey, "deprecated in the k8saudit plugin (it always yields \"true\")"}},
+        {"ka.req.binding.subjects.user_names",
+         {"requestObject.subjects[*]|subject:User", true, Arg::kNone, ""}},
+        {"ka.req.binding.subjects.serviceaccount_names",
+         {"requestObject.subjects[*]|subject:ServiceAccount", true, Arg::kNone, ""}},
+        {"ka.req.binding.subjects.serviceaccount_ns_names",
+         {"requestObject.subjects[*]|subjectns:ServiceAccount", true, Arg::kNone, ""}},
+        {"ka.req.binding.subjects.group_names",
+         {"requestObject.subjects[*]|subject:Group", true, Arg::kNone, ""}},
+        // Deprecated in the plugin, which always yields "true" (the loader folds it).
+        {"ka.req.binding.subject.has_name", {std::string(kFalcoTruePath), false, Arg::kKey, ""}},
         {"ka.req.configmap.name", {"objectRef.name"}},
         {"ka.req.configmap.obj", {"requestObject.data|json"}},
         {"ka.req.container.image", {"requestObject.spec.containers[0].image"}},
@@ -114,10 +121,11 @@ const Table& Fields() {
         {"ka.req.pod.volumes.flexvolume_driver",
          {"requestObject.spec.volumes[*].flexVolume.driver", true, Arg::kIndex, ""}},
         {"ka.req.pod.volumes.volume_type",
-         {"", true, Arg::kIndex, "yields the keys of each volume object"}},
+         {"requestObject.spec.volumes[*]|typekeys", true, Arg::kIndex, ""}},
+        // Deprecated: "true" when a volume's host path is KEY, or starts with it when KEY ends
+        // with '*'.
         {"ka.req.volume.hostpath",
-         {"", false, Arg::kKey,
-          "deprecated; use ka.req.pod.volumes.hostpath intersects (...) or startswith"}},
+         {"requestObject.spec.volumes[*]|pathmatch:%s", false, Arg::kKey, ""}},
         {"ka.resp.name", {"responseObject.metadata.name"}},
         {"ka.response.code", {"responseStatus.code"}},
         {"ka.response.reason", {"responseStatus.reason"}},
@@ -127,10 +135,10 @@ const Table& Fields() {
         {"jevt.time", {"requestReceivedTimestamp"}},
         {"jevt.time.iso8601", {"requestReceivedTimestamp"}},
         {"jevt.rawtime", {std::string(kFalcoRawTimePath)}},
-        {"jevt.obj", {"", false, Arg::kNone, "the whole event as JSON has no canonical path"}},
+        {"jevt.obj", {"event"}},
         // The json plugin's names for the same (jevt.* are its aliases).
         {"json.rawtime", {std::string(kFalcoRawTimePath)}},
-        {"json.obj", {"", false, Arg::kNone, "the whole event as JSON has no canonical path"}},
+        {"json.obj", {"event"}},
     };
     AddContainerFields(t, "containers");
     AddContainerFields(t, "initContainers");
@@ -272,9 +280,15 @@ Result<ResolvedField> ResolveFalcoField(std::string_view token) {
       if (!has_arg || arg.empty()) {
         return Status::InvalidArgument("field '" + std::string(name) + "' needs a [key] argument");
       }
-      std::string quoted = Quote(arg);  // ["key"]
-      std::string inner = quoted.substr(2, quoted.size() - 4);
+      // In a path key ["%s"] the key is escaped; after a transform's ':' it is taken as is.
       size_t at = rf.field.path.find("%s");
+      if (at == std::string::npos) break;  // the key is required but not used
+      const bool in_key = at > 0 && rf.field.path[at - 1] == '"';
+      std::string inner = std::string(arg);
+      if (in_key) {
+        std::string quoted = Quote(arg);  // ["key"]
+        inner = quoted.substr(2, quoted.size() - 4);
+      }
       rf.field.path.replace(at, 2, inner);
       break;
     }

@@ -10,9 +10,16 @@
 
 namespace vigil::detect {
 
-// A private path that jevt.rawtime resolves to. It never reaches the engine: the Falco loader
-// rewrites predicates on it (`exists` is always true, `= 0` never, as in Falco).
+// A private path that jevt.rawtime resolves to in conditions. It never reaches the engine: the
+// Falco loader folds `exists` (always true, as every Falco event has a time), `= 0` (never) and
+// `!= 0`, and reads other comparisons on kFalcoRawTimeValue. Outputs print kFalcoRawTimeValue.
 inline constexpr std::string_view kFalcoRawTimePath = "@jevt.rawtime";
+// The event time as Falco has it (the plugin's is stageTimestamp), nanoseconds since the epoch.
+inline constexpr std::string_view kFalcoRawTimeValue = "stageTimestamp|unixnano";
+
+// A private path for a field that always yields "true" (ka.req.binding.subject.has_name). It
+// never reaches the engine: the Falco loader folds predicates on it, outputs print "true".
+inline constexpr std::string_view kFalcoTruePath = "@true";
 
 // Resolves a field token as written in a Falco condition or output: "ka.user.name",
 // "ka.uri.param[command]", "ka.req.pod.containers.image[0]", "jevt.value[/requestObject/spec]".

@@ -138,6 +138,7 @@ void Classify(ParsedField* f) {
   if (top == "auditID") return single(TopField::kAuditId);
   if (top == "userAgent") return single(TopField::kUserAgent);
   if (top == "cluster") return single(TopField::kCluster);
+  if (top == "event") return single(TopField::kRawEvent);
   if (top == "apiVersion") return single(TopField::kApiVersion);
   if (top == "kind") return single(TopField::kKind);
   if (top == "requestReceivedTimestamp" || top == "stageTimestamp") {
@@ -248,6 +249,20 @@ std::string_view TransformName(Transform t) {
       return "count";
     case Transform::kUaFamily:
       return "uafamily";
+    case Transform::kUnixNano:
+      return "unixnano";
+    case Transform::kTypeKeys:
+      return "typekeys";
+    case Transform::kEffective:
+      return "effective";
+    case Transform::kSubject:
+      return "subject";
+    case Transform::kSubjectNs:
+      return "subjectns";
+    case Transform::kPathMatch:
+      return "pathmatch";
+    case Transform::kPodTarget:
+      return "podtarget";
   }
   return "";
 }
@@ -277,6 +292,23 @@ Result<ParsedField> ParseField(std::string_view path) {
   }
   if (bar != std::string_view::npos) {
     std::string_view t = path.substr(bar + 1);
+    std::string_view arg;
+    bool has_arg = false;
+    if (size_t colon = t.find(':'); colon != std::string_view::npos) {
+      arg = t.substr(colon + 1);
+      t = t.substr(0, colon);
+      has_arg = true;
+    }
+    const bool wants_arg =
+        t == "effective" || t == "subject" || t == "subjectns" || t == "pathmatch";
+    if (wants_arg && (!has_arg || arg.empty())) {
+      return Broken(full, "transform '|" + std::string(t) + "' needs an argument: |" +
+                              std::string(t) + ":ARG");
+    }
+    if (!wants_arg && has_arg) {
+      return Broken(full, "transform '|" + std::string(t) + "' takes no argument");
+    }
+    f.transform_arg = std::string(arg);
     if (t == "repository") {
       f.transform = Transform::kRepository;
     } else if (t == "json") {
@@ -287,9 +319,25 @@ Result<ParsedField> ParseField(std::string_view path) {
       f.transform = Transform::kCount;
     } else if (t == "uafamily") {
       f.transform = Transform::kUaFamily;
+    } else if (t == "unixnano") {
+      f.transform = Transform::kUnixNano;
+    } else if (t == "typekeys") {
+      f.transform = Transform::kTypeKeys;
+    } else if (t == "effective") {
+      f.transform = Transform::kEffective;
+    } else if (t == "subject") {
+      f.transform = Transform::kSubject;
+    } else if (t == "subjectns") {
+      f.transform = Transform::kSubjectNs;
+    } else if (t == "pathmatch") {
+      f.transform = Transform::kPathMatch;
+    } else if (t == "podtarget") {
+      f.transform = Transform::kPodTarget;
     } else {
       return Broken(full, "unknown transform '|" + std::string(t) +
-                              "' (known: repository, json, lower, count, uafamily)");
+                              "' (known: repository, json, lower, count, uafamily, unixnano, "
+                              "typekeys, effective:KEY, subject:KIND, subjectns:KIND, "
+                              "pathmatch:PATH, podtarget)");
     }
     path = path.substr(0, bar);
   }
@@ -330,12 +378,30 @@ Result<ParsedField> ParseField(std::string_view path) {
     case Transform::kLower:
     case Transform::kRepository:
     case Transform::kUaFamily:
+    case Transform::kPodTarget:
       if (f.spec.type != FieldType::kJson) f.spec.type = FieldType::kString;
+      break;
+    case Transform::kUnixNano:
+    case Transform::kTypeKeys:
+    case Transform::kSubject:
+    case Transform::kSubjectNs:
+      f.spec.type = FieldType::kString;
+      break;
+    case Transform::kPathMatch:
+      f.spec.type = FieldType::kString;
+      f.spec.multi = false;
+      break;
+    case Transform::kEffective:
+      f.spec.type = FieldType::kJson;
       break;
   }
   if (f.transform != Transform::kNone) {
     c += "|";
     c += TransformName(f.transform);
+    if (!f.transform_arg.empty()) {
+      c += ":";
+      c += f.transform_arg;
+    }
   }
   return f;
 }

@@ -318,11 +318,16 @@ class NativeLoader {
     return Error(file, PositionIn(file, node, text, offset), reason);
   }
 
-  // Checks the {field.path} placeholders of an output template ({{ is a literal '{').
+  // Checks the {field.path} placeholders of an output template ({{ is a literal '{'; "{? ...}"
+  // an optional part, left out when one of its fields has no value).
   static Status CheckOutput(const File& file, const YAML::Node& node, std::string_view text) {
     size_t pos = 0;
     while ((pos = text.find('{', pos)) != std::string_view::npos) {
       if (text.substr(pos, 2) == "{{") {  // a literal '{'
+        pos += 2;
+        continue;
+      }
+      if (text.substr(pos, 2) == "{?") {  // an optional part: check the fields inside it
         pos += 2;
         continue;
       }

@@ -92,13 +92,17 @@ struct Node {
 struct Segment {
   std::string text;  // literal text, when field < 0
   int field = -1;    // index into CRule::out_fields
+  int group = 0;     // kGroupOpen / kGroupClose: the bounds of an optional part {? ...}
 };
+constexpr int kGroupOpen = 1;
+constexpr int kGroupClose = 2;
 
 struct CRule {
   Node condition;
   std::vector<Node> exceptions;
   std::vector<Segment> output;
   std::vector<CField> out_fields;
+  const char* absent = "<none>";  // printed for a field with no value ("<NA>" as Falco does)
 };
 
 // A compiled KeyExpr: a {field} template, or field paths tried in order.
@@ -510,6 +514,8 @@ bool VisitRaw(const CField& cf, Ctx& c, F& fn) {
       return EmitTime(c, e.request_received_us, fn);
     case TopField::kStageTs:
       return EmitTime(c, e.stage_us, fn);
+    case TopField::kRawEvent:
+      return EmitNonEmpty(e.raw, fn);
     case TopField::kRequestObject:
     case TopField::kResponseObject: {
       const simdjson::dom::element* from =
@@ -589,6 +595,95 @@ void Visit(const CField& f, Ctx& c, F&& fn) {
         return fn(StrVal(RepositoryOf(v.s)));
       };
       VisitRaw(f, c, repo);
+      return;
+    }
+    case Transform::kUnixNano: {
+      auto nanos = [&](const Val& v) {
+        if (!v.is_time) return true;
+        c.xform->assign(std::to_string(v.t));
+        c.xform->append("000");
+        return fn(StrVal(*c.xform));
+      };
+      VisitRaw(f, c, nanos);
+      return;
+    }
+    case Transform::kTypeKeys: {
+      auto keys = [&](const Val& v) {
+        simdjson::dom::object obj;
+        if (!v.has_elem || v.elem.get_object().get(obj) != simdjson::SUCCESS) return true;
+        for (auto kv : obj) {
+          if (kv.key != "name" && !fn(StrVal(kv.key))) return false;
+        }
+        return true;
+      };
+      VisitRaw(f, c, keys);
+      return;
+    }
+    case Transform::kEffective: {
+      // The container's securityContext.<arg>, else the pod's (requestObject.spec), else 0.
+      auto effective = [&](const Val& v) {
+        simdjson::dom::element x;
+        if (v.has_elem && v.elem.at_pointer("/securityContext/" + f.f.transform_arg).get(x) ==
+                              simdjson::SUCCESS) {
+          return fn(ElemVal(x));
+        }
+        const simdjson::dom::element* req = c.req.Get();
+        if (req != nullptr &&
+            req->at_pointer("/spec/securityContext/" + f.f.transform_arg).get(x) ==
+                simdjson::SUCCESS) {
+          return fn(ElemVal(x));
+        }
+        Val zero;
+        zero.type = Val::kNum;
+        zero.n = 0;
+        return fn(zero);
+      };
+      VisitRaw(f, c, effective);
+      return;
+    }
+    case Transform::kSubject:
+    case Transform::kSubjectNs: {
+      const bool with_ns = f.f.transform == Transform::kSubjectNs;
+      auto subject = [&](const Val& v) {
+        std::string_view kind, name, ns;
+        if (!v.has_elem || v.elem["kind"].get(kind) != simdjson::SUCCESS ||
+            kind != f.f.transform_arg || v.elem["name"].get(name) != simdjson::SUCCESS) {
+          return true;
+        }
+        if (!with_ns) return fn(StrVal(name));
+        if (v.elem["namespace"].get(ns) != simdjson::SUCCESS || ns.empty()) return true;
+        c.xform->assign(ns);
+        c.xform->push_back(':');
+        c.xform->append(name);
+        return fn(StrVal(*c.xform));
+      };
+      VisitRaw(f, c, subject);
+      return;
+    }
+    case Transform::kPathMatch: {
+      // Over volume objects: is <arg> (a prefix when it ends in '*') a hostPath path?
+      std::string_view want = f.f.transform_arg;
+      const bool prefix = want.ends_with('*');
+      if (prefix) want.remove_suffix(1);
+      size_t volumes = 0;
+      bool hit = false;
+      auto match = [&](const Val& v) {
+        ++volumes;
+        std::string_view path;
+        if (v.has_elem && v.elem.at_pointer("/hostPath/path").get(path) == simdjson::SUCCESS &&
+            (prefix ? path.starts_with(want) : path == want)) {
+          hit = true;
+          return false;
+        }
+        return true;
+      };
+      VisitRaw(f, c, match);
+      if (volumes > 0) fn(StrVal(hit ? "true" : "false"));
+      return;
+    }
+    case Transform::kPodTarget: {
+      if (c.ev.object_ref.resource != "pods" || !c.ev.object_ref.subresource.empty()) return;
+      VisitRaw(f, c, fn);
       return;
     }
     case Transform::kJson: {
@@ -842,21 +937,43 @@ void AppendVal(const Val& v, std::string* out) {
   }
 }
 
+// Appends the field's values joined by ',' (r.absent when it has none), up to `limit` bytes;
+// returns how many values it had.
+size_t AppendField(const CRule& r, const CField& field, Ctx& c, size_t limit, std::string* out) {
+  size_t n = 0;
+  Visit(field, c, [&](const Val& v) {
+    if (n++ > 0) out->push_back(',');
+    AppendVal(v, out);
+    return out->size() < limit;
+  });
+  if (n == 0) out->append(r.absent);
+  return n;
+}
+
 std::string Render(const CRule& r, Ctx& c) {
   std::string out;
+  // An optional part {? ...} is rendered aside and kept only when all its fields have values.
+  size_t group_start = std::string::npos;
+  bool group_complete = true;
   for (const Segment& seg : r.output) {
     if (out.size() >= kMaxMessageBytes) break;
+    if (seg.group == kGroupOpen) {
+      group_start = out.size();
+      group_complete = true;
+      continue;
+    }
+    if (seg.group == kGroupClose) {
+      if (!group_complete) out.resize(group_start);
+      group_start = std::string::npos;
+      continue;
+    }
     if (seg.field < 0) {
       out.append(seg.text);
       continue;
     }
-    size_t n = 0;
-    Visit(r.out_fields[static_cast<size_t>(seg.field)], c, [&](const Val& v) {
-      if (n++ > 0) out.push_back(',');
-      AppendVal(v, &out);
-      return out.size() < kMaxMessageBytes;
-    });
-    if (n == 0) out.append("<none>");
+    const size_t n =
+        AppendField(r, r.out_fields[static_cast<size_t>(seg.field)], c, kMaxMessageBytes, &out);
+    if (n == 0 && group_start != std::string::npos) group_complete = false;
   }
   if (out.size() > kMaxMessageBytes) {
     std::string bounded;
@@ -1011,13 +1128,37 @@ Status CompileNode(const Rule& rule, const Expr* e, std::vector<CPred>* preds,
 }
 
 Status CompileOutput(const Rule& rule, std::string_view tmpl, CRule* out) {
+  if (rule.origin == RuleOrigin::kFalco) out->absent = "<NA>";
   std::string text;
   size_t i = 0;
+  bool in_group = false;
+  auto flush = [&] {
+    if (!text.empty()) out->output.push_back({std::move(text), -1});
+    text.clear();
+  };
   while (i < tmpl.size()) {
     char ch = tmpl[i];
     if (ch == '{' && i + 1 < tmpl.size() && tmpl[i + 1] == '{') {
       text.push_back('{');
       i += 2;
+      continue;
+    }
+    if (ch == '{' && i + 1 < tmpl.size() && tmpl[i + 1] == '?') {
+      if (in_group) {
+        return Status::InvalidArgument(Where(rule) + "output: an optional part '{?' inside " +
+                                       "another at offset " + std::to_string(i));
+      }
+      flush();
+      out->output.push_back({"", -1, kGroupOpen});
+      in_group = true;
+      i += 2;
+      continue;
+    }
+    if (ch == '}' && in_group) {
+      flush();
+      out->output.push_back({"", -1, kGroupClose});
+      in_group = false;
+      ++i;
       continue;
     }
     if (ch != '{') {
@@ -1040,13 +1181,15 @@ Status CompileOutput(const Rule& rule, std::string_view tmpl, CRule* out) {
       return Status::InvalidArgument(Where(rule) + "output: unknown field '{" + std::string(path) +
                                      "}'");
     }
-    if (!text.empty()) out->output.push_back({std::move(text), -1});
-    text.clear();
+    flush();
     out->output.push_back({"", static_cast<int>(out->out_fields.size())});
     out->out_fields.push_back({std::move(field).value()});
     i = close + 1;
   }
-  if (!text.empty()) out->output.push_back({std::move(text), -1});
+  if (in_group) {
+    return Status::InvalidArgument(Where(rule) + "output: an optional part '{?' is not closed");
+  }
+  flush();
   return Status::Ok();
 }
 
@@ -1178,8 +1321,8 @@ Result<std::unique_ptr<RuleEngine>> RuleEngine::Compile(const RuleSet& rules,
     std::string tmpl = r.output;
     if (tmpl.empty()) {
       tmpl = EscapeBraces(r.name.empty() ? r.id : r.name) +
-             ": {user.username} {verb} {objectRef.resource} {objectRef.namespace}/"
-             "{objectRef.name} on cluster {cluster}";
+             ": {user.username} {verb} {objectRef.resource}{? {objectRef.name}}"
+             "{? in {objectRef.namespace}} on cluster {cluster}";
     }
     // One unit per rule, or per step of a sequence (the step's condition ANDed with the rule's).
     std::vector<std::pair<ExprPtr, const SequenceStep*>> unit_exprs;
@@ -1330,6 +1473,28 @@ Finding MakeEventFinding(const Rule& rule, const CRule& cr, Ctx& c) {
   f.count = 1;
   if (!e.audit_id.empty()) f.evidence.emplace_back(e.audit_id);
   f.message = Render(cr, c);
+  f.tags = rule.tags;
+  // The output's fields by name (Falco's output_fields), each once, in template order.
+  for (const CField& field : cr.out_fields) {
+    const std::string& path = field.f.spec.canonical;
+    std::string name = path;
+    for (const auto& [p, n] : rule.output_names) {
+      if (p == path) name = n;
+    }
+    if (std::any_of(f.fields.begin(), f.fields.end(),
+                    [&](const auto& kv) { return kv.first == name; })) {
+      continue;
+    }
+    std::string value;
+    const size_t n = AppendField(cr, field, c, kMaxValueBytes, &value);
+    if (n == 0 && rule.origin != RuleOrigin::kFalco) value.clear();  // Falco prints <NA>
+    if (value.size() > kMaxValueBytes) {
+      std::string bounded;
+      AppendBounded(value, kMaxValueBytes, &bounded);
+      value = std::move(bounded);
+    }
+    f.fields.emplace_back(std::move(name), std::move(value));
+  }
   f.status = FindingStatus::kOpen;
   return f;
 }

@@ -68,7 +68,9 @@ Status AuditEventParser::ParseImpl(const char* data, size_t len, size_t capacity
   if (doc.current_location().get(trailing) == simdjson::SUCCESS) {
     return Status::InvalidArgument("invalid JSON: trailing content after the object");
   }
-  return internal::ValidateEvent(out, hints);
+  RETURN_IF_ERROR(internal::ValidateEvent(out, hints));
+  out->raw = std::string_view(data, len);
+  return Status::Ok();
 }
 
 }  // namespace vigil::ingest

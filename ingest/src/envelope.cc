@@ -245,6 +245,7 @@ bool EnvelopeDecoder::DecodeJson(const char* data, size_t len, size_t capacity,
       status = internal::CheckDepth(data, len, options_.parser.max_depth);
     }
     if (status.ok()) status = internal::ValidateEvent(&event_, hints);
+    event_.raw = std::string_view(data, len);
     Deliver(status, event_, report_, &r, on_event);
     return false;
   }

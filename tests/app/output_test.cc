@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace vigil::app {
@@ -46,6 +47,38 @@ TEST(OutputTest, JsonlIsOneDecodableFindingPerLine) {
     ++n;
   }
   EXPECT_EQ(n, 2);
+}
+
+// Falco's alert: exact text, so a change of shape is a visible decision.
+TEST(OutputTest, FalcoAlertShape) {
+  Finding f = Make("falco.attach_exec_pod", "alice");
+  f.rule_name = "Attach/Exec Pod";
+  f.severity = Severity::kLow;
+  f.attack_ids = {"T1609"};
+  f.tags = {"k8s", "T1609"};
+  f.message = "Attach/Exec to pod (user=alice pod=web-0)";
+  f.fields = {{"ka.user.name", "alice"}, {"ka.target.name", "web-0"}};
+  f.source_ips = {"10.0.0.1", "10.0.0.2"};
+  EXPECT_EQ(FindingToFalcoJson(f, "vigil-0"),
+            R"({"time":"2025-03-04T06:22:18.819232000Z","rule":"Attach/Exec Pod",)"
+            R"("priority":"Notice","output":"06:22:18.819232000: Notice Attach/Exec to pod )"
+            R"x((user=alice pod=web-0)","output_fields":{"evt.time":1741069338819232000,)x"
+            R"("ka.user.name":"alice","ka.target.name":"web-0","ka.verb":"create",)"
+            R"("ka.target.resource":"pods","ka.target.subresource":"exec",)"
+            R"("ka.target.namespace":"default","ka.sourceips":"10.0.0.1,10.0.0.2",)"
+            R"("ka.cluster.name":"prod","vigil.finding_id":")" +
+                f.id +
+                R"(","vigil.rule_id":"falco.attach_exec_pod","vigil.count":"1"},)"
+                R"("source":"k8s_audit","tags":["k8s","T1609"],"hostname":"vigil-0"})");
+  EXPECT_EQ(FalcoPriorityName(Severity::kCritical), "Critical");
+  EXPECT_EQ(FalcoPriorityName(Severity::kHigh), "Error");
+  EXPECT_EQ(FalcoPriorityName(Severity::kMedium), "Warning");
+  EXPECT_EQ(FalcoPriorityName(Severity::kInfo), "Informational");
+  std::ostringstream os;
+  PrintFindings({f, Make("k8s.x", "bob")}, OutputFormat::kFalco, os);
+  std::string text = os.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
+  EXPECT_EQ(text.rfind("{\"time\":", 0), 0u);
 }
 
 TEST(OutputTest, FormatNames) {

@@ -49,6 +49,30 @@ TEST(FindingTest, JsonRoundTrip) {
   EXPECT_EQ(back->message, f.message);
   EXPECT_EQ(back->status, FindingStatus::kAcknowledged);
   EXPECT_EQ(back->severity, Severity::kHigh);
+  EXPECT_TRUE(back->tags.empty());
+  EXPECT_TRUE(back->fields.empty());
+}
+
+TEST(FindingTest, TagsAndOutputFieldsRoundTrip) {
+  Finding f = Sample();
+  f.tags = {"k8s", "T1609"};
+  f.fields = {{"ka.user.name", "alice"},
+              {"ka.uri.param[command]", "sh,-c"},
+              {"ka.req.pod.containers.image", "<NA>"},
+              {"weird \"key\"", "v\n"}};
+  const std::string j = FindingToJson(f);
+  EXPECT_NE(j.find(R"("tags":["k8s","T1609"],"fields":{"ka.user.name":"alice",)"),
+            std::string::npos)
+      << j;
+  auto back = FindingFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->tags, f.tags);
+  EXPECT_EQ(back->fields, f.fields);  // template order kept
+  EXPECT_EQ(FindingToJson(*back), j);
+  for (std::string_view bad : {R"("tags":"k8s")", R"("fields":[])", R"("fields":{"a":1})"}) {
+    std::string broken = "{" + std::string(bad) + "," + j.substr(1);
+    EXPECT_EQ(FindingFromJson(broken).status().code(), StatusCode::kCorruption) << bad;
+  }
 }
 
 TEST(FindingTest, TriageFieldsRoundTrip) {
@@ -95,6 +119,8 @@ TEST(FindingTest, ValuesWrittenBeforeTriageStillDecode) {
   EXPECT_EQ(f->status_at_us, 0);
   EXPECT_EQ(f->note, "");
   EXPECT_EQ(f->suppressed_by, "");
+  EXPECT_TRUE(f->tags.empty());
+  EXPECT_TRUE(f->fields.empty());
 }
 
 TEST(FindingTest, TriageFieldsOfTheWrongTypeAreCorrupt) {

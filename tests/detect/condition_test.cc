@@ -102,7 +102,8 @@ TEST_F(ConditionTest, EveryOperator) {
   EXPECT_EQ(P("f cidr (10.0.0.0/8, 192.168.0.0/16)"), "[f cidr 10.0.0.0/8|192.168.0.0/16]");
   EXPECT_EQ(P("f is_private_ip"), "[f is_private_ip]");
   EXPECT_EQ(P("f is_public_ip and g exists"), "(and [f is_public_ip] [g exists])");
-  EXPECT_EQ(P("f pmatch (/etc, /proc)"), "[f startswith /etc|/proc]");
+  // Falco's path match: equal to a path or below it (/etc matches /etc/passwd, not /etcd).
+  EXPECT_EQ(P("f pmatch (/etc, /proc/)"), "(or [f in /etc|/proc] [f startswith /etc/|/proc/])");
 }
 
 TEST_F(ConditionTest, OperatorWordsAreCaseSensitive) {

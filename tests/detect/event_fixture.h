@@ -38,6 +38,7 @@ class EventFixture {
       return;
     }
     Fill(obj);
+    event_.raw = Own(json);
   }
   EventFixture(EventFixture&&) = default;
   EventFixture& operator=(EventFixture&&) = default;

@@ -334,12 +334,31 @@ TEST_F(EngineTest, FindingFieldsAndOutput) {
             "code=201 priv=true,false {literal} imp=<none> d=allow");
 }
 
+// An optional part {? ...} is kept when all its fields have values, else left out whole.
+TEST_F(EngineTest, OptionalPartsOfTheOutput) {
+  auto engine = CompileOne(MakeRule(
+      "k8s.test", P("verb", Op::kEq, {"create"}),
+      "{user.username} created {objectRef.resource}{? {objectRef.namespace}/{objectRef.name}}"
+      "{? in {objectRef.namespace}}{? as {impersonatedUser.username}} on {cluster}{? {{x}} done"));
+  ASSERT_NE(engine, nullptr);
+  std::vector<Finding> out;
+  engine->Evaluate(pod_.event(), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].message, "Alice created pods in default on prod-eu {x} done");
+  for (const char* bad : {"a {? b {? c} d}", "a {? b", "a {? {nope.x}}"}) {
+    RuleSet set;
+    set.rules.push_back(MakeRule("k8s.bad", Expr::True(), bad));
+    EXPECT_FALSE(RuleEngine::Compile(set).ok()) << bad;
+  }
+}
+
 TEST_F(EngineTest, DefaultOutputAndBoundedMessage) {
   auto engine = CompileOne(MakeRule("k8s.x", Expr::True()));
   std::vector<Finding> out;
   engine->Evaluate(pod_.event(), &out);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].message, "k8s.x name: Alice create pods default/<none> on cluster prod-eu");
+  // Absent parts are left out, never printed as <none>.
+  EXPECT_EQ(out[0].message, "k8s.x name: Alice create pods in default on cluster prod-eu");
 
   std::string big(5000, 'a');
   EventFixture fx(R"({"verb":"get","userAgent":")" + big + R"("})");

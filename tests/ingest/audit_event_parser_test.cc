@@ -48,6 +48,7 @@ TEST(AuditEventParserTest, ParsesEveryField) {
   EXPECT_EQ(ev.kind, "Event");
   EXPECT_EQ(ev.level, AuditLevel::kRequestResponse);
   EXPECT_EQ(ev.audit_id, "0a1b2c");
+  EXPECT_EQ(ev.raw, json);
   EXPECT_EQ(ev.stage, AuditStage::kResponseComplete);
   EXPECT_EQ(ev.request_uri, "/api/v1/namespaces/default/pods?dryRun=All");
   EXPECT_EQ(ev.verb, "create");

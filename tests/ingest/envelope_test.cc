@@ -18,7 +18,7 @@ using ::testing::HasSubstr;
 // A copy of what the decoder delivered (views die after the callback).
 struct Seen {
   std::string audit_id, verb, username, resource, ns, name, subresource, api_group, uri, agent;
-  std::string request_object, response_object, decision;
+  std::string request_object, response_object, decision, raw;
   std::vector<std::string> source_ips;
   int32_t code = 0;
   int64_t time_us = 0;
@@ -41,6 +41,7 @@ struct Collector {
       s.agent = e.user_agent;
       s.request_object = e.request_object;
       s.response_object = e.response_object;
+      s.raw = e.raw;
       s.decision = e.Annotation("authorization.k8s.io/decision");
       for (auto ip : e.source_ips) s.source_ips.emplace_back(ip);
       s.code = e.response_status.code;
@@ -73,6 +74,7 @@ TEST(EnvelopeDecoderTest, PlainEvent) {
   EXPECT_EQ(r.malformed, 0u);
   ASSERT_EQ(c.events.size(), 1u);
   EXPECT_EQ(c.events[0].audit_id, "e1");
+  EXPECT_EQ(c.events[0].raw, Event("e1"));  // the record, for rules that print the whole event
 }
 
 TEST(EnvelopeDecoderTest, EventMissingAuditIdIsMalformed) {
@@ -126,6 +128,7 @@ TEST(EnvelopeDecoderTest, EventList) {
   ASSERT_EQ(c.events.size(), 2u);
   EXPECT_EQ(c.events[0].audit_id, "a");
   EXPECT_EQ(c.events[0].request_object, R"({"x":[1,2]})");
+  EXPECT_EQ(c.events[0].raw, Event("a", R"(,"requestObject":{"x":[1,2]})"));  // the item's text
   EXPECT_EQ(c.events[1].audit_id, "c");
 
   // Items over the per-event limit are rejected one by one; the list itself may be larger.

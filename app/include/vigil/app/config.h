@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vigil/api/http_server.h"
+#include "vigil/app/falco_sink.h"
 #include "vigil/core/dead_letter.h"
 #include "vigil/core/outbox.h"
 #include "vigil/core/status.h"
@@ -116,6 +117,8 @@ struct Config {
   size_t dead_letters_max = kDefaultMaxDeadLetters;
   int64_t dead_letter_ttl_us = int64_t{7} * 24 * 3600 * 1'000'000;
   size_t outbox_max = kDefaultMaxOutbox;
+  // The `falco:` section: POST findings as Falco JSON alerts to falco.url (falcosidekick).
+  FalcoSinkOptions falco_sink;
   // serve: a failed pipeline restarts after restart.backoff, doubling up to 16x; after
   // restart.max_failures failures in a row the process exits 1.
   int restart_max_failures = 5;

@@ -87,6 +87,11 @@ class Pipeline {
   struct OutboxChannels {
     bool findings = false;
     bool dead_letters = false;
+    // Falco alerts (FindingToFalcoJson, channel kOutboxFalco) of the new or updated findings at
+    // or above falco_min_severity that are not suppressed, for a FalcoSink.
+    bool falco = false;
+    Severity falco_min_severity = Severity::kInfo;
+    std::string hostname;  // the alerts' hostname
   };
   void WriteOutbox(OutboxChannels channels, std::function<void()> on_durable) {
     outbox_ = channels;

@@ -91,6 +91,10 @@ struct AuditEvent {
   // Set by the source from the authenticated channel, never from the event body (invariant 6).
   std::string_view cluster;
 
+  // The event's JSON text as it was read (the record, an EventList item, a shipper's nested
+  // event), for rules that print the whole event; empty for GKE LogEntries (rebuilt, not read).
+  std::string_view raw;
+
   // Event time (invariant 1): requestReceivedTimestamp, falling back to stageTimestamp.
   int64_t EventTimeMicros() const { return request_received_us ? request_received_us : stage_us; }
 

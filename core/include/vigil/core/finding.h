@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "vigil/core/status.h"
@@ -50,6 +51,12 @@ struct Finding {
   uint64_t count = 1;
   std::vector<std::string> evidence;  // auditIDs, at most kMaxEvidence
   std::string message;
+  // The rule's tags, and the values of the fields its output names, as (name, value) in
+  // template order: what Falco calls output_fields (names are Falco's ka.* for Falco rules,
+  // canonical paths otherwise). A value is bounded like the message; an absent one is "<NA>"
+  // for Falco rules, "" otherwise. Empty for stateful findings.
+  std::vector<std::string> tags;
+  std::vector<std::pair<std::string, std::string>> fields;
   FindingStatus status = FindingStatus::kOpen;
 
   // Triage. Detectors never set these; the store keeps the stored ones across the pipeline's
@@ -73,10 +80,11 @@ std::string MakeFindingId(std::string_view rule_id, std::string_view cluster, st
 // JSON encoding used by the store (values) and the API (responses). Stable field names:
 // id, rule_id, rule_name, severity, attack_ids, cluster, user{username, groups, impersonated},
 // source_ips, user_agent, verb, object{api_group, resource, namespace, name, subresource},
-// first_seen, last_seen (RFC 3339), count, evidence, message, status, then the triage fields
+// first_seen, last_seen (RFC 3339), count, evidence, message, tags, fields {name: value},
+// status, then the triage fields
 // status_by, status_at (RFC 3339 or null), note, note_by, note_at (RFC 3339 or null),
-// suppressed_by. FindingFromJson accepts values without the triage fields (written before they
-// existed) and leaves them empty.
+// suppressed_by. FindingFromJson accepts values without tags, fields and the triage fields
+// (written before they existed) and leaves them empty.
 std::string FindingToJson(const Finding& f);
 void AppendFindingJson(const Finding& f, std::string* out);
 Result<Finding> FindingFromJson(std::string_view json);

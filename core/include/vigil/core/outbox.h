@@ -1,10 +1,10 @@
 // Outbox: messages a checkpoint owes to the outside world (the findings and dead-letter Kafka
-// topics). They are written in the same atomic write as the checkpoint that made them, and
-// removed once the outside acknowledged them, so that a crash between the checkpoint and the
-// delivery never loses one: after a restart they are sent again. Delivery is therefore at least
-// once; every message carries a key (the finding id) so that consumers and compacted topics
-// keep the last value. Lives in core so that app fills and relays it and store keeps it
-// without knowing each other.
+// topics, the Falco alert endpoint). They are written in the same atomic write as the checkpoint
+// that made them, and removed once the outside acknowledged them, so that a crash between the
+// checkpoint and the delivery never loses one: after a restart they are sent again. Delivery is
+// therefore at least once; every message carries a key (the finding id) so that consumers and
+// compacted topics keep the last value. Lives in core so that app fills and relays it and store
+// keeps it without knowing each other.
 #pragma once
 
 #include <cstddef>
@@ -21,12 +21,13 @@ namespace vigil {
 // change between restarts).
 inline constexpr std::string_view kOutboxFindings = "findings";
 inline constexpr std::string_view kOutboxDeadLetters = "deadletters";
+inline constexpr std::string_view kOutboxFalco = "falco";  // Falco JSON alerts (falco sink)
 // The default bound on how many messages a store keeps (the oldest are dropped, and counted,
 // when the outside is unreachable for long).
 inline constexpr size_t kDefaultMaxOutbox = 200'000;
 
 struct OutboxMessage {
-  std::string channel;  // kOutboxFindings, kOutboxDeadLetters
+  std::string channel;  // kOutboxFindings, kOutboxDeadLetters, kOutboxFalco
   std::string key;
   std::string value;
 

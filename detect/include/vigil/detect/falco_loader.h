@@ -41,6 +41,9 @@ Result<RuleSet> LoadFalcoRulesFromStrings(const std::vector<FalcoRulesFile>& fil
 // Converts a Falco output into a Rule::output template: "%ka.user.name" -> "{user.username}",
 // "%jevt.value[/x/y]" -> "{x.y}". A %token that is not a supported k8s_audit field (or maps to
 // a path no audit event has) keeps its literal text; a literal '{' is escaped as "{{".
-std::string ConvertFalcoOutput(std::string_view output);
+// `names`, when given, receives (canonical path, Falco field as written) for each converted
+// field, once per path (Rule::output_names).
+std::string ConvertFalcoOutput(std::string_view output,
+                               std::vector<std::pair<std::string, std::string>>* names = nullptr);
 
 }  // namespace vigil::detect

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "vigil/core/finding.h"
@@ -35,6 +36,18 @@ namespace vigil::detect {
 //   |count       the number of values the path yields (a number; 0 when absent)
 //   |uafamily    a user agent's product: the text before the first '/', lower-cased
 //                ("kubectl/v1.29.3 (linux/amd64) kubernetes/6813625" -> "kubectl")
+// and, for the k8saudit plugin's computed fields (the Falco front end uses them):
+//   |unixnano           a timestamp as nanoseconds since the epoch, as text
+//   |typekeys           each key of an object value but "name" (a pod volume's type)
+//   |effective:KEY      on container objects: the container's securityContext.KEY, else the
+//                       pod's requestObject.spec.securityContext.KEY, else 0
+//   |subject:KIND       on RBAC subject objects: the name of each subject of kind KIND
+//   |subjectns:KIND     the same as "namespace:name", for subjects that have a namespace
+//   |pathmatch:PATH     on volume objects: "true" when a hostPath.path is PATH (starts with
+//                       it, when PATH ends with '*'), else "false"; absent without volumes
+//   |podtarget          the values only when the event targets a pod (objectRef.resource
+//                       pods, no subresource)
+// `event` (alone) is the whole event as its JSON text (AuditEvent::raw).
 struct FieldRef {
   std::string path;
 };
@@ -185,8 +198,15 @@ struct Rule {
   std::vector<ExprPtr> exceptions;
   // Message template: text with {field.path} placeholders (canonical syntax), e.g.
   // "{user.username} ran {verb} on {objectRef.resource} {objectRef.namespace}/{objectRef.name}
-  //  on cluster {cluster}". Multi-valued fields render comma-separated; absent ones as "<none>".
+  //  on cluster {cluster}". Multi-valued fields render comma-separated; absent ones as "<none>"
+  // ("<NA>" for rules of Falco origin, as Falco prints them). An optional part "{? ...}" is
+  // left out when one of its fields has no value: "exec'd into {objectRef.name}{? in
+  // {objectRef.namespace}}" (no nesting; '}' closes it, "{{" is a literal '{').
   std::string output;
+  // The names findings report the output's fields under (Finding::fields), by canonical path:
+  // the Falco loader maps "user.username" to "ka.user.name" as the rule wrote it. A field not
+  // named here is reported under its canonical path.
+  std::vector<std::pair<std::string, std::string>> output_names;
   std::vector<RuleTest> tests;
   RuleOrigin origin = RuleOrigin::kNative;
   RuleSource source;
