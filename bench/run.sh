@@ -7,7 +7,9 @@
 #     that every peer finds exactly what Vigil finds;
 #   - the micro-benchmarks (parse, envelopes, rules, state updates, the RocksDB checkpoint);
 #   - scaling: the first 10k, 100k and 1M events of the log, stateless and stateful, 1 and 2
-#     workers, so the cost per event can be read against the log's length and the state's size.
+#     workers, so the cost per event can be read against the log's length and the state's size;
+#   - noise: the built-in pack's findings on a benign 3-day, 3-cluster background with no attacks
+#     (bench/noise.sh), at medium or above per 100,000 events against the budget of 1.
 # Writes bench/results/latest.md and bench/results/scaling.png (gnuplot).
 #
 # Environment: BENCH_DURATION (event time generated, default 21d: about 1M events),
@@ -174,6 +176,10 @@ bash bench/webhook_bench.sh "$VIGIL" "$ALL" "$WORK" "${BENCH_WEBHOOK_REQUESTS:-2
   > "$WORK/webhook.md"
 cat "$WORK/webhook.md"
 
+echo "== noise: the built-in pack on a benign background (no attacks)"
+bash bench/noise.sh "$VIGIL" "$WORK" > "$WORK/noise.md"
+cat "$WORK/noise.md"
+
 mkdir -p "$(dirname "$OUT")"
 python3 bench/report.py --results "$RESULTS" --parse "$WORK/parse.json" \
   --micro "$WORK/micro.json" --scaling "$SCALING" \
@@ -189,6 +195,10 @@ python3 bench/report.py --results "$RESULTS" --parse "$WORK/parse.json" \
   echo "## Webhook (\`bench/webhook_bench.sh\`)"
   echo
   cat "$WORK/webhook.md"
+  echo
+  echo "## Noise of the built-in pack (\`bench/noise.sh\`)"
+  echo
+  cat "$WORK/noise.md"
 } >> "$OUT"
 if command -v gnuplot > /dev/null; then
   gnuplot -e "data='$WORK/plot.dat'; out='$PLOT'" bench/scaling.gp
