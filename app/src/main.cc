@@ -302,34 +302,45 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
     falco_sink = std::move(made).value();
   }
   // Always running: it also removes what an earlier run left for a topic no longer configured.
-  OutboxRelay::PublishFn to_kafka = PublishToKafka(
-      {{kOutboxFindings, findings_out.get(), config.kafka.findings_topic},
-       {kOutboxDeadLetters, dead_letters_out.get(), config.kafka.dead_letter_topic}});
-  relay = std::make_unique<OutboxRelay>(
-      db.get(), [&falco_sink, to_kafka = std::move(to_kafka)](const OutboxEntry& e) {
-        if (e.message.channel == kOutboxFalco) {
-          return falco_sink ? falco_sink->Publish(e) : OutboxRelay::Publish::kNoRoute;
-        }
-        return to_kafka(e);
-      });
+  // With a Falco sink, its alerts have a relay of their own, so a Falco endpoint that is slow or
+  // down never holds up the Kafka topics.
+  OutboxRelayOptions kafka_relay_options;
   if (falco_sink) {
-    falco_sink->Start([&relay](uint64_t seq, bool ok) {
-      if (relay) relay->Delivered(seq, ok);
+    kafka_relay_options.handles = [](std::string_view c) { return c != kOutboxFalco; };
+  }
+  relay = std::make_unique<OutboxRelay>(
+      db.get(),
+      PublishToKafka(
+          {{kOutboxFindings, findings_out.get(), config.kafka.findings_topic},
+           {kOutboxDeadLetters, dead_letters_out.get(), config.kafka.dead_letter_topic}}),
+      kafka_relay_options);
+  std::unique_ptr<OutboxRelay> falco_relay;
+  if (falco_sink) {
+    OutboxRelayOptions falco_relay_options;
+    falco_relay_options.handles = [](std::string_view c) { return c == kOutboxFalco; };
+    falco_relay = std::make_unique<OutboxRelay>(
+        db.get(), [&falco_sink](const OutboxEntry& e) { return falco_sink->Publish(e); },
+        falco_relay_options);
+    falco_sink->Start([&falco_relay](uint64_t seq, bool ok) {
+      if (falco_relay) falco_relay->Delivered(seq, ok);
     });
+    falco_relay->Start();
     spdlog::info("falco sink: posting findings at or above {} to {}",
                  SeverityName(config.falco_sink.min_severity), config.falco_sink.url);
   }
   relay->Start();
-  // Whatever way this function returns, the relay's thread stops before the sink it publishes
+  // Whatever way this function returns, the relays' threads stop before the sink they publish
   // to is destroyed, and the sink's before the relay it reports to.
   struct StopOutbox {
     std::unique_ptr<OutboxRelay>& relay;
+    std::unique_ptr<OutboxRelay>& falco_relay;
     std::unique_ptr<FalcoSink>& sink;
     ~StopOutbox() {
       if (relay) relay->Stop();
+      if (falco_relay) falco_relay->Stop();
       if (sink) sink->Stop();
     }
-  } stop_outbox{relay, falco_sink};
+  } stop_outbox{relay, falco_relay, falco_sink};
 
   // Scale-out: the state changelog, written with every checkpoint and read when a partition
   // moves here (its state is restored before its first record is applied).
@@ -518,7 +529,10 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
       channels.falco_min_severity = config.falco_sink.min_severity;
       channels.hostname = LocalHostname();
       if (channels.findings || channels.dead_letters || channels.falco) {
-        p->WriteOutbox(channels, [&] { relay->Notify(); });
+        p->WriteOutbox(channels, [&] {
+          relay->Notify();
+          if (falco_relay) falco_relay->Notify();
+        });
       }
       if (changelog) p->WriteChangelog(changelog.get());
       return p;
@@ -645,6 +659,7 @@ int RunServe(const Config& config, const std::vector<std::string>& paths,
                  db->OutboxCount());
   }
   relay->Stop();
+  if (falco_relay) falco_relay->Stop();
   if (falco_sink) falco_sink->Stop();  // what it had not posted stays in the outbox
   findings_out.reset();  // flushes; late acknowledgements still reach the relay
   dead_letters_out.reset();

@@ -142,6 +142,7 @@ void OutboxRelay::Pump() {
   if (now < busy_until_) return;
   std::vector<uint64_t> removed;  // unroutable or rejected
   auto hand_over = [&](const OutboxEntry& e) {
+    if (options_.handles && !options_.handles(e.message.channel)) return true;  // another's
     if (e.message.channel.empty()) {  // undecodable: nowhere to send it
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.unroutable;

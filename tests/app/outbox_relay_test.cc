@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../wait_for.h"
 #include "vigil/store/rocksdb_finding_store.h"
 
 namespace vigil::app {
@@ -22,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using vigil::testing::WaitFor;
 
 // The outside: records what it was handed; answers as scripted. Waits use its condition
 // variable, never a sleep.
@@ -128,6 +130,43 @@ TEST_F(OutboxRelayTest, PublishesInOrderAndRemovesOnlyWhatIsAcknowledged) {
   ASSERT_EQ(got.size(), 32u);
   EXPECT_EQ(got[31].message.key, "f31");
   EXPECT_EQ(outside_.calls(), 32u);  // each published once
+}
+
+// Two relays over one outbox, each with its channels: what one leaves is the other's, and an
+// outside that is down holds up only its own relay.
+TEST_F(OutboxRelayTest, RelaysShareAnOutboxByChannel) {
+  Write(0, 5);
+  Write(5, 10, std::string(kOutboxFalco));
+  Write(10, 15);
+  OutboxRelayOptions kafka = options_, falco = options_;
+  kafka.handles = [](std::string_view c) { return c != kOutboxFalco; };
+  falco.handles = [](std::string_view c) { return c == kOutboxFalco; };
+  Outside down;  // the Falco endpoint: queues nothing, always busy
+  std::deque<OutboxRelay::Publish> busy(1000, OutboxRelay::Publish::kBusy);
+  down.Script(busy);
+  OutboxRelay falco_relay(db_.get(), down.Fn(), falco);
+  OutboxRelay kafka_relay(db_.get(), outside_.Fn(), kafka);
+  falco_relay.Start();
+  kafka_relay.Start();
+  auto got = outside_.WaitQueued(10);
+  std::vector<std::string> want = KeysOf(0, 5);
+  for (const std::string& k : KeysOf(10, 15)) want.push_back(k);
+  ASSERT_EQ(Keys(got), want);  // the Falco entries are not the Kafka relay's
+  for (const OutboxEntry& e : got) kafka_relay.Delivered(e.seq, true);
+  ASSERT_TRUE(WaitFor([&] { return db_->OutboxCount() == 5u; }, 20s));
+  EXPECT_GT(down.calls(), 0u);  // the Falco relay tried its own
+  EXPECT_EQ(kafka_relay.stats().unroutable, 0u);
+  kafka_relay.Stop();
+  // The endpoint is back: the Falco relay sends and removes its five.
+  Outside up;
+  OutboxRelay again(db_.get(), up.Fn(), falco);
+  falco_relay.Stop();
+  again.Start();
+  auto sent = up.WaitQueued(5);
+  ASSERT_EQ(Keys(sent), KeysOf(5, 10));
+  for (const OutboxEntry& e : sent) again.Delivered(e.seq, true);
+  EXPECT_TRUE(again.Drain(20s));
+  EXPECT_EQ(db_->OutboxCount(), 0u);
 }
 
 TEST_F(OutboxRelayTest, FailedDeliveryIsPublishedAgain) {

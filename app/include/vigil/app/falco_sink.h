@@ -7,10 +7,9 @@
 // it to Publish(), and the alert leaves the outbox only once the endpoint answered 2xx. A crash,
 // an endpoint that is down or answers 5xx (or 408, 429) means it is sent again later (at least
 // once); another 4xx says this alert will never be taken: it is dropped, logged and counted.
-// Posting
-// happens on the sink's own thread, over one kept-alive connection, so a slow endpoint never
-// blocks the relay's Kafka deliveries; at most max_queue alerts wait, beyond that the relay
-// backs off (kBusy).
+// Posting happens on the sink's own thread, over one kept-alive connection; the sink has a
+// relay of its own (OutboxRelayOptions::handles), so a slow or unreachable endpoint never holds
+// up the Kafka deliveries. At most max_queue alerts wait; beyond that its relay backs off.
 #pragma once
 
 #include <atomic>

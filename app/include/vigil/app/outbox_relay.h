@@ -28,6 +28,10 @@ struct OutboxRelayOptions {
   size_t read_bytes = size_t{16} << 20;           // at most this much read from the store at once
   std::chrono::milliseconds poll_interval{1000};  // the outbox is read at least this often
   std::chrono::milliseconds retry_backoff{1000};  // after a failed delivery or a full queue
+  // The channels this relay sends (default: all). Entries of other channels are left in place
+  // for another relay over the same outbox, so an outside that is slow or down (a Falco
+  // endpoint) holds up only its own relay, never the Kafka topics'.
+  std::function<bool(std::string_view channel)> handles;
 };
 
 class OutboxRelay {
